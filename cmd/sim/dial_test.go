@@ -1,0 +1,12 @@
+package main
+
+import (
+	"net"
+	"time"
+)
+
+type netDialer struct{}
+
+func (netDialer) dial(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, 200*time.Millisecond)
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/simdev/sim/results"
+)
+
+// simProcesses lists the pids of running processes started from this test's sim binary
+// (sim serve, sim static): after a run, there must be none.
+func simProcesses(t *testing.T) []int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != simBin {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+			continue // a zombie holds no socket; PID 1 here may not reap it
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// assertNothingLeft checks that no sim child survives the run and that its ports are free.
+func assertNothingLeft(t *testing.T, s results.Summary) {
+	t.Helper()
+	if pids := simProcesses(t); len(pids) > 0 {
+		t.Errorf("sim processes left after the run: %v", pids)
+	}
+	for _, u := range []string{s.AppURL, s.AdminURL, s.StaticURL} {
+		if u != "" && listening(port(u)) {
+			t.Errorf("%s still has a LISTEN socket after the run", u)
+		}
+	}
+	if s.ServePID == 0 {
+		t.Error("summary has no serve_pid")
+	} else if err := syscall.Kill(s.ServePID, 0); err == nil {
+		if st, _ := os.ReadFile("/proc/" + strconv.Itoa(s.ServePID) + "/stat"); !bytes.Contains(st, []byte(") Z")) {
+			t.Errorf("sim serve (pid %d) is still running", s.ServePID)
+		}
+	}
+}
+
+// runRecord runs `sim run` and returns the exit code, the record and stdout.
+func runRecord(t *testing.T, args ...string) (int, *results.Record, string) {
+	t.Helper()
+	out := t.TempDir()
+	start := time.Now()
+	code, stdout, stderr := simRun(t, nil, append([]string{"run", "--out", out, "--json"}, args...)...)
+	t.Logf("sim run %v: exit %d in %s", args, code, time.Since(start).Round(time.Second))
+	dirs, _ := filepath.Glob(filepath.Join(out, "*"))
+	if len(dirs) != 1 {
+		t.Fatalf("want one run record in %s, found %v; stderr: %s", out, dirs, stderr)
+	}
+	rec, err := results.Read(dirs[0])
+	if err != nil {
+		t.Fatalf("read record: %v", err)
+	}
+	return code, rec, stdout
+}
+
+// The main job on real sockets: the quick profile hangs self, and split survives it.
+func TestRunQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two 30 s load tests")
+	}
+	tests := []struct {
+		topology  string
+		hang      bool
+		recovered bool
+	}{
+		{"self", true, false},
+		{"split", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.topology, func(t *testing.T) {
+			start := time.Now()
+			code, rec, stdout := runRecord(t, "--topology", tt.topology, "--profile", "quick")
+			if d := time.Since(start); d > 60*time.Second {
+				t.Errorf("run took %s, want under 60 s", d)
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %+v", code, rec.Summary)
+			}
+			s := rec.Summary
+			var printed results.Summary
+			if err := json.Unmarshal([]byte(stdout), &printed); err != nil || printed.Verdict != s.Verdict {
+				t.Errorf("--json printed %q (err %v), want the summary", stdout, err)
+			}
+			if !s.Complete {
+				t.Fatalf("record incomplete: %s", s.InterruptedReason)
+			}
+			if s.Hang != tt.hang || s.Recovered != tt.recovered {
+				t.Fatalf("hang=%v recovered=%v (verdict %s, onset %v), want hang=%v recovered=%v",
+					s.Hang, s.Recovered, s.Verdict, s.HangOnsetS, tt.hang, tt.recovered)
+			}
+			if tt.hang {
+				if s.PeakCloseWait == 0 || s.HangOnsetS == nil || s.OnsetRateRPS == nil {
+					t.Fatalf("hang without onset or CLOSE_WAIT: %+v", s)
+				}
+			}
+			if len(rec.Timeline) < 50 {
+				t.Fatalf("timeline has %d rows", len(rec.Timeline))
+			}
+			// vegeta's own decoder reads the results file: `vegeta report` works on it.
+			n := 0
+			f, err := os.Open(filepath.Join(rec.Dir, results.ResultsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			dec := vegeta.DecoderFor(bufio.NewReader(f))
+			if dec == nil {
+				t.Fatal("vegeta does not recognise results.bin")
+			}
+			var r vegeta.Result
+			for dec.Decode(&r) == nil {
+				n++
+			}
+			if n != s.Requests || n == 0 {
+				t.Fatalf("vegeta decoded %d results, summary says %d requests", n, s.Requests)
+			}
+			assertNothingLeft(t, s)
+		})
+	}
+}
+
+// SIGINT mid-run: the run ends within seconds, the children are gone, and the record is
+// readable and marked incomplete.
+func TestRunSIGINT(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(simBin, "run", "--topology", "self", "--profile", "quick", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Wait until the load is on: a few timeline rows.
+	deadline := time.Now().Add(20 * time.Second)
+	var dir string
+	for {
+		dirs, _ := filepath.Glob(filepath.Join(out, "*", "timeline.csv"))
+		if len(dirs) == 1 {
+			data, _ := os.ReadFile(dirs[0])
+			if bytes.Count(data, []byte("\n")) > 8 {
+				dir = filepath.Dir(dirs[0])
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no timeline rows within 20 s: %s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("sim run did not end within 15 s of SIGINT")
+	}
+	t.Logf("ended %s after SIGINT", time.Since(sent).Round(time.Millisecond))
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("exit %d after SIGINT, want 3; stderr %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "incomplete") {
+		t.Errorf("message does not say the record is incomplete: %s", stderr.String())
+	}
+	rec, err := results.Read(dir)
+	if err != nil {
+		t.Fatalf("record of an interrupted run is unreadable: %v", err)
+	}
+	if rec.Summary.Complete || rec.Summary.Verdict != results.VerdictIncomplete {
+		t.Errorf("interrupted record: complete=%v verdict=%s", rec.Summary.Complete, rec.Summary.Verdict)
+	}
+	if len(rec.Timeline) < 8 {
+		t.Errorf("interrupted record kept %d timeline rows", len(rec.Timeline))
+	}
+	assertNothingLeft(t, rec.Summary)
+}
+
+// A child that dies mid-run ends the run with exit 3 and a record that says why.
+func TestRunChildDies(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(simBin, "run", "--topology", "split", "--profile", "quick", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var s results.Summary
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(out, "*", "summary.json"))
+		if len(files) == 1 {
+			data, _ := os.ReadFile(files[0])
+			if json.Unmarshal(data, &s) == nil && s.ServePID != 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no serve_pid in the summary within 20 s: %s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	syscall.Kill(s.ServePID, syscall.SIGKILL)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("sim run did not end within 15 s of its server dying")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("exit %d, want 3; stderr %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "sim serve exited") {
+		t.Errorf("message does not say the server died: %s", stderr.String())
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "*"))
+	rec, err := results.Read(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Summary.Complete {
+		t.Error("record of a failed run marked complete")
+	}
+	time.Sleep(500 * time.Millisecond) // the static server's death signal
+	assertNothingLeft(t, rec.Summary)
+}
+
+func TestRunBadInputExits2(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("stages:\n  - duration: 10s\n    target: -5\n"), 0o644)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("stages:\n  - duration: 10s\n    target: 5\nserver:\n  max_thread: 4\n"), 0o644)
+	badServer := filepath.Join(dir, "server.yaml")
+	os.WriteFile(badServer, []byte("stages:\n  - duration: 10s\n    target: 5\nserver:\n  connector: apr\n"), 0o644)
+	tests := []struct {
+		name  string
+		args  []string
+		field string
+	}{
+		{"unknown topology", []string{"--topology", "loop"}, "--topology"},
+		{"unknown profile", []string{"--profile", "quik"}, "profile"},
+		{"negative target", []string{"--profile", bad}, "stages[0].target"},
+		{"unknown server key", []string{"--profile", unknown}, "max_thread"},
+		{"bad server value", []string{"--profile", badServer}, "connector"},
+		{"missing file", []string{"--profile", filepath.Join(dir, "nope.yaml")}, "profile"},
+		{"extra argument", []string{"self"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "runs")
+			code, _, stderr := simRun(t, nil, append([]string{"run", "--out", out}, tt.args...)...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, stderr)
+			}
+			if !strings.Contains(stderr, tt.field) {
+				t.Fatalf("message %q does not name %q", stderr, tt.field)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Fatalf("bad input left a record folder behind")
+			}
+		})
+	}
+}

@@ -1,0 +1,41 @@
+// Package loadprofiles describes how load is offered during a run: a schema of stages (ramps and
+// holds of a request rate), the vegeta attacker settings, how recovery is probed once the load
+// stops and how a collapse is detected, plus optional overrides of the server under test.
+//
+// Profiles are YAML files or one of the built-in profiles embedded in the binary (Builtin). Load
+// and Parse return a profile with its defaults filled in and validated; every mistake in a
+// profile is an *invalid.Error naming the field by its YAML path ("stages[1].target"), the value
+// and what is allowed, with the file (or built-in name) as Source. StagePacer turns the stages
+// into a vegeta.Pacer.
+//
+// # Schema
+//
+// Durations use Go syntax ("250ms", "1m30s"); rates are requests/second and may be fractional.
+//
+//	name: quick              # optional; defaults to the file's base name
+//	description: "..."       # one line
+//	stages:                  # at least one; total <= 24h
+//	  - duration: 10s        # > 0
+//	    target: 40           # rate at the END of the stage, 0..20000; required
+//	    mode: ramp           # ramp (default) | hold
+//	    from: 5              # ramp only: start rate (default: previous target, 0 for the first)
+//	client:    {timeout: 2s, keepalive: true, max_workers: 0, connections: 10000}
+//	recovery:  {duration: 10s, interval: 500ms, timeout: 1s}
+//	sample_interval: 250ms   # >= 10ms
+//	detect:    {hang_fraction: 0.1, hang_hold: 3s}
+//	server:                  # every field optional; see Server
+//	  max_threads: 16
+//	  work_time: 200ms
+//	  static: {server: nginx}
+//
+// Parsing is strict, because a profile that is read differently from how it was written runs a
+// different experiment without saying so:
+//
+//   - unknown keys are rejected, with the keys allowed at that place and the nearest one;
+//   - values are not converted between types ("keepalive: yes", "target: '40'" are errors);
+//   - a duration needs a unit: "duration: 10" is rejected (seconds? Go's nanoseconds?), only a
+//     bare 0 is accepted;
+//   - a key set to 0 is validated as written, not replaced by its default: "timeout: 0" is an
+//     error rather than a silent 2s (vegeta would read 0 as "no timeout");
+//   - every stage needs a target, and a hold stage takes no from.
+package loadprofiles

@@ -1,0 +1,363 @@
+package loadprofiles
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/simdev/sim/internal/invalid"
+)
+
+// Defaults applied by Normalize (and by Parse to keys a profile leaves out).
+const (
+	// DefaultClientTimeout is short next to vegeta's 30 s so that a hung server shows up as
+	// client timeouts, and client closes (the CLOSE_WAIT pile-up), within a short run.
+	DefaultClientTimeout = 2 * time.Second
+	// DefaultConnections is vegeta's own default for idle connections per host.
+	DefaultConnections = 10000
+	// DefaultRecoveryDuration is how long recovery is probed after the load stops.
+	DefaultRecoveryDuration = 10 * time.Second
+	// DefaultRecoveryInterval is the pause between recovery probes: 20 probes in the default
+	// duration, enough to time the first good answer to half a second.
+	DefaultRecoveryInterval = 500 * time.Millisecond
+	// DefaultRecoveryTimeout is the per-probe timeout; shorter than the interval would lose
+	// probes to a slow but live server, so it is the same order as the client timeout.
+	DefaultRecoveryTimeout = time.Second
+	// DefaultSampleInterval is the observation window of the samplers (throughput, sockets,
+	// server internals): four points a second keep a 45 s run's timeline readable.
+	DefaultSampleInterval = 250 * time.Millisecond
+	// DefaultHangFraction: good throughput below 10 % of the offered load counts as collapsed.
+	DefaultHangFraction = 0.1
+	// DefaultHangHold is how long throughput must stay collapsed to call it a hang, so that a
+	// GC pause or a single slow window is not reported as one.
+	DefaultHangHold = 3 * time.Second
+)
+
+// Bounds that keep a typo from flooding the machine or running for days.
+const (
+	// MaxTarget is the highest rate (requests/second) a stage may ask for. The self deadlock
+	// shows up at tens to hundreds of rps; 20,000 rps is beyond what a 2-core machine running
+	// both the attacker and the server can offer, so anything above it is a slip of the keyboard.
+	MaxTarget = 20000.0
+	// MaxDuration caps the total duration of the stages.
+	MaxDuration = 24 * time.Hour
+	// MinSampleInterval is the shortest observation window: below it the samplers' own cost
+	// (netlink dumps, admin scrapes) would distort the run they measure.
+	MinSampleInterval = 10 * time.Millisecond
+	// MinNofile leaves room for the process's own files (binary, stdio, listeners, admin port)
+	// before any connection is accepted.
+	MinNofile = 64
+)
+
+// Mode says how a stage moves the rate.
+type Mode string
+
+// Stage modes.
+const (
+	// ModeRamp changes the rate linearly from the stage's start rate to its Target.
+	ModeRamp Mode = "ramp"
+	// ModeHold keeps the rate at Target for the whole stage.
+	ModeHold Mode = "hold"
+)
+
+// Profile is one load profile: what load to offer, with which client, and how to judge the
+// outcome.
+type Profile struct {
+	// Name identifies the profile in listings and reports; defaults to the file's base name.
+	Name string `yaml:"name" mapstructure:"name" json:"name"`
+	// Description is one line shown in listings and `sim run --help`.
+	Description string `yaml:"description" mapstructure:"description" json:"description"`
+	// Stages run one after the other; the load stops at the end of the last one.
+	Stages []Stage `yaml:"stages" mapstructure:"stages" json:"stages"`
+	// Client holds the vegeta attacker settings.
+	Client Client `yaml:"client" mapstructure:"client" json:"client"`
+	// Recovery says how the server is probed after the load stops.
+	Recovery Recovery `yaml:"recovery" mapstructure:"recovery" json:"recovery"`
+	// SampleInterval is the observation window of the samplers and detectors.
+	SampleInterval time.Duration `yaml:"sample_interval" mapstructure:"sample_interval" json:"sample_interval"`
+	// Detect holds the collapse (hang) thresholds.
+	Detect Detect `yaml:"detect" mapstructure:"detect" json:"detect"`
+	// Server overrides the `sim serve` configuration; unset fields keep the server's own.
+	Server Server `yaml:"server" mapstructure:"server" json:"server"`
+}
+
+// Stage is one piece of the rate curve.
+type Stage struct {
+	// Duration of the stage; > 0.
+	Duration time.Duration `yaml:"duration" mapstructure:"duration" json:"duration"`
+	// Target is the rate (requests/second) at the end of the stage.
+	Target float64 `yaml:"target" mapstructure:"target" json:"target"`
+	// Mode is ModeRamp or ModeHold; empty means ModeRamp.
+	Mode Mode `yaml:"mode" mapstructure:"mode" json:"mode"`
+	// From is the start rate of a ramp; nil means the previous stage's Target (0 for the first
+	// stage). A pointer, because 0 is a valid start rate distinct from "continue".
+	From *float64 `yaml:"from" mapstructure:"from" json:"from,omitempty"`
+}
+
+// Client holds the vegeta attacker settings.
+type Client struct {
+	// Timeout is the per-request timeout (vegeta.Timeout); > 0.
+	Timeout time.Duration `yaml:"timeout" mapstructure:"timeout" json:"timeout"`
+	// Keepalive reuses connections (vegeta.KeepAlive). Parse defaults it to true; Normalize
+	// leaves it alone, since its zero value false is a valid choice it cannot tell from unset.
+	Keepalive bool `yaml:"keepalive" mapstructure:"keepalive" json:"keepalive"`
+	// MaxWorkers caps the attacker's workers (vegeta.MaxWorkers); 0 means vegeta's default,
+	// unbounded, which keeps the offered rate up however slow the server gets.
+	MaxWorkers int `yaml:"max_workers" mapstructure:"max_workers" json:"max_workers"`
+	// Connections is the maximum of idle connections per host (vegeta.Connections); > 0.
+	Connections int `yaml:"connections" mapstructure:"connections" json:"connections"`
+}
+
+// Recovery says how the server is probed once the load stops.
+type Recovery struct {
+	// Duration is how long to keep probing; > 0.
+	Duration time.Duration `yaml:"duration" mapstructure:"duration" json:"duration"`
+	// Interval is the pause between probes; > 0 and <= Duration.
+	Interval time.Duration `yaml:"interval" mapstructure:"interval" json:"interval"`
+	// Timeout is the per-probe timeout; > 0.
+	Timeout time.Duration `yaml:"timeout" mapstructure:"timeout" json:"timeout"`
+}
+
+// Detect holds the thresholds of the collapse detector: good throughput below HangFraction of
+// the offered load for at least HangHold is a collapse.
+type Detect struct {
+	// HangFraction is in (0, 1).
+	HangFraction float64 `yaml:"hang_fraction" mapstructure:"hang_fraction" json:"hang_fraction"`
+	// HangHold is > 0.
+	HangHold time.Duration `yaml:"hang_hold" mapstructure:"hang_hold" json:"hang_hold"`
+}
+
+// Duration returns the total duration of the stages: how long load is offered.
+func (p *Profile) Duration() time.Duration {
+	var total time.Duration
+	for _, s := range p.Stages {
+		total += s.Duration
+	}
+	return total
+}
+
+// RateAt returns the offered rate (requests/second) at elapsed time since the load started. It
+// is 0 before the start and from the end of the last stage on; at a stage boundary the later
+// stage applies, so a hold that jumps to a new rate reports the new rate at its first instant.
+func (p *Profile) RateAt(elapsed time.Duration) float64 {
+	if elapsed < 0 {
+		return 0
+	}
+	var start time.Duration
+	prev := 0.0
+	for _, s := range p.Stages {
+		r0, r1 := s.rates(prev)
+		prev = s.Target
+		if s.Duration <= 0 {
+			continue
+		}
+		if elapsed < start+s.Duration {
+			frac := float64(elapsed-start) / float64(s.Duration)
+			return clampRate(r0 + (r1-r0)*frac)
+		}
+		start += s.Duration
+	}
+	return 0
+}
+
+// PeakRate returns the highest rate the profile offers. The curve is piecewise linear, so the
+// peak is at a stage's start or end.
+func (p *Profile) PeakRate() float64 {
+	peak := 0.0
+	prev := 0.0
+	for _, s := range p.Stages {
+		r0, r1 := s.rates(prev)
+		prev = s.Target
+		if s.Duration <= 0 {
+			continue
+		}
+		peak = math.Max(peak, math.Max(clampRate(r0), clampRate(r1)))
+	}
+	return peak
+}
+
+// rates returns the stage's rate at its start and its end, given the previous stage's target.
+func (s Stage) rates(prev float64) (start, end float64) {
+	if s.Mode == ModeHold {
+		return s.Target, s.Target
+	}
+	if s.From != nil {
+		return *s.From, s.Target
+	}
+	return prev, s.Target
+}
+
+// clampRate keeps a negative rate from an unvalidated profile from making the integral of the
+// rate curve decrease.
+func clampRate(r float64) float64 {
+	if r < 0 || math.IsNaN(r) {
+		return 0
+	}
+	return r
+}
+
+// Normalize fills the zero values with the defaults, the way fortio's options do, so that a
+// profile built in code needs only its stages. It does not touch Client.Keepalive (see there)
+// nor Name. Call it before Validate.
+func (p *Profile) Normalize() {
+	p.Description = strings.TrimSpace(p.Description)
+	for i := range p.Stages {
+		if p.Stages[i].Mode == "" {
+			p.Stages[i].Mode = ModeRamp
+		}
+	}
+	setDuration(&p.Client.Timeout, DefaultClientTimeout)
+	if p.Client.Connections == 0 {
+		p.Client.Connections = DefaultConnections
+	}
+	setDuration(&p.Recovery.Duration, DefaultRecoveryDuration)
+	setDuration(&p.Recovery.Interval, DefaultRecoveryInterval)
+	setDuration(&p.Recovery.Timeout, DefaultRecoveryTimeout)
+	setDuration(&p.SampleInterval, DefaultSampleInterval)
+	if p.Detect.HangFraction == 0 {
+		p.Detect.HangFraction = DefaultHangFraction
+	}
+	setDuration(&p.Detect.HangHold, DefaultHangHold)
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// defaults returns the profile Parse decodes a file onto: every default in place, so that a key
+// the file leaves out keeps its default while a key it sets to 0 is validated as given.
+func defaults() Profile {
+	p := Profile{Client: Client{Keepalive: true}}
+	p.Normalize()
+	return p
+}
+
+// Validate checks the profile as it is (call Normalize first to fill defaults) and returns the
+// first mistake as an *invalid.Error whose Field is the YAML path and whose Source is the
+// profile's name.
+func (p *Profile) Validate() error {
+	return p.validate(p.Name)
+}
+
+func (p *Profile) validate(source string) error {
+	err := p.check()
+	if err != nil {
+		if e, ok := err.(*invalid.Error); ok {
+			e.Source = source
+		}
+	}
+	return err
+}
+
+// check returns the first mistake; its order follows the file (top to bottom) so that a user
+// fixing errors one at a time moves down the file.
+func (p *Profile) check() error {
+	if strings.ContainsAny(strings.TrimSpace(p.Description), "\r\n") {
+		return invalid.Field("description", p.Description, "a single line")
+	}
+	if err := checkStages(p.Stages); err != nil {
+		return err
+	}
+	if err := p.Client.check(); err != nil {
+		return err
+	}
+	if err := p.Recovery.check(); err != nil {
+		return err
+	}
+	if p.SampleInterval < MinSampleInterval {
+		return invalid.Field("sample_interval", p.SampleInterval, ">= "+MinSampleInterval.String())
+	}
+	if err := p.Detect.check(); err != nil {
+		return err
+	}
+	return p.Server.check()
+}
+
+func checkStages(stages []Stage) error {
+	if len(stages) == 0 {
+		return invalid.Field("stages", nil, "a list of at least one stage, e.g. [{duration: 10s, target: 40}]")
+	}
+	// Summed in seconds: a few stages of thousands of hours would overflow a time.Duration.
+	total := 0.0
+	for i, s := range stages {
+		field := func(key string) string { return fmt.Sprintf("stages[%d].%s", i, key) }
+		if s.Duration <= 0 {
+			return invalid.Field(field("duration"), s.Duration, "a duration > 0, such as 10s")
+		}
+		switch s.Mode {
+		case "", ModeRamp, ModeHold:
+		default:
+			return invalid.Field(field("mode"), string(s.Mode), "one of ramp, hold (default ramp)")
+		}
+		if err := checkRate(field("target"), s.Target); err != nil {
+			return err
+		}
+		if s.From != nil {
+			if s.Mode == ModeHold {
+				return invalid.Field(field("from"), *s.From, "no from in a hold stage (it runs at its target); use mode: ramp")
+			}
+			if err := checkRate(field("from"), *s.From); err != nil {
+				return err
+			}
+		}
+		total += s.Duration.Seconds()
+	}
+	if total > MaxDuration.Seconds() {
+		var value any = fmt.Sprintf("%.0fh in all", total/3600)
+		if total < float64(math.MaxInt64)/1e9 {
+			value = time.Duration(total * 1e9).Round(time.Second)
+		}
+		return invalid.Field("stages", value, "a total duration <= "+MaxDuration.String())
+	}
+	return nil
+}
+
+func checkRate(field string, r float64) error {
+	switch {
+	case math.IsNaN(r) || r < 0:
+		return invalid.Field(field, r, "a rate >= 0 requests/second")
+	case r > MaxTarget:
+		return invalid.Field(field, r, fmt.Sprintf("a rate <= %g requests/second (MaxTarget)", MaxTarget))
+	}
+	return nil
+}
+
+func (c Client) check() error {
+	switch {
+	case c.Timeout <= 0:
+		return invalid.Field("client.timeout", c.Timeout, "a duration > 0, such as 1s")
+	case c.MaxWorkers < 0:
+		return invalid.Field("client.max_workers", c.MaxWorkers, ">= 0 (0 = vegeta's default, unbounded)")
+	case c.Connections <= 0:
+		return invalid.Field("client.connections", c.Connections, "> 0")
+	}
+	return nil
+}
+
+func (r Recovery) check() error {
+	switch {
+	case r.Duration <= 0:
+		return invalid.Field("recovery.duration", r.Duration, "a duration > 0, such as 10s")
+	case r.Interval <= 0:
+		return invalid.Field("recovery.interval", r.Interval, "a duration > 0, such as 500ms")
+	case r.Interval > r.Duration:
+		return invalid.Field("recovery.interval", r.Interval,
+			fmt.Sprintf("a duration > 0 and <= recovery.duration (%s)", r.Duration))
+	case r.Timeout <= 0:
+		return invalid.Field("recovery.timeout", r.Timeout, "a duration > 0, such as 1s")
+	}
+	return nil
+}
+
+func (d Detect) check() error {
+	if !(d.HangFraction > 0 && d.HangFraction < 1) {
+		return invalid.Field("detect.hang_fraction", d.HangFraction, "a fraction strictly between 0 and 1, such as 0.1")
+	}
+	if d.HangHold <= 0 {
+		return invalid.Field("detect.hang_hold", d.HangHold, "a duration > 0, such as 3s")
+	}
+	return nil
+}

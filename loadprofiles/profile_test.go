@@ -1,0 +1,117 @@
+package loadprofiles
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/simdev/sim/internal/invalid"
+)
+
+func TestProfileRateCurve(t *testing.T) {
+	p := &Profile{Stages: []Stage{
+		{Duration: 10 * time.Second, Target: 40},                          // ramp 0→40
+		{Duration: 5 * time.Second, Target: 40, Mode: ModeHold},           // hold 40
+		{Duration: 4 * time.Second, Target: 100, From: f64(20)},           // jump to 20, ramp to 100
+		{Duration: 2 * time.Second, Target: 10, Mode: ModeHold},           // jump down, hold 10
+		{Duration: 2 * time.Second, Target: 0},                            // ramp 10→0
+		{Duration: 1 * time.Second, Target: 0, Mode: ModeHold, From: nil}, // idle
+	}}
+	if got, want := p.Duration(), 24*time.Second; got != want {
+		t.Errorf("Duration() = %v, want %v", got, want)
+	}
+	if got := p.PeakRate(); got != 100 {
+		t.Errorf("PeakRate() = %v, want 100", got)
+	}
+	tests := []struct {
+		at   time.Duration
+		want float64
+	}{
+		{-time.Second, 0},
+		{0, 0},
+		{5 * time.Second, 20},
+		{10 * time.Second, 40},
+		{12 * time.Second, 40},
+		{15 * time.Second, 20}, // a stage boundary belongs to the later stage
+		{17 * time.Second, 60},
+		{19 * time.Second, 10},
+		{22 * time.Second, 5},
+		{23500 * time.Millisecond, 0},
+		{24 * time.Second, 0},
+		{time.Hour, 0},
+	}
+	for _, tt := range tests {
+		if got := p.RateAt(tt.at); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("RateAt(%v) = %v, want %v", tt.at, got, tt.want)
+		}
+	}
+}
+
+func TestPeakRateIncludesRampStart(t *testing.T) {
+	p := &Profile{Stages: []Stage{{Duration: time.Second, Target: 5, From: f64(300)}}}
+	if got := p.PeakRate(); got != 300 {
+		t.Errorf("PeakRate() = %v, want the ramp's start 300", got)
+	}
+}
+
+func TestNormalizeThenValidate(t *testing.T) {
+	p := &Profile{Stages: []Stage{{Duration: time.Second, Target: 10}}}
+	err := p.Validate()
+	var ie *invalid.Error
+	if !errors.As(err, &ie) || ie.Field != "client.timeout" {
+		t.Fatalf("Validate before Normalize = %v, want client.timeout missing", err)
+	}
+	p.Normalize()
+	if err := p.Validate(); err != nil {
+		t.Fatalf("Validate after Normalize: %v", err)
+	}
+	if p.Stages[0].Mode != ModeRamp || p.Client.Timeout != DefaultClientTimeout ||
+		p.Client.Connections != DefaultConnections || p.Recovery.Interval != DefaultRecoveryInterval ||
+		p.SampleInterval != DefaultSampleInterval || p.Detect.HangFraction != DefaultHangFraction {
+		t.Errorf("Normalize left a default out: %+v", p)
+	}
+	// Normalize keeps what was set.
+	q := &Profile{Client: Client{Timeout: time.Second, Connections: 3}, Detect: Detect{HangFraction: 0.5}}
+	q.Normalize()
+	if q.Client.Timeout != time.Second || q.Client.Connections != 3 || q.Detect.HangFraction != 0.5 {
+		t.Errorf("Normalize overwrote settings: %+v", q)
+	}
+}
+
+func TestValidateSourceIsName(t *testing.T) {
+	p := &Profile{Name: "mine", Stages: []Stage{{Duration: time.Second, Target: -1}}}
+	p.Normalize()
+	var ie *invalid.Error
+	if err := p.Validate(); !errors.As(err, &ie) || ie.Source != "mine" || ie.Field != "stages[0].target" {
+		t.Errorf("Validate() = %#v", err)
+	}
+}
+
+func TestServerFlags(t *testing.T) {
+	str := func(s string) *string { return &s }
+	num := func(n int) *int { return &n }
+	dur := func(d time.Duration) *time.Duration { return &d }
+	tests := []struct {
+		name   string
+		server Server
+		want   []string
+	}{
+		{"nothing set", Server{}, nil},
+		{"pool and work time", Server{MaxThreads: num(16), WorkTime: dur(100 * time.Millisecond)},
+			[]string{"--max-threads=16", "--work-time=100ms"}},
+		{"zero values are overrides too", Server{ConnectTimeout: dur(0), HonorClientClose: new(bool)},
+			[]string{"--honor-client-close=false", "--connect-timeout=0s"}},
+		{"static server", Server{Connector: str("nio"), Static: Static{Server: str("nginx")}, NoFile: num(4096)},
+			[]string{"--connector=nio", "--nofile=4096", "--static-server=nginx"}},
+		{"minutes", Server{KeepAliveTimeout: dur(90 * time.Second)}, []string{"--keep-alive-timeout=1m30s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.server.Flags(); !slices.Equal(got, tt.want) {
+				t.Errorf("Flags() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

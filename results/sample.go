@@ -1,0 +1,272 @@
+package results
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Sample is one observation window of the timeline. All rates are per second over the window;
+// latencies are over the results that completed in the window, whatever their outcome (like
+// `vegeta report`), so a window full of client timeouts shows the timeout as its p50.
+type Sample struct {
+	// T is the end of the window in seconds since the attack started.
+	T float64 `json:"t_s"`
+	// WindowS is the length of the window in seconds. It lets a reader place the window's start
+	// without assuming the sampling period; 0 in records that did not fill it.
+	WindowS float64 `json:"window_s"`
+	// Phase is PhaseLoad or PhaseRecovery.
+	Phase string `json:"phase"`
+	// OfferedRPS is the pacer's target rate in the window.
+	OfferedRPS float64 `json:"offered_rps"`
+	// SentRPS is the requests started in the window divided by its length.
+	SentRPS float64 `json:"sent_rps"`
+	// OKRPS is the results with a 2xx status that completed in the window divided by its length.
+	OKRPS float64 `json:"ok_rps"`
+	// Sent and OK are the counts behind SentRPS and OKRPS.
+	Sent int `json:"sent"`
+	OK   int `json:"ok"`
+	// The failed results that completed in the window, by Classify's kind; ErrHTTP is a complete
+	// response with a status outside 2xx.
+	ErrTimeout int `json:"err_timeout"`
+	ErrRefused int `json:"err_refused"`
+	ErrReset   int `json:"err_reset"`
+	ErrHTTP    int `json:"err_http"`
+	ErrOther   int `json:"err_other"`
+	// Latency percentiles and maximum in milliseconds; 0 when nothing completed in the window.
+	P50 float64 `json:"p50_ms"`
+	P90 float64 `json:"p90_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+	// InFlight is the requests sent and not yet completed at the end of the window.
+	InFlight int `json:"in_flight"`
+
+	// Server-side sockets of the app port by state, as the kernel sees them.
+	CloseWait   int `json:"close_wait"`
+	Established int `json:"established"`
+	TimeWait    int `json:"time_wait"`
+	FinWait1    int `json:"fin_wait1"`
+	FinWait2    int `json:"fin_wait2"`
+	SynRecv     int `json:"syn_recv"`
+	LastAck     int `json:"last_ack"`
+	// Client-side sockets (remote port is the app port) by state.
+	ClientEstablished int `json:"client_established"`
+	ClientFinWait2    int `json:"client_fin_wait2"`
+	ClientTimeWait    int `json:"client_time_wait"`
+	ClientSynSent     int `json:"client_syn_sent"`
+	// AcceptQueue and AcceptQueueMax are the listener's accept queue length and limit.
+	AcceptQueue    int `json:"accept_queue"`
+	AcceptQueueMax int `json:"accept_queue_max"`
+
+	// AppUp is false when the app's admin /stats did not answer in the window; the fields below
+	// are then zero, not measured.
+	AppUp           bool `json:"app_up"`
+	WorkersBusy     int  `json:"workers_busy"`
+	Queued          int  `json:"queued"`
+	ConnectionsOpen int  `json:"connections_open"`
+	SelfcallLeased  int  `json:"selfcall_leased"`
+	SelfcallWaiting int  `json:"selfcall_waiting"`
+	// AcceptErrors is cumulative since the app started, as the app reports it.
+	AcceptErrors int64 `json:"accept_errors"`
+	FDsOpen      int   `json:"fds_open"`
+}
+
+// Phases of a run, as written in Sample.Phase.
+const (
+	// PhaseLoad is while the attacker offers load.
+	PhaseLoad = "load"
+	// PhaseRecovery is after the load stopped, while the runner probes for recovery.
+	PhaseRecovery = "recovery"
+)
+
+// Probe is one recovery probe after the load stopped.
+type Probe struct {
+	// T is when the probe was sent, in seconds since the attack started.
+	T float64 `json:"t_s"`
+	// SinceLoadEnd is when the probe was sent, in seconds since the load stopped.
+	SinceLoadEnd float64 `json:"since_load_end_s"`
+	// OK is true when the probe got a 2xx response.
+	OK bool `json:"ok"`
+	// Status is the HTTP status, 0 when no response came.
+	Status int `json:"status"`
+	// LatencyMS is how long the probe took, in milliseconds.
+	LatencyMS float64 `json:"latency_ms"`
+	// Error is the probe's error, empty when a response came.
+	Error string `json:"error"`
+}
+
+// column maps one CSV column to a field. Columns are looked up by header name when reading, so
+// the order here is only the order of a newly written file.
+type column[T any] struct {
+	name string
+	get  func(*T) string
+	set  func(*T, string) error
+}
+
+func intCol[T any](name string, f func(*T) *int) column[T] {
+	return column[T]{
+		name: name,
+		get:  func(v *T) string { return strconv.Itoa(*f(v)) },
+		set: func(v *T, s string) error {
+			n, err := strconv.Atoi(s)
+			*f(v) = n
+			return err
+		},
+	}
+}
+
+func int64Col[T any](name string, f func(*T) *int64) column[T] {
+	return column[T]{
+		name: name,
+		get:  func(v *T) string { return strconv.FormatInt(*f(v), 10) },
+		set: func(v *T, s string) error {
+			n, err := strconv.ParseInt(s, 10, 64)
+			*f(v) = n
+			return err
+		},
+	}
+}
+
+func floatCol[T any](name string, f func(*T) *float64) column[T] {
+	return column[T]{
+		name: name,
+		get:  func(v *T) string { return formatFloat(*f(v)) },
+		set: func(v *T, s string) error {
+			x, err := strconv.ParseFloat(s, 64)
+			*f(v) = x
+			return err
+		},
+	}
+}
+
+func boolCol[T any](name string, f func(*T) *bool) column[T] {
+	return column[T]{
+		name: name,
+		get:  func(v *T) string { return strconv.FormatBool(*f(v)) },
+		set: func(v *T, s string) error {
+			b, err := strconv.ParseBool(s)
+			*f(v) = b
+			return err
+		},
+	}
+}
+
+func stringCol[T any](name string, f func(*T) *string) column[T] {
+	return column[T]{
+		name: name,
+		// A newline inside a field would make the file no longer one row per line; keeping it
+		// line-oriented is what lets Read drop a half-written last row and lets awk/grep work.
+		get: func(v *T) string { return oneLine(*f(v)) },
+		set: func(v *T, s string) error { *f(v) = s; return nil },
+	}
+}
+
+// csvDecimals is the precision of floats in the CSV files: microseconds for times and
+// latencies, which is finer than anything sampled once per window.
+const csvDecimals = 3
+
+func formatFloat(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	p := math.Pow10(csvDecimals)
+	return strconv.FormatFloat(math.Round(x*p)/p, 'f', -1, 64)
+}
+
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
+func oneLine(s string) string { return lineBreaks.Replace(s) }
+
+// sampleColumns is the timeline.csv layout.
+var sampleColumns = []column[Sample]{
+	floatCol("t_s", func(s *Sample) *float64 { return &s.T }),
+	floatCol("window_s", func(s *Sample) *float64 { return &s.WindowS }),
+	stringCol("phase", func(s *Sample) *string { return &s.Phase }),
+	floatCol("offered_rps", func(s *Sample) *float64 { return &s.OfferedRPS }),
+	floatCol("sent_rps", func(s *Sample) *float64 { return &s.SentRPS }),
+	floatCol("ok_rps", func(s *Sample) *float64 { return &s.OKRPS }),
+	intCol("sent", func(s *Sample) *int { return &s.Sent }),
+	intCol("ok", func(s *Sample) *int { return &s.OK }),
+	intCol("err_timeout", func(s *Sample) *int { return &s.ErrTimeout }),
+	intCol("err_refused", func(s *Sample) *int { return &s.ErrRefused }),
+	intCol("err_reset", func(s *Sample) *int { return &s.ErrReset }),
+	intCol("err_http", func(s *Sample) *int { return &s.ErrHTTP }),
+	intCol("err_other", func(s *Sample) *int { return &s.ErrOther }),
+	floatCol("p50_ms", func(s *Sample) *float64 { return &s.P50 }),
+	floatCol("p90_ms", func(s *Sample) *float64 { return &s.P90 }),
+	floatCol("p99_ms", func(s *Sample) *float64 { return &s.P99 }),
+	floatCol("max_ms", func(s *Sample) *float64 { return &s.Max }),
+	intCol("in_flight", func(s *Sample) *int { return &s.InFlight }),
+	intCol("close_wait", func(s *Sample) *int { return &s.CloseWait }),
+	intCol("established", func(s *Sample) *int { return &s.Established }),
+	intCol("time_wait", func(s *Sample) *int { return &s.TimeWait }),
+	intCol("fin_wait1", func(s *Sample) *int { return &s.FinWait1 }),
+	intCol("fin_wait2", func(s *Sample) *int { return &s.FinWait2 }),
+	intCol("syn_recv", func(s *Sample) *int { return &s.SynRecv }),
+	intCol("last_ack", func(s *Sample) *int { return &s.LastAck }),
+	intCol("client_established", func(s *Sample) *int { return &s.ClientEstablished }),
+	intCol("client_fin_wait2", func(s *Sample) *int { return &s.ClientFinWait2 }),
+	intCol("client_time_wait", func(s *Sample) *int { return &s.ClientTimeWait }),
+	intCol("client_syn_sent", func(s *Sample) *int { return &s.ClientSynSent }),
+	intCol("accept_queue", func(s *Sample) *int { return &s.AcceptQueue }),
+	intCol("accept_queue_max", func(s *Sample) *int { return &s.AcceptQueueMax }),
+	boolCol("app_up", func(s *Sample) *bool { return &s.AppUp }),
+	intCol("workers_busy", func(s *Sample) *int { return &s.WorkersBusy }),
+	intCol("queued", func(s *Sample) *int { return &s.Queued }),
+	intCol("connections_open", func(s *Sample) *int { return &s.ConnectionsOpen }),
+	intCol("selfcall_leased", func(s *Sample) *int { return &s.SelfcallLeased }),
+	intCol("selfcall_waiting", func(s *Sample) *int { return &s.SelfcallWaiting }),
+	int64Col("accept_errors", func(s *Sample) *int64 { return &s.AcceptErrors }),
+	intCol("fds_open", func(s *Sample) *int { return &s.FDsOpen }),
+}
+
+// probeColumns is the probes.csv layout.
+var probeColumns = []column[Probe]{
+	floatCol("t_s", func(p *Probe) *float64 { return &p.T }),
+	floatCol("since_load_end_s", func(p *Probe) *float64 { return &p.SinceLoadEnd }),
+	boolCol("ok", func(p *Probe) *bool { return &p.OK }),
+	intCol("status", func(p *Probe) *int { return &p.Status }),
+	floatCol("latency_ms", func(p *Probe) *float64 { return &p.LatencyMS }),
+	stringCol("error", func(p *Probe) *string { return &p.Error }),
+}
+
+// TimelineHeader is the header row of timeline.csv, in the order a new record writes it.
+func TimelineHeader() []string { return header(sampleColumns) }
+
+// ProbesHeader is the header row of probes.csv, in the order a new record writes it.
+func ProbesHeader() []string { return header(probeColumns) }
+
+func header[T any](cols []column[T]) []string {
+	h := make([]string, len(cols))
+	for i, c := range cols {
+		h[i] = c.name
+	}
+	return h
+}
+
+func row[T any](cols []column[T], v *T) []string {
+	r := make([]string, len(cols))
+	for i, c := range cols {
+		r[i] = c.get(v)
+	}
+	return r
+}
+
+// decodeRow fills v from rec; idx[i] is the column for rec[i], nil for a column this sim does not
+// know (a newer writer's), which is skipped.
+func decodeRow[T any](idx []*column[T], rec []string, v *T) error {
+	for i, field := range rec {
+		if i >= len(idx) || idx[i] == nil {
+			continue
+		}
+		// An empty cell is a value the writer did not have; zero is what the struct holds then.
+		if field == "" {
+			continue
+		}
+		if err := idx[i].set(v, field); err != nil {
+			return fmt.Errorf("column %s: %w", idx[i].name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package results
+
+import "time"
+
+// SchemaVersion is the version of the record layout this sim writes and the newest it reads.
+// Bump it when a change would make an older sim misread a record (a renamed or re-meant key),
+// not for added keys, which older readers ignore.
+const SchemaVersion = 1
+
+// Verdicts, as written in Summary.Verdict.
+const (
+	// VerdictOK: good throughput never collapsed during the load.
+	VerdictOK = "ok"
+	// VerdictSaturated: throughput collapsed under load but the app answered again after the
+	// load stopped, as a merely overloaded server does.
+	VerdictSaturated = "saturated"
+	// VerdictHang: throughput collapsed and the app did not answer again within the recovery
+	// window: the self-call deadlock.
+	VerdictHang = "hang"
+	// VerdictIncomplete: the run was interrupted before a verdict could be reached.
+	VerdictIncomplete = "incomplete"
+)
+
+// Error kinds from Classify, also the keys of Summary.Errors.
+const (
+	KindOK      = "ok"
+	KindTimeout = "timeout"
+	KindRefused = "refused"
+	KindReset   = "reset"
+	KindHTTP    = "http"
+	KindOther   = "other"
+)
+
+// Summary is summary.json, also printed by `sim run --json`. Keys for values that only exist
+// when something happened (an onset, a recovery) are JSON null otherwise, never 0: 0 s is a
+// valid onset time and would read as "hung at once".
+type Summary struct {
+	// SchemaVersion is set to SchemaVersion by WriteSummary whatever the caller put there.
+	SchemaVersion int    `json:"schema_version"`
+	Topology      string `json:"topology"`
+	// Profile is the load profile's name.
+	Profile string `json:"profile"`
+	// RecordDir is the record's folder. It is derived (filled by Read, or by the runner before
+	// printing) and never stored, so a moved or copied record stays right.
+	RecordDir  string    `json:"record_dir,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+
+	// Servers: where the run's children listened, and the pid of `sim serve`, so that anyone
+	// (a test, a person) can check that nothing was left behind.
+	AppURL    string `json:"app_url,omitempty"`
+	AdminURL  string `json:"admin_url,omitempty"`
+	StaticURL string `json:"static_url,omitempty"`
+	ServePID  int    `json:"serve_pid,omitempty"`
+
+	// Complete is false from the start of the run until the final summary is written, so an
+	// interrupted run leaves a record marked incomplete.
+	Complete bool `json:"complete"`
+	// InterruptedReason says why the run stopped early ("signal: interrupt", an error); empty
+	// when complete.
+	InterruptedReason string `json:"interrupted_reason"`
+	// Verdict is one of VerdictOK, VerdictSaturated, VerdictHang, VerdictIncomplete.
+	Verdict string `json:"verdict"`
+
+	// Collapse is true when good throughput fell below Thresholds.HangFraction of the offered
+	// rate and stayed there to the end of the load (see package simulator/detect).
+	Collapse       bool     `json:"collapse"`
+	CollapseOnsetS *float64 `json:"collapse_onset_s"`
+	// Hang is a collapse without recovery; HangOnsetS is then the collapse onset, else null.
+	// Only a complete record can show a hang: WriteSummary writes hang=false for an incomplete
+	// one, whose app might still have answered had the run gone on probing.
+	Hang       bool     `json:"hang"`
+	HangOnsetS *float64 `json:"hang_onset_s"`
+	// The state at the collapse onset (hang or saturation): the offered rate (null without a
+	// collapse), and the requests in flight, busy workers and server-side CLOSE_WAIT sockets at
+	// the end of the onset window (0 without a collapse; Collapse says which).
+	OnsetRateRPS     *float64 `json:"onset_rate_rps"`
+	OnsetInFlight    int      `json:"onset_in_flight"`
+	OnsetWorkersBusy int      `json:"onset_workers_busy"`
+	OnsetCloseWait   int      `json:"onset_close_wait"`
+
+	// PeakCloseWait is the most server-side CLOSE_WAIT sockets in any window, PeakCloseWaitTS
+	// the end of the first window that had it (0 when there were none).
+	PeakCloseWait   int     `json:"peak_close_wait"`
+	PeakCloseWaitTS float64 `json:"peak_close_wait_t_s"`
+	PeakFDs         int     `json:"peak_fds"`
+	// AcceptErrors is the app's accept() error count at the end (EMFILE once fds run out).
+	AcceptErrors int64 `json:"accept_errors"`
+
+	// Recovered is true when a probe after the load got a 2xx; RecoveryS is how long after the
+	// load stopped that probe was sent, null when not recovered.
+	Recovered bool     `json:"recovered"`
+	RecoveryS *float64 `json:"recovery_s"`
+	// RecoveryWindowS is how long the runner probed for recovery after the load.
+	RecoveryWindowS float64 `json:"recovery_window_s"`
+	// LoadDurationS is how long the load was offered.
+	LoadDurationS float64 `json:"load_duration_s"`
+
+	// Requests is the number of results of the attack, OK those with a 2xx status.
+	Requests int `json:"requests"`
+	OK       int `json:"ok"`
+	// Errors counts the failed results by Classify's kind (timeout, refused, reset, http, other).
+	Errors map[string]int `json:"errors"`
+	// Latencies over all results of the attack, in milliseconds.
+	P50MS float64 `json:"p50_ms"`
+	P90MS float64 `json:"p90_ms"`
+	P99MS float64 `json:"p99_ms"`
+	MaxMS float64 `json:"max_ms"`
+
+	// Thresholds are the detection thresholds the verdict was reached with, so a report can
+	// state its definitions.
+	Thresholds Thresholds `json:"thresholds"`
+}
+
+// Thresholds are the collapse-detection thresholds as stored in a record.
+type Thresholds struct {
+	// HangFraction: a window is collapsed when its 2xx rate is below this fraction of the
+	// offered rate.
+	HangFraction float64 `json:"hang_fraction"`
+	// HangHoldS: a collapse must last at least this many seconds, to the end of the load.
+	HangHoldS float64 `json:"hang_hold_s"`
+	// MinOfferedRPS: windows offering less are not judged.
+	MinOfferedRPS float64 `json:"min_offered_rps"`
+}

@@ -1,0 +1,385 @@
+// Package results is the run record: a folder holding every vegeta result (results.bin), the
+// timeline of observation windows (timeline.csv), the recovery probes (probes.csv), the
+// verdicts (summary.json) and the effective config (config.json), with the writer that streams
+// them during a run and the reader that loads them back.
+//
+// A record is written so that a run killed at any moment leaves a readable folder: the CSV
+// files are flushed after every row, results.bin is written in whole results, and summary.json
+// is replaced atomically, first with complete=false and at the end with the verdict.
+package results
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Files of a record.
+const (
+	ResultsFile  = "results.bin"
+	TimelineFile = "timeline.csv"
+	ProbesFile   = "probes.csv"
+	SummaryFile  = "summary.json"
+	ConfigFile   = "config.json"
+)
+
+const (
+	// resultsFlushInterval bounds how stale results.bin is while a run goes on: a hung server
+	// produces few results, so flushing only when the buffer fills could leave minutes unwritten.
+	resultsFlushInterval = time.Second
+	// resultsFlushSize is how much encoded output is held before writing it out: one write per
+	// few hundred results keeps the cost of recording well under the cost of the requests.
+	resultsFlushSize = 64 << 10
+	dirPerm          = 0o755
+	filePerm         = 0o644
+	runDirTimeLayout = "20060102-150405"
+)
+
+// Writer streams a run record to its folder. AddResult may be called from any goroutine; the
+// other methods are safe for concurrent use too, but a run normally calls them from one.
+type Writer struct {
+	dir string
+
+	// resMu guards the results stream. Encoded results go to resBuf and reach the file only in
+	// whole results, so a run killed between writes leaves a results.bin that vegeta decodes to
+	// the end.
+	resMu   sync.Mutex
+	resFile *os.File
+	resBuf  bytes.Buffer
+	enc     vegeta.Encoder
+	resErr  error // first write error, returned by every later call
+
+	csvMu     sync.Mutex
+	timeline  *csvFile
+	probes    *csvFile
+	closed    bool
+	closeErr  error
+	stopFlush chan struct{}
+	flushDone chan struct{}
+}
+
+type csvFile struct {
+	f *os.File
+	w *csv.Writer
+}
+
+// Create makes the record folder dir, which must not exist yet (its parents are created), and
+// starts results.bin, timeline.csv and probes.csv. Close stops it.
+func Create(dir string) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Dir(dir), dirPerm); err != nil {
+		return nil, fmt.Errorf("create record: %w", err)
+	}
+	// Mkdir, not MkdirAll: two runs started in the same second must not share a folder.
+	if err := os.Mkdir(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("create record: %w", err)
+	}
+	w := &Writer{dir: dir, stopFlush: make(chan struct{}), flushDone: make(chan struct{})}
+	var err error
+	if w.resFile, err = createExcl(dir, ResultsFile); err != nil {
+		return nil, err
+	}
+	w.enc = vegeta.NewEncoder(&w.resBuf)
+	if w.timeline, err = newCSVFile(dir, TimelineFile, TimelineHeader()); err != nil {
+		w.resFile.Close()
+		return nil, err
+	}
+	if w.probes, err = newCSVFile(dir, ProbesFile, ProbesHeader()); err != nil {
+		w.resFile.Close()
+		w.timeline.f.Close()
+		return nil, err
+	}
+	go w.flushLoop()
+	return w, nil
+}
+
+func createExcl(dir, name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return nil, fmt.Errorf("create record: %w", err)
+	}
+	return f, nil
+}
+
+func newCSVFile(dir, name string, header []string) (*csvFile, error) {
+	f, err := createExcl(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	c := &csvFile{f: f, w: csv.NewWriter(f)}
+	if err := c.write(header); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create record: %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// write writes one row and flushes it, so the file is readable up to the last row at any time.
+func (c *csvFile) write(rec []string) error {
+	if err := c.w.Write(rec); err != nil {
+		return err
+	}
+	c.w.Flush()
+	return c.w.Error()
+}
+
+// Dir is the record's folder.
+func (w *Writer) Dir() string { return w.dir }
+
+// ErrClosed is returned when adding to a Writer after Close.
+var ErrClosed = errors.New("record writer closed")
+
+// AddResult appends r to results.bin. It is buffered; the file is brought up to date at least
+// once per resultsFlushInterval and at Close.
+func (w *Writer) AddResult(r *vegeta.Result) error {
+	w.resMu.Lock()
+	defer w.resMu.Unlock()
+	if w.resFile == nil {
+		return ErrClosed
+	}
+	if w.resErr != nil {
+		return w.resErr
+	}
+	if err := w.enc.Encode(r); err != nil {
+		w.resErr = fmt.Errorf("write %s: %w", ResultsFile, err)
+		return w.resErr
+	}
+	if w.resBuf.Len() >= resultsFlushSize {
+		return w.flushResultsLocked()
+	}
+	return nil
+}
+
+// flushResultsLocked writes the buffered results in one write call; w.resMu must be held.
+func (w *Writer) flushResultsLocked() error {
+	if w.resErr != nil || w.resBuf.Len() == 0 {
+		return w.resErr
+	}
+	if _, err := w.resFile.Write(w.resBuf.Bytes()); err != nil {
+		w.resErr = fmt.Errorf("write %s: %w", ResultsFile, err)
+		return w.resErr
+	}
+	w.resBuf.Reset()
+	return nil
+}
+
+func (w *Writer) flushLoop() {
+	defer close(w.flushDone)
+	t := time.NewTicker(resultsFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stopFlush:
+			return
+		case <-t.C:
+			w.resMu.Lock()
+			if w.resFile != nil {
+				// The error is kept in w.resErr and returned by the next AddResult or Close.
+				_ = w.flushResultsLocked()
+			}
+			w.resMu.Unlock()
+		}
+	}
+}
+
+// AddSample appends s to timeline.csv and flushes it.
+func (w *Writer) AddSample(s Sample) error {
+	w.csvMu.Lock()
+	defer w.csvMu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if err := w.timeline.write(row(sampleColumns, &s)); err != nil {
+		return fmt.Errorf("write %s: %w", TimelineFile, err)
+	}
+	return nil
+}
+
+// AddProbe appends p to probes.csv and flushes it.
+func (w *Writer) AddProbe(p Probe) error {
+	w.csvMu.Lock()
+	defer w.csvMu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if err := w.probes.write(row(probeColumns, &p)); err != nil {
+		return fmt.Errorf("write %s: %w", ProbesFile, err)
+	}
+	return nil
+}
+
+// WriteSummary replaces summary.json atomically, with SchemaVersion set and RecordDir left out.
+// While s.Complete is false it writes verdict "incomplete" and hang false whatever s says: a
+// verdict is only final once the run is, and scripts can trust hang=true without also checking
+// complete. It also works after Close, so a run can close the streams first and mark the record
+// complete last: complete=true then promises the other files are whole.
+func (w *Writer) WriteSummary(s Summary) error {
+	s.SchemaVersion = SchemaVersion
+	s.RecordDir = ""
+	if !s.Complete {
+		s.Verdict, s.Hang, s.HangOnsetS = VerdictIncomplete, false, nil
+	}
+	// An empty object, not null, so scripts can index it without a null check.
+	if s.Errors == nil {
+		s.Errors = map[string]int{}
+	}
+	return w.writeJSON(SummaryFile, s)
+}
+
+// WriteConfig writes v as indented JSON to config.json, atomically. It also works after Close.
+func (w *Writer) WriteConfig(v any) error { return w.writeJSON(ConfigFile, v) }
+
+func (w *Writer) writeJSON(name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return w.writeAtomic(name, append(data, '\n'))
+}
+
+// WriteFile writes data to name in the record atomically, replacing an earlier version. name is
+// a path inside the record ("server.log", "pprof/heap.pb.gz"); the streamed files cannot be
+// replaced this way. It also works after Close.
+func (w *Writer) WriteFile(name string, data []byte) error {
+	if !filepath.IsLocal(name) {
+		return fmt.Errorf("write %q: not a path inside the record", name)
+	}
+	switch filepath.Clean(name) {
+	case ResultsFile, TimelineFile, ProbesFile:
+		return fmt.Errorf("write %q: streamed by the record writer", name)
+	}
+	return w.writeAtomic(name, data)
+}
+
+// writeAtomic writes a temp file beside the target, syncs it and renames it over the target,
+// so a reader sees the old or the new file, never a part, even if the run is killed meanwhile.
+func (w *Writer) writeAtomic(name string, data []byte) (err error) {
+	path := filepath.Join(w.dir, name)
+	dir := filepath.Dir(path)
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("write %s: %w", name, err)
+		}
+	}()
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	// CreateTemp makes 0600 files; a record is meant to be read by others (CI, a web server).
+	if err := tmp.Chmod(filePerm); err != nil {
+		return err
+	}
+	// Without the sync a crash after the rename can leave an empty file under the final name.
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Close flushes and closes the streamed files. It is idempotent: later calls return the first
+// call's result.
+func (w *Writer) Close() error {
+	w.csvMu.Lock()
+	defer w.csvMu.Unlock()
+	if w.closed {
+		return w.closeErr
+	}
+	w.closed = true
+	close(w.stopFlush)
+	<-w.flushDone
+
+	var errs []error
+	w.resMu.Lock()
+	errs = append(errs, w.flushResultsLocked())
+	if err := w.resFile.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("sync %s: %w", ResultsFile, err))
+	}
+	if err := w.resFile.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close %s: %w", ResultsFile, err))
+	}
+	w.resFile = nil
+	w.resMu.Unlock()
+
+	for _, c := range []struct {
+		name string
+		f    *csvFile
+	}{{TimelineFile, w.timeline}, {ProbesFile, w.probes}} {
+		c.f.w.Flush()
+		if err := c.f.w.Error(); err != nil {
+			errs = append(errs, fmt.Errorf("write %s: %w", c.name, err))
+		}
+		if err := c.f.f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("sync %s: %w", c.name, err))
+		}
+		if err := c.f.f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
+		}
+	}
+	w.closeErr = errors.Join(errs...)
+	return w.closeErr
+}
+
+// NewRunDir names a new record folder under base: base/20061102-150405-topology from now (in
+// now's location), with -2, -3, ... added when that folder exists. Characters of topology that
+// do not belong in a folder name become '-'. Create still refuses an existing folder, which
+// covers a race between two runs.
+func NewRunDir(base, topology string, now time.Time) string {
+	name := now.Format(runDirTimeLayout)
+	if t := sanitizeName(topology); t != "" {
+		name += "-" + t
+	}
+	dir := filepath.Join(base, name)
+	for i := 2; ; i++ {
+		// Any error, not only "does not exist", ends the search: Create reports it better.
+		if _, err := os.Lstat(dir); err != nil {
+			return dir
+		}
+		dir = filepath.Join(base, fmt.Sprintf("%s-%d", name, i))
+	}
+}
+
+func sanitizeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '-'
+	}, strings.Trim(s, "."))
+}

@@ -1,0 +1,118 @@
+package app
+
+import (
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stats is the app's state as the admin listener reports it (/stats, and /metrics).
+type Stats struct {
+	Topology        string  `json:"topology"`
+	Connector       string  `json:"connector"`
+	MaxThreads      int     `json:"max_threads"`
+	WorkersBusy     int     `json:"workers_busy"`
+	Queued          int     `json:"queued"`
+	ConnectionsOpen int64   `json:"connections_open"`
+	MaxConnections  int     `json:"max_connections"`
+	Accepted        int64   `json:"accepted"`
+	AcceptErrors    int64   `json:"accept_errors"`
+	SelfcallLeased  int     `json:"selfcall_leased"`
+	SelfcallWaiting int     `json:"selfcall_waiting"`
+	SelfcallMax     int     `json:"selfcall_max_per_route"`
+	SelfcallCalls   int64   `json:"selfcall_calls"`
+	SelfcallErrors  int64   `json:"selfcall_errors"`
+	PagesOK         int64   `json:"pages_ok"`
+	PagesFailed     int64   `json:"pages_failed"`
+	FDsOpen         int     `json:"fds_open"`
+	FDLimit         int     `json:"fd_limit"`
+	Goroutines      int     `json:"goroutines"`
+	UptimeS         float64 `json:"uptime_s"`
+	PID             int     `json:"pid"`
+}
+
+// Stats returns a snapshot. It opens no file: it must work at the fd limit.
+func (a *App) Stats() Stats {
+	cs := a.conn.Stats()
+	sc := a.client.Stats()
+	var lim unix.Rlimit
+	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	return Stats{
+		Topology:        a.cfg.Topology,
+		Connector:       a.cfg.Connector,
+		MaxThreads:      cs.MaxThreads,
+		WorkersBusy:     cs.WorkersBusy,
+		Queued:          cs.Queued,
+		ConnectionsOpen: cs.ConnectionsOpen,
+		MaxConnections:  a.cfg.MaxConnections,
+		Accepted:        cs.Accepted,
+		AcceptErrors:    cs.AcceptErrors,
+		SelfcallLeased:  sc.Leased,
+		SelfcallWaiting: sc.Waiting,
+		SelfcallMax:     a.cfg.MaxPerRoute,
+		SelfcallCalls:   sc.Calls,
+		SelfcallErrors:  sc.Errors,
+		PagesOK:         a.pagesOK.Load(),
+		PagesFailed:     a.pagesFailed.Load(),
+		FDsOpen:         a.fds.count(),
+		FDLimit:         int(lim.Cur),
+		Goroutines:      runtime.NumGoroutine(),
+		UptimeS:         time.Since(a.started).Seconds(),
+		PID:             os.Getpid(),
+	}
+}
+
+// SetNoFile sets the process's RLIMIT_NOFILE, soft and hard, to n. Go raises the soft limit to
+// the hard one at start-up, so the incident's `ulimit -n 4096` has to be applied from inside.
+func SetNoFile(n int) error {
+	lim := unix.Rlimit{Cur: uint64(n), Max: uint64(n)}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	return nil
+}
+
+// fdCounter counts the process's open descriptors by listing /proc/self/fd through a directory
+// handle opened at start: at the fd limit a fresh open would fail with EMFILE, just when the
+// count matters most.
+type fdCounter struct {
+	dir *os.File
+	mu  chanMutex
+}
+
+type chanMutex chan struct{}
+
+func newFDCounter() *fdCounter {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return &fdCounter{mu: make(chanMutex, 1)}
+	}
+	return &fdCounter{dir: d, mu: make(chanMutex, 1)}
+}
+
+func (f *fdCounter) count() int {
+	if f == nil || f.dir == nil {
+		return -1
+	}
+	f.mu <- struct{}{}
+	defer func() { <-f.mu }()
+	if _, err := f.dir.Seek(0, 0); err != nil {
+		return -1
+	}
+	names, err := f.dir.Readdirnames(-1)
+	if err != nil {
+		return -1
+	}
+	return len(names) - 1 // the directory handle itself
+}
+
+func (f *fdCounter) close() {
+	if f != nil && f.dir != nil {
+		f.mu <- struct{}{}
+		f.dir.Close()
+		f.dir = nil
+		<-f.mu
+	}
+}

@@ -1,0 +1,239 @@
+// Package connector is a Tomcat-like HTTP connector on real sockets: a listen() backlog of
+// accept_count, an acceptor that stops at max_connections and backs off on EMFILE, and a bounded
+// pool of max_threads workers that requests wait for in an unbounded FIFO queue with no timer.
+//
+// Two modes, as in Tomcat 8:
+//   - nio (default): every connection is accepted (each holds an fd); a request waits for a
+//     worker only once it has arrived. A request whose client has gone stays queued.
+//   - bio: a worker is taken before accept() and held for the connection's whole life,
+//     keep-alive included; connections beyond max_threads wait in the kernel backlog.
+package connector
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/simdev/sim/simulator/sem"
+)
+
+// Connector modes.
+const (
+	NIO = "nio"
+	BIO = "bio"
+)
+
+// Acceptor back-off on accept errors, from Tomcat's AbstractEndpoint.handleExceptionWithDelay:
+// the first error waits 50 ms, each further one doubles it, capped at 1.6 s.
+const (
+	acceptBackoffInitial = 50 * time.Millisecond
+	acceptBackoffMax     = 1600 * time.Millisecond
+)
+
+// Config is the connector's part of the server config.
+type Config struct {
+	Mode              string        // NIO or BIO
+	MaxThreads        int           // worker pool size
+	MaxConnections    int           // nio: the acceptor stops at this many open connections
+	AcceptCount       int           // listen() backlog
+	ConnectionTimeout time.Duration // wait for a request's headers after accept; 0 = none
+	KeepAliveTimeout  time.Duration // idle keep-alive connection lifetime; 0 = none
+	HonorClientClose  bool          // drop a queued request when its client leaves (not Tomcat's behaviour)
+}
+
+// Stats is a snapshot of the connector.
+type Stats struct {
+	MaxThreads      int
+	WorkersBusy     int
+	Queued          int
+	ConnectionsOpen int64
+	AcceptErrors    int64
+	Accepted        int64
+}
+
+// Connector serves one HTTP handler behind a bounded worker pool.
+type Connector struct {
+	cfg     Config
+	workers *sem.FIFO
+	conns   *sem.FIFO
+	ln      *Listener
+	srv     *http.Server
+	life    context.Context
+	cancel  context.CancelFunc
+}
+
+// New opens the listening socket on addr and prepares to serve h. Nothing is accepted until Serve.
+func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
+	tl, err := Listen(addr, cfg.AcceptCount)
+	if err != nil {
+		return nil, err
+	}
+	life, cancel := context.WithCancel(context.Background())
+	c := &Connector{
+		cfg:     cfg,
+		workers: sem.New(cfg.MaxThreads),
+		life:    life,
+		cancel:  cancel,
+	}
+	maxConns := cfg.MaxConnections
+	if cfg.Mode == BIO {
+		maxConns = cfg.MaxThreads
+	}
+	c.conns = sem.New(maxConns)
+	c.ln = &Listener{inner: tl, conns: c.conns, life: life}
+	if cfg.Mode == BIO {
+		c.ln.workers = c.workers
+	} else {
+		h = c.queue(h)
+	}
+	c.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ConnectionTimeout,
+		IdleTimeout:       cfg.KeepAliveTimeout,
+		BaseContext:       func(net.Listener) context.Context { return life },
+		ErrorLog:          quietLog(),
+	}
+	return c, nil
+}
+
+// Addr is the listening address.
+func (c *Connector) Addr() *net.TCPAddr { return c.ln.Addr().(*net.TCPAddr) }
+
+// Serve accepts and serves until Close. It returns nil after Close.
+func (c *Connector) Serve() error {
+	err := c.srv.Serve(c.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting, releases every queued request and closes every connection.
+func (c *Connector) Close() error {
+	c.cancel()
+	return c.srv.Close()
+}
+
+// Stats returns a snapshot.
+func (c *Connector) Stats() Stats {
+	return Stats{
+		MaxThreads:      c.cfg.MaxThreads,
+		WorkersBusy:     c.workers.Held(),
+		Queued:          c.workers.Waiting(),
+		ConnectionsOpen: c.ln.open.Load(),
+		AcceptErrors:    c.ln.acceptErrors.Load(),
+		Accepted:        c.ln.accepted.Load(),
+	}
+}
+
+// queue makes each request wait for a worker (nio). The wait has no timer, and by default it
+// ignores the client leaving: Tomcat hands the socket to its executor and processes it even if
+// the peer has closed, which is what leaves the server side in CLOSE_WAIT.
+func (c *Connector) queue(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := c.life
+		if c.cfg.HonorClientClose {
+			ctx = r.Context()
+		}
+		if err := c.workers.Acquire(ctx); err != nil {
+			// Client gone (honor_client_close) or server stopping: nobody to answer.
+			return
+		}
+		defer c.workers.Release()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Listener is the acceptor: it bounds open connections, takes a worker per connection in bio
+// mode, and survives EMFILE/ENFILE by backing off and retrying forever, as Tomcat does.
+type Listener struct {
+	inner        *net.TCPListener
+	conns        *sem.FIFO
+	workers      *sem.FIFO // bio only
+	life         context.Context
+	open         atomic.Int64
+	acceptErrors atomic.Int64
+	accepted     atomic.Int64
+}
+
+// Addr is the listening address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// Close closes the listening socket.
+func (l *Listener) Close() error { return l.inner.Close() }
+
+// Accept waits for a connection slot (and in bio a worker), then accepts.
+func (l *Listener) Accept() (net.Conn, error) {
+	if err := l.conns.Acquire(l.life); err != nil {
+		return nil, net.ErrClosed
+	}
+	if l.workers != nil {
+		if err := l.workers.Acquire(l.life); err != nil {
+			l.conns.Release()
+			return nil, net.ErrClosed
+		}
+	}
+	var delay time.Duration
+	for {
+		c, err := l.inner.Accept()
+		if err == nil {
+			l.open.Add(1)
+			l.accepted.Add(1)
+			return &conn{Conn: c, l: l}, nil
+		}
+		if !retryable(err) {
+			l.release()
+			return nil, err
+		}
+		l.acceptErrors.Add(1)
+		delay = nextDelay(delay)
+		select {
+		case <-time.After(delay):
+		case <-l.life.Done():
+			l.release()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+func (l *Listener) release() {
+	if l.workers != nil {
+		l.workers.Release()
+	}
+	l.conns.Release()
+}
+
+func nextDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return acceptBackoffInitial
+	}
+	return min(2*d, acceptBackoffMax)
+}
+
+// retryable reports whether the acceptor should back off and try again rather than stop:
+// running out of descriptors, or an aborted connection.
+func retryable(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED)
+}
+
+type conn struct {
+	net.Conn
+	l    *Listener
+	once sync.Once
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.open.Add(-1)
+		c.l.release()
+	})
+	return err
+}

@@ -1,0 +1,236 @@
+// Package detect decides a run's verdicts from its timeline and recovery probes.
+//
+// # Collapse
+//
+// Only load-phase windows (Phase "load") offering at least MinOfferedRPS are judged; the others
+// neither start, break nor end a collapse. A judged window is collapsed when its good
+// throughput, 2xx responses completed per second, is below HangFraction times the rate the
+// pacer offered in it.
+//
+// Good throughput has collapsed when the judged windows are collapsed from some window to the
+// last judged window of the load, and that run spans at least HangHold, from the start of its
+// first window to the end of its last. Its first window is the onset. So:
+//
+//   - a dip that recovers while load is still offered is not a collapse, however deep or long:
+//     any window back at or above the fraction ends the run, and only the run that reaches the
+//     end of the load counts;
+//   - a collapse that starts less than HangHold before the load ends is not (yet) a collapse:
+//     there is too little evidence to tell it from a dip.
+//
+// The onset time is the start of the first collapsed window, so the real moment throughput fell
+// is within one window after it. Completed responses lag the load by their latency; with a
+// client timeout of about a window (1 s), that shifts a drop by at most a window. The onset
+// reports the offered rate of that window and the in-flight requests, busy workers and
+// server-side CLOSE_WAIT sockets measured at its end.
+//
+// # Recovery and verdict
+//
+// After the load the runner probes the app. It has recovered at the first probe answered with a
+// 2xx; the recovery time is how long after the load ended that probe was sent. A merely
+// overloaded server recovers as soon as the load stops, a deadlocked one never does, so recovery,
+// not collapse, tells a hang from saturation: no collapse is "ok", a collapse with recovery is
+// "saturated", a collapse without recovery is "hang".
+package detect
+
+import (
+	"math"
+	"time"
+
+	"github.com/simdev/sim/results"
+)
+
+// Defaults for Thresholds.
+const (
+	// DefaultHangFraction: a deadlocked server answers next to nothing (its few 2xx are requests
+	// that were already past the self-call), while an overloaded one still serves its capacity,
+	// a large share of any offered rate near it. 10% sits well between the two.
+	DefaultHangFraction = 0.1
+	// DefaultHangHold: three one-second windows, longer than a GC pause or a burst of client
+	// timeouts, short enough for a ramp that passes the threshold mid-run to show the collapse.
+	DefaultHangHold = 3 * time.Second
+	// DefaultMinOfferedRPS: below one request per second a one-second window may hold no request
+	// at all, and its throughput says nothing.
+	DefaultMinOfferedRPS = 1
+)
+
+// holdSlack is the share of a window by which a collapse may fall short of HangHold and still
+// count. Windows end on a ticker that runs a few milliseconds late under load, so three
+// one-second windows can span 2.99 s; they must count as the 3 s they are meant to be.
+const holdSlack = 0.1
+
+// Thresholds set how a collapse is detected. Zero fields take the defaults.
+type Thresholds struct {
+	// HangFraction: a window is collapsed when its 2xx rate is below this fraction of the
+	// offered rate. Default DefaultHangFraction.
+	HangFraction float64
+	// HangHold: how long the collapse must have lasted by the end of the load. Default
+	// DefaultHangHold.
+	HangHold time.Duration
+	// MinOfferedRPS: windows offering less than this are not judged. Default
+	// DefaultMinOfferedRPS.
+	MinOfferedRPS float64
+}
+
+// Normalize returns t with the defaults in place of zero or negative fields.
+func (t Thresholds) Normalize() Thresholds {
+	if !(t.HangFraction > 0) {
+		t.HangFraction = DefaultHangFraction
+	}
+	if t.HangHold <= 0 {
+		t.HangHold = DefaultHangHold
+	}
+	if !(t.MinOfferedRPS > 0) {
+		t.MinOfferedRPS = DefaultMinOfferedRPS
+	}
+	return t
+}
+
+// Record is t, normalized, as stored in a summary.
+func (t Thresholds) Record() results.Thresholds {
+	t = t.Normalize()
+	return results.Thresholds{
+		HangFraction:  t.HangFraction,
+		HangHoldS:     t.HangHold.Seconds(),
+		MinOfferedRPS: t.MinOfferedRPS,
+	}
+}
+
+// Onset is the state at the start of a collapse.
+type Onset struct {
+	// T is the start of the first collapsed window, in seconds since the attack started.
+	T float64
+	// OfferedRPS is the offered rate of that window.
+	OfferedRPS float64
+	// InFlight, WorkersBusy and CloseWait are measured at the end of that window.
+	InFlight, WorkersBusy, CloseWait int
+	// Index is that window's index in the timeline given to Collapse.
+	Index int
+}
+
+// Collapse finds the collapse of good throughput in timeline, as defined in the package doc,
+// and reports its onset; false when throughput did not collapse. Zero thresholds take the
+// defaults.
+func Collapse(timeline []results.Sample, th Thresholds) (Onset, bool) {
+	th = th.Normalize()
+	last := -1  // the last judged window of the load
+	onset := -1 // the first window of the collapsed run that reaches last
+	for i, s := range timeline {
+		if s.Phase != results.PhaseLoad || !(s.OfferedRPS >= th.MinOfferedRPS) {
+			continue
+		}
+		last = i
+		// Written so that a NaN rate counts as good: no evidence is not evidence of a hang.
+		if s.OKRPS < th.HangFraction*s.OfferedRPS {
+			if onset < 0 {
+				onset = i
+			}
+		} else {
+			onset = -1
+		}
+	}
+	if onset < 0 {
+		return Onset{}, false
+	}
+	start := windowStart(timeline, onset)
+	length := timeline[onset].T - start
+	if timeline[last].T-start < th.HangHold.Seconds()-holdSlack*length {
+		return Onset{}, false
+	}
+	s := timeline[onset]
+	return Onset{
+		T:           start,
+		OfferedRPS:  s.OfferedRPS,
+		InFlight:    s.InFlight,
+		WorkersBusy: s.WorkersBusy,
+		CloseWait:   s.CloseWait,
+		Index:       onset,
+	}, true
+}
+
+// windowStart is when window i began: from its own length when the record has it, else the end
+// of the window before (windows are back to back), else the start of the attack.
+func windowStart(timeline []results.Sample, i int) float64 {
+	switch s := timeline[i]; {
+	case s.WindowS > 0:
+		return s.T - s.WindowS
+	case i > 0:
+		return timeline[i-1].T
+	}
+	return 0
+}
+
+// Recovery reports how long after the load ended the first probe answered with a 2xx was sent;
+// false when none was. Probes need not be in order.
+func Recovery(probes []results.Probe) (sinceLoadEnd float64, ok bool) {
+	first := math.Inf(1)
+	for _, p := range probes {
+		if p.OK && p.SinceLoadEnd < first {
+			first, ok = p.SinceLoadEnd, true
+		}
+	}
+	if !ok {
+		return 0, false
+	}
+	return first, true
+}
+
+// Verdict names a complete run's outcome: results.VerdictOK without a collapse,
+// results.VerdictSaturated for a collapse the app recovered from after the load,
+// results.VerdictHang for one it did not.
+func Verdict(collapsed, recovered bool) string {
+	switch {
+	case !collapsed:
+		return results.VerdictOK
+	case recovered:
+		return results.VerdictSaturated
+	}
+	return results.VerdictHang
+}
+
+// Summarize fills the verdict fields of s from the timeline, the probes and the thresholds:
+// Thresholds, Collapse and CollapseOnsetS, the Onset fields, Recovered and RecoveryS, Hang and
+// HangOnsetS, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakFDs and AcceptErrors. The other
+// fields (counts, latencies, times, names, Complete) are the runner's and are left alone, and
+// calling it again replaces everything it set.
+//
+// The verdict does not depend on s.Complete, so Summarize can run before the runner knows
+// whether the run finished; results.Writer.WriteSummary turns the verdict of an incomplete
+// record into "incomplete". A run that sent no probes has no recovery, so a collapse there is a
+// hang: the runner must probe to tell saturation apart.
+func Summarize(s *results.Summary, timeline []results.Sample, probes []results.Probe, th Thresholds) {
+	s.Thresholds = th.Record()
+
+	onset, collapsed := Collapse(timeline, th)
+	s.Collapse = collapsed
+	s.CollapseOnsetS, s.OnsetRateRPS = nil, nil
+	s.OnsetInFlight, s.OnsetWorkersBusy, s.OnsetCloseWait = onset.InFlight, onset.WorkersBusy, onset.CloseWait
+	if collapsed {
+		s.CollapseOnsetS = ptr(onset.T)
+		s.OnsetRateRPS = ptr(onset.OfferedRPS)
+	}
+
+	since, recovered := Recovery(probes)
+	s.Recovered, s.RecoveryS = recovered, nil
+	if recovered {
+		s.RecoveryS = ptr(since)
+	}
+
+	s.Verdict = Verdict(collapsed, recovered)
+	s.Hang, s.HangOnsetS = s.Verdict == results.VerdictHang, nil
+	if s.Hang {
+		s.HangOnsetS = ptr(onset.T)
+	}
+
+	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakFDs, s.AcceptErrors = 0, 0, 0, 0
+	for _, x := range timeline {
+		if x.CloseWait > s.PeakCloseWait {
+			s.PeakCloseWait, s.PeakCloseWaitTS = x.CloseWait, x.T
+		}
+		s.PeakFDs = max(s.PeakFDs, x.FDsOpen)
+		// Cumulative in the app: the largest is the latest, and a window where /stats did not
+		// answer reports 0, which must not hide it.
+		s.AcceptErrors = max(s.AcceptErrors, x.AcceptErrors)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,350 @@
+package detect
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/simdev/sim/results"
+)
+
+// load builds one-second load windows ending at 1, 2, 3, ... s from the offered and 2xx rates;
+// CloseWait is 100 × the window's index so a test can see which window an onset came from.
+func load(offered, ok []float64) []results.Sample {
+	if len(offered) != len(ok) {
+		panic("offered and ok differ in length")
+	}
+	tl := make([]results.Sample, len(offered))
+	for i := range offered {
+		tl[i] = results.Sample{
+			T: float64(i + 1), WindowS: 1, Phase: results.PhaseLoad,
+			OfferedRPS: offered[i], OKRPS: ok[i],
+			InFlight: 10 * i, WorkersBusy: i, CloseWait: 100 * i,
+		}
+	}
+	return tl
+}
+
+// repeat is n copies of v.
+func repeat(v float64, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+func cat(parts ...[]float64) []float64 {
+	var s []float64
+	for _, p := range parts {
+		s = append(s, p...)
+	}
+	return s
+}
+
+// recovery appends n recovery windows: no load offered, nothing answered.
+func recovery(tl []results.Sample, n int) []results.Sample {
+	end := tl[len(tl)-1].T
+	for i := range n {
+		tl = append(tl, results.Sample{T: end + float64(i+1), WindowS: 1, Phase: results.PhaseRecovery, CloseWait: 9999})
+	}
+	return tl
+}
+
+func TestCollapse(t *testing.T) {
+	ramp := []float64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
+	tests := []struct {
+		name      string
+		timeline  []results.Sample
+		th        Thresholds
+		want      bool
+		wantIndex int
+		wantT     float64
+	}{
+		{
+			name:     "clean collapse",
+			timeline: recovery(load(ramp, cat(ramp[:6], repeat(0, 4))), 5),
+			want:     true, wantIndex: 6, wantT: 6,
+		},
+		{
+			name:     "no collapse",
+			timeline: load(ramp, ramp),
+		},
+		{
+			name:     "saturated server keeps its capacity",
+			timeline: load(ramp, cat(ramp[:5], repeat(50, 5))),
+		},
+		{
+			name:     "one-second dip to zero during load",
+			timeline: load(repeat(100, 10), cat(repeat(100, 4), []float64{0}, repeat(100, 5))),
+		},
+		{
+			name:     "long dip that recovers before the load ends",
+			timeline: load(repeat(100, 12), cat(repeat(100, 2), repeat(0, 6), repeat(100, 4))),
+		},
+		{
+			name:     "intermittent 50% throughput",
+			timeline: load(repeat(100, 10), []float64{100, 50, 100, 50, 50, 100, 50, 50, 50, 50}),
+		},
+		{
+			name:     "intermittent 50% with fraction 0.6",
+			timeline: load(repeat(100, 10), []float64{100, 50, 100, 50, 50, 100, 50, 50, 50, 50}),
+			th:       Thresholds{HangFraction: 0.6},
+			want:     true, wantIndex: 6, wantT: 6,
+		},
+		{
+			name:     "collapse at the end shorter than the hold",
+			timeline: recovery(load(repeat(100, 10), cat(repeat(100, 8), repeat(0, 2))), 5),
+		},
+		{
+			name:     "collapse at the end exactly the hold",
+			timeline: load(repeat(100, 10), cat(repeat(100, 7), repeat(0, 3))),
+			want:     true, wantIndex: 7, wantT: 7,
+		},
+		{
+			name:     "dip, resume, then collapse: onset is the last run",
+			timeline: load(repeat(100, 14), cat(repeat(100, 2), repeat(0, 4), repeat(100, 2), repeat(0, 6))),
+			want:     true, wantIndex: 8, wantT: 8,
+		},
+		{
+			name:     "one window back above the fraction restarts the run",
+			timeline: load(repeat(100, 10), cat(repeat(100, 2), repeat(0, 5), []float64{20}, repeat(0, 2))),
+		},
+		{
+			name:     "just below the fraction counts",
+			timeline: load(repeat(100, 6), cat(repeat(100, 2), repeat(9.99, 4))),
+			want:     true, wantIndex: 2, wantT: 2,
+		},
+		{
+			name:     "at the fraction does not",
+			timeline: load(repeat(100, 6), cat(repeat(100, 2), repeat(10, 4))),
+		},
+		{
+			name:     "zero-offered windows at the start are ignored",
+			timeline: load(cat(repeat(0, 3), ramp), cat(repeat(0, 3), ramp[:7], repeat(0, 3))),
+			want:     true, wantIndex: 10, wantT: 10,
+		},
+		{
+			name:     "windows below MinOfferedRPS are not judged",
+			timeline: load(repeat(0.5, 8), repeat(0, 8)),
+		},
+		{
+			name:     "low-rate windows at the end do not shorten a collapse",
+			timeline: load(cat(repeat(100, 6), repeat(0.5, 3)), cat(repeat(100, 3), repeat(0, 6))),
+			want:     true, wantIndex: 3, wantT: 3,
+		},
+		{
+			name:     "low-rate windows at the end do not lengthen a short collapse",
+			timeline: load(cat(repeat(100, 6), repeat(0.5, 3)), cat(repeat(100, 4), repeat(0, 5))),
+		},
+		{
+			name:     "recovery-phase windows are not judged",
+			timeline: recovery(load(repeat(100, 8), cat(repeat(100, 7), repeat(0, 1))), 10),
+		},
+		{
+			name:     "empty timeline",
+			timeline: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			onset, got := Collapse(tt.timeline, tt.th)
+			if got != tt.want {
+				t.Fatalf("Collapse = %v (onset %+v), want %v", got, onset, tt.want)
+			}
+			if !got {
+				if onset != (Onset{}) {
+					t.Errorf("no collapse but onset %+v", onset)
+				}
+				return
+			}
+			s := tt.timeline[tt.wantIndex]
+			want := Onset{T: tt.wantT, OfferedRPS: s.OfferedRPS, InFlight: s.InFlight, WorkersBusy: s.WorkersBusy, CloseWait: s.CloseWait, Index: tt.wantIndex}
+			if onset != want {
+				t.Errorf("onset %+v, want %+v", onset, want)
+			}
+		})
+	}
+}
+
+// TestCollapseWindowTiming: windows end on a ticker that runs late by a few milliseconds, and
+// old records have no window length; neither may change the verdict.
+func TestCollapseWindowTiming(t *testing.T) {
+	jittery := load(repeat(100, 6), cat(repeat(100, 3), repeat(0, 3)))
+	ends := []float64{1.004, 2.001, 3.02, 4.003, 5.001, 6.005} // the collapse spans 2.985 s
+	for i := range jittery {
+		jittery[i].T, jittery[i].WindowS = ends[i], 0
+	}
+	onset, ok := Collapse(jittery, Thresholds{})
+	if !ok || onset.Index != 3 || onset.T != 3.02 {
+		t.Errorf("jittery 3-window collapse: %v %+v, want a collapse at index 3, T 3.02", ok, onset)
+	}
+
+	// Without WindowS the first window starts at the attack's start.
+	first := load(repeat(100, 4), repeat(0, 4))
+	for i := range first {
+		first[i].WindowS = 0
+	}
+	if onset, ok := Collapse(first, Thresholds{}); !ok || onset.T != 0 {
+		t.Errorf("collapse from the first window: %v %+v, want onset at 0 s", ok, onset)
+	}
+
+	// Half-second windows: the hold is in seconds, not windows.
+	half := load(repeat(100, 12), cat(repeat(100, 6), repeat(0, 6)))
+	for i := range half {
+		half[i].T, half[i].WindowS = float64(i+1)/2, 0.5
+	}
+	if _, ok := Collapse(half, Thresholds{}); !ok {
+		t.Error("six collapsed half-second windows (3 s) were not a collapse")
+	}
+	short := load(repeat(100, 12), cat(repeat(100, 7), repeat(0, 5)))
+	for i := range short {
+		short[i].T, short[i].WindowS = float64(i+1)/2, 0.5
+	}
+	if _, ok := Collapse(short, Thresholds{}); ok {
+		t.Error("five collapsed half-second windows (2.5 s) were a collapse")
+	}
+}
+
+func TestCollapseNaN(t *testing.T) {
+	tl := load(repeat(100, 6), cat(repeat(100, 2), repeat(math.NaN(), 4)))
+	if _, ok := Collapse(tl, Thresholds{}); ok {
+		t.Error("windows with an unknown 2xx rate were taken as a collapse")
+	}
+}
+
+func TestRecovery(t *testing.T) {
+	tests := []struct {
+		name   string
+		probes []results.Probe
+		want   float64
+		ok     bool
+	}{
+		{"none", nil, 0, false},
+		{"never answered", []results.Probe{{SinceLoadEnd: 1}, {SinceLoadEnd: 2, Status: 503}, {SinceLoadEnd: 3, Error: "EOF"}}, 0, false},
+		{"first answer", []results.Probe{{SinceLoadEnd: 1}, {SinceLoadEnd: 2.5, OK: true, Status: 200}, {SinceLoadEnd: 3, OK: true}}, 2.5, true},
+		{"out of order", []results.Probe{{SinceLoadEnd: 4, OK: true}, {SinceLoadEnd: 0.5, OK: true}, {SinceLoadEnd: 0.2}}, 0.5, true},
+		{"answers at once", []results.Probe{{SinceLoadEnd: 0, OK: true}}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Recovery(tt.probes)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("Recovery = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	tests := []struct {
+		collapsed, recovered bool
+		want                 string
+	}{
+		{false, true, results.VerdictOK},
+		{false, false, results.VerdictOK},
+		{true, true, results.VerdictSaturated},
+		{true, false, results.VerdictHang},
+	}
+	for _, tt := range tests {
+		if got := Verdict(tt.collapsed, tt.recovered); got != tt.want {
+			t.Errorf("Verdict(%v, %v) = %q, want %q", tt.collapsed, tt.recovered, got, tt.want)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	ramp := []float64{10, 20, 30, 40, 50, 60, 70, 80}
+	collapsed := recovery(load(ramp, cat(ramp[:4], repeat(0, 4))), 3)
+	collapsed[2].FDsOpen, collapsed[5].FDsOpen = 50, 4096
+	collapsed[6].AcceptErrors, collapsed[7].AcceptErrors = 12, 0 // /stats did not answer in 7
+	fine := load(ramp, ramp)
+	answered := []results.Probe{{SinceLoadEnd: 0.5}, {SinceLoadEnd: 1.5, OK: true, Status: 200}}
+	silent := []results.Probe{{SinceLoadEnd: 0.5}, {SinceLoadEnd: 1.5}}
+
+	type want struct {
+		verdict              string
+		collapse, hang, recd bool
+		onset                any // float64 or nil
+		hangOnset            any
+		recoveryS            any
+	}
+	tests := []struct {
+		name     string
+		timeline []results.Sample
+		probes   []results.Probe
+		want     want
+	}{
+		{"hang", collapsed, silent, want{results.VerdictHang, true, true, false, 4.0, 4.0, nil}},
+		{"saturated", collapsed, answered, want{results.VerdictSaturated, true, false, true, 4.0, nil, 1.5}},
+		{"ok", fine, answered, want{results.VerdictOK, false, false, true, nil, nil, 1.5}},
+		{"not recovered without collapse", fine, silent, want{results.VerdictOK, false, false, false, nil, nil, nil}},
+		{"no probes", collapsed, nil, want{results.VerdictHang, true, true, false, 4.0, 4.0, nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := results.Summary{Topology: "self", Requests: 42}
+			Summarize(&s, tt.timeline, tt.probes, Thresholds{})
+			// Through JSON, as scripts see it: absent values must be null, not 0.
+			data, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			w := tt.want
+			for k, v := range map[string]any{
+				"verdict": w.verdict, "collapse": w.collapse, "hang": w.hang, "recovered": w.recd,
+				"collapse_onset_s": w.onset, "hang_onset_s": w.hangOnset, "recovery_s": w.recoveryS,
+				"topology": "self", "requests": 42.0,
+			} {
+				if m[k] != v {
+					t.Errorf("%s = %v, want %v", k, m[k], v)
+				}
+			}
+			if w.collapse {
+				if m["onset_rate_rps"] != 50.0 || m["onset_close_wait"] != 400.0 || m["onset_in_flight"] != 40.0 || m["onset_workers_busy"] != 4.0 {
+					t.Errorf("onset fields: rate %v close_wait %v in_flight %v busy %v; want 50 400 40 4",
+						m["onset_rate_rps"], m["onset_close_wait"], m["onset_in_flight"], m["onset_workers_busy"])
+				}
+			} else if m["onset_rate_rps"] != nil || m["onset_close_wait"] != 0.0 {
+				t.Errorf("onset fields without a collapse: %s", data)
+			}
+			th := m["thresholds"].(map[string]any)
+			if th["hang_fraction"] != DefaultHangFraction || th["hang_hold_s"] != DefaultHangHold.Seconds() || th["min_offered_rps"] != 1.0 {
+				t.Errorf("thresholds = %v, want the defaults", th)
+			}
+		})
+	}
+
+	s := results.Summary{Complete: true}
+	Summarize(&s, collapsed, silent, Thresholds{})
+	if s.PeakCloseWait != 9999 || s.PeakCloseWaitTS != 9 {
+		t.Errorf("peak CLOSE_WAIT %d at %v, want 9999 at 9 s (first window with it)", s.PeakCloseWait, s.PeakCloseWaitTS)
+	}
+	if s.PeakFDs != 4096 || s.AcceptErrors != 12 {
+		t.Errorf("peak fds %d, accept errors %d; want 4096, 12", s.PeakFDs, s.AcceptErrors)
+	}
+
+	// Summarize is idempotent: a second call with a different outcome clears the first one's.
+	Summarize(&s, fine, answered, Thresholds{HangHold: 2 * time.Second})
+	if s.Hang || s.HangOnsetS != nil || s.CollapseOnsetS != nil || s.OnsetRateRPS != nil || s.OnsetCloseWait != 0 ||
+		s.Verdict != results.VerdictOK || s.Thresholds.HangHoldS != 2 {
+		t.Errorf("re-summarized: %+v", s)
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	got := Thresholds{}.Normalize()
+	want := Thresholds{HangFraction: 0.1, HangHold: 3 * time.Second, MinOfferedRPS: 1}
+	if got != want {
+		t.Errorf("defaults %+v, want %+v", got, want)
+	}
+	custom := Thresholds{HangFraction: 0.25, HangHold: time.Second, MinOfferedRPS: 5}
+	if got := custom.Normalize(); got != custom {
+		t.Errorf("Normalize changed set fields: %+v", got)
+	}
+}

@@ -1,0 +1,549 @@
+// Package runner drives one run: it starts a topology as `sim serve` child processes on fresh
+// loopback ports, ramps load on its /page with vegeta, watches it from outside (client results,
+// kernel sockets) and inside (the admin /stats), probes for recovery after the load, decides the
+// verdicts and leaves a run record that outlives the run.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/simdev/sim/loadprofiles"
+	"github.com/simdev/sim/results"
+	"github.com/simdev/sim/simulator/app"
+	"github.com/simdev/sim/simulator/child"
+	"github.com/simdev/sim/simulator/detect"
+	"github.com/simdev/sim/simulator/sockets"
+)
+
+// Options says what to run.
+type Options struct {
+	Topology    string
+	Profile     *loadprofiles.Profile
+	ProfileName string // as the user named it (a built-in name or a path)
+	// Exe is the sim binary to start as `sim serve`.
+	Exe string
+	// RecordDir is the run record's folder; it must not exist yet.
+	RecordDir string
+	// Progress, if set, is called after every observation window.
+	Progress func(Progress)
+	// Force is closed on a second interrupt: stop waiting for anything and kill the children.
+	Force <-chan struct{}
+}
+
+// Progress is what a live progress line shows.
+type Progress struct {
+	Elapsed, Total time.Duration
+	Phase          string
+	Sample         results.Sample
+}
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Dir     string
+	Summary results.Summary
+}
+
+// ErrInterrupted is returned (wrapped) when the run was cancelled; the record is marked
+// incomplete.
+var ErrInterrupted = errors.New("interrupted")
+
+// childGrace is how long a child gets between SIGTERM and SIGKILL.
+const childGrace = 3 * time.Second
+
+// ServerConfig is the server config a run uses: the defaults, the profile's server section, the
+// topology, and loopback port 0 for every listener (fresh ports each run: a killed server leaves
+// its sockets in TIME_WAIT for a minute).
+func ServerConfig(topology string, p *loadprofiles.Profile) (app.Config, error) {
+	c := app.Defaults()
+	c.Topology = topology
+	s := p.Server
+	setS := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setI := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setD := func(dst *time.Duration, v *time.Duration) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setS(&c.Connector, s.Connector)
+	setI(&c.MaxThreads, s.MaxThreads)
+	setI(&c.MaxConnections, s.MaxConnections)
+	setI(&c.AcceptCount, s.AcceptCount)
+	setD(&c.ConnectionTimeout, s.ConnectionTimeout)
+	setD(&c.KeepAliveTimeout, s.KeepAliveTimeout)
+	if s.HonorClientClose != nil {
+		c.HonorClientClose = *s.HonorClientClose
+	}
+	setD(&c.WorkTime, s.WorkTime)
+	setI(&c.MaxPerRoute, s.MaxPerRoute)
+	setI(&c.MaxTotal, s.MaxTotal)
+	setD(&c.ConnectionRequestTimeout, s.ConnectionRequestTimeout)
+	setD(&c.ConnectTimeout, s.ConnectTimeout)
+	setD(&c.SocketTimeout, s.SocketTimeout)
+	setI(&c.NoFile, s.NoFile)
+	setS(&c.Static.Server, s.Static.Server)
+	c.Addr, c.AdminAddr, c.StaticAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// EffectiveConfig is what config.json holds.
+type EffectiveConfig struct {
+	Topology   string                `json:"topology"`
+	Profile    string                `json:"profile"`
+	Load       *loadprofiles.Profile `json:"load_profile"`
+	Server     app.Config            `json:"server"`
+	ServeArgs  []string              `json:"serve_args"`
+	Thresholds detect.Thresholds     `json:"thresholds"`
+}
+
+// Run performs one run. The record is written even when the run fails or is interrupted; the
+// error then says why and the summary is marked incomplete.
+func Run(ctx context.Context, o Options) (*Outcome, error) {
+	cfg, err := ServerConfig(o.Topology, o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := results.Create(o.RecordDir)
+	if err != nil {
+		return nil, fmt.Errorf("create run record: %w", err)
+	}
+	r := &run{o: o, cfg: cfg, rec: rec, started: time.Now(), kinds: map[string]int{}}
+	r.th = detect.Thresholds{
+		HangFraction:  o.Profile.Detect.HangFraction,
+		HangHold:      o.Profile.Detect.HangHold,
+		MinOfferedRPS: 1,
+	}
+	out, runErr := r.execute(ctx)
+	if cerr := rec.Close(); cerr != nil && runErr == nil {
+		runErr = fmt.Errorf("close run record: %w", cerr)
+	}
+	return out, runErr
+}
+
+type run struct {
+	o       Options
+	cfg     app.Config
+	rec     *results.Writer
+	th      detect.Thresholds
+	started time.Time
+
+	serve *child.Process
+	admin *adminClient
+
+	mu       sync.Mutex
+	window   results.Window
+	metrics  vegeta.Metrics // whole-run totals; its latency quantiles are a bounded t-digest
+	kinds    map[string]int
+	timeline []results.Sample
+	probes   []results.Probe
+	sent     atomic.Int64
+	done     atomic.Int64
+}
+
+func (r *run) execute(ctx context.Context) (*Outcome, error) {
+	args := append([]string{"serve"}, r.cfg.Flags()...)
+	if err := r.rec.WriteConfig(EffectiveConfig{
+		Topology: r.o.Topology, Profile: r.o.ProfileName, Load: r.o.Profile,
+		Server: r.cfg, ServeArgs: args, Thresholds: r.th,
+	}); err != nil {
+		return nil, err
+	}
+	sum := r.baseSummary()
+	sum.InterruptedReason = "run in progress (or killed before it could finish)"
+	if err := r.rec.WriteSummary(sum); err != nil {
+		return nil, err
+	}
+
+	serveLog, err := os.Create(r.rec.Dir() + "/serve.log")
+	if err != nil {
+		return nil, err
+	}
+	defer serveLog.Close()
+	ready := []string{"app", "admin"}
+	if r.cfg.Topology == app.Split {
+		ready = append(ready, "static")
+	}
+	r.serve, err = child.Start(ctx, child.Spec{
+		Name: "sim serve", Path: r.o.Exe, Args: args, Ready: ready, Log: serveLog,
+		ReadyTimeout: 15 * time.Second,
+	})
+	if err != nil {
+		return r.fail(sum, fmt.Errorf("start topology %s: %w", r.o.Topology, err))
+	}
+	defer r.stopServe()
+	sum.AppURL, sum.AdminURL, sum.StaticURL = r.serve.URL("app"), r.serve.URL("admin"), r.serve.URL("static")
+	sum.ServePID = r.serve.PID()
+	if err := r.rec.WriteSummary(sum); err != nil {
+		return r.fail(sum, err)
+	}
+	r.admin = newAdminClient(r.serve.URL("admin"))
+	defer r.admin.close()
+	if _, err := r.admin.stats(ctx, 2*time.Second); err != nil {
+		return r.fail(sum, fmt.Errorf("admin listener: %w", err))
+	}
+
+	err = r.attackAndObserve(ctx)
+	r.finish(&sum, err)
+	if werr := r.rec.WriteSummary(sum); werr != nil && err == nil {
+		err = werr
+	}
+	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+}
+
+func (r *run) baseSummary() results.Summary {
+	return results.Summary{
+		SchemaVersion: results.SchemaVersion,
+		Topology:      r.o.Topology,
+		Profile:       r.o.ProfileName,
+		StartedAt:     r.started.UTC(),
+		Verdict:       "incomplete",
+	}
+}
+
+func (r *run) fail(sum results.Summary, err error) (*Outcome, error) {
+	sum.Complete = false
+	sum.InterruptedReason = err.Error()
+	sum.FinishedAt = time.Now().UTC()
+	_ = r.rec.WriteSummary(sum)
+	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+}
+
+func (r *run) stopServe() {
+	grace := childGrace
+	select {
+	case <-r.o.Force:
+		grace = 0
+	default:
+	}
+	_ = r.serve.Stop(grace)
+}
+
+// phaseErr says why a run ended early.
+type phaseErr struct{ reason string }
+
+func (e *phaseErr) Error() string { return e.reason }
+
+// attackAndObserve runs the load phase and the recovery phase, sampling all along.
+func (r *run) attackAndObserve(ctx context.Context) error {
+	p := r.o.Profile
+	loadDur := p.Duration()
+	interval := p.SampleInterval
+	appURL := r.serve.URL("app")
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-r.serve.Done():
+			cancel(&phaseErr{fmt.Sprintf("sim serve exited during the run (%v): %s", r.serve.Err(), lastLine(r.serve.Output()))})
+		case <-ctx.Done():
+		}
+	}()
+
+	atk := vegeta.NewAttacker(r.attackerOptions()...)
+	target := vegeta.Target{Method: http.MethodGet, URL: appURL + "/page"}
+	targeter := func(t *vegeta.Target) error {
+		*t = target
+		r.sent.Add(1)
+		r.window.AddSent(1)
+		return nil
+	}
+	t0 := time.Now()
+	resc := atk.Attack(targeter, p.Pacer(), loadDur, "sim-"+r.o.Topology)
+
+	drained := make(chan error, 1)
+	go func() {
+		var werr error
+		for res := range resc {
+			if werr == nil {
+				werr = r.rec.AddResult(res)
+			}
+			r.mu.Lock()
+			r.window.Add(res)
+			r.metrics.Add(res)
+			r.kinds[results.Classify(res)]++
+			r.mu.Unlock()
+			r.done.Add(1)
+		}
+		drained <- werr
+	}()
+
+	samplerDone := make(chan struct{})
+	stopSampler := make(chan struct{})
+	go func() {
+		defer close(samplerDone)
+		r.sample(ctx, t0, loadDur, interval, stopSampler)
+	}()
+	stopAll := func() {
+		atk.Stop()
+		close(stopSampler)
+		<-samplerDone
+	}
+
+	// Load phase.
+	loadEnd := time.NewTimer(loadDur)
+	defer loadEnd.Stop()
+	select {
+	case <-ctx.Done():
+		stopAll()
+		r.drain(drained)
+		return cause(ctx)
+	case <-loadEnd.C:
+	}
+	r.saveGoroutines()
+
+	// Recovery phase: probes start at load end, while vegeta's last requests drain.
+	err := r.recover(ctx, appURL, t0, loadDur)
+	stopAll()
+	if derr := r.drain(drained); derr != nil && err == nil {
+		err = derr
+	}
+	return err
+}
+
+func cause(ctx context.Context) error {
+	c := context.Cause(ctx)
+	var pe *phaseErr
+	if errors.As(c, &pe) {
+		return pe
+	}
+	return fmt.Errorf("%w: %v", ErrInterrupted, c)
+}
+
+// drain waits for vegeta's in-flight requests to finish (each is bounded by the client
+// timeout), unless forced.
+func (r *run) drain(drained <-chan error) error {
+	select {
+	case err := <-drained:
+		return err
+	case <-r.o.Force:
+		return fmt.Errorf("%w: forced stop", ErrInterrupted)
+	case <-time.After(r.o.Profile.Client.Timeout + 5*time.Second):
+		return errors.New("vegeta did not drain its in-flight requests")
+	}
+}
+
+func (r *run) attackerOptions() []func(*vegeta.Attacker) {
+	c := r.o.Profile.Client
+	opts := []func(*vegeta.Attacker){
+		vegeta.Timeout(c.Timeout),
+		vegeta.KeepAlive(c.Keepalive),
+		vegeta.Connections(c.Connections),
+		vegeta.Redirects(vegeta.NoFollow),
+		vegeta.HTTP2(false),
+		// Keep no response bodies in results.bin: pages are all alike, and a long run would
+		// otherwise write every one of them.
+		vegeta.MaxBody(0),
+	}
+	if c.MaxWorkers > 0 {
+		opts = append(opts, vegeta.MaxWorkers(uint64(c.MaxWorkers)))
+	}
+	return opts
+}
+
+// sample closes an observation window every interval until stopped.
+func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.Duration, stop <-chan struct{}) {
+	sampler := sockets.New()
+	defer sampler.Close()
+	pctx, cancel := context.WithCancel(ctx)
+	poller := startStatsPoller(pctx, r.admin, interval)
+	defer poller.wait()
+	defer cancel()
+	port := portOf(r.serve.URL("app"))
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	last := t0
+	total := loadDur + r.o.Profile.Recovery.Duration
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			elapsed := now.Sub(t0)
+			s := results.Sample{T: elapsed.Seconds(), Phase: "load"}
+			if elapsed > loadDur {
+				s.Phase = "recovery"
+			}
+			mid := now.Add(-interval / 2).Sub(t0)
+			if s.Phase == "load" {
+				s.OfferedRPS = r.o.Profile.RateAt(mid)
+			}
+			r.mu.Lock()
+			r.window.Fill(&s, now.Sub(last))
+			r.window.Reset()
+			r.mu.Unlock()
+			last = now
+			s.InFlight = int(r.sent.Load() - r.done.Load())
+			if c, err := sampler.Sample(port); err == nil {
+				fillSockets(&s, c)
+			}
+			if st, fresh := poller.get(2*interval + time.Second); fresh {
+				fillStats(&s, st)
+			}
+			_ = r.rec.AddSample(s)
+			r.mu.Lock()
+			r.timeline = append(r.timeline, s)
+			r.mu.Unlock()
+			if r.o.Progress != nil {
+				r.o.Progress(Progress{Elapsed: elapsed, Total: total, Phase: s.Phase, Sample: s})
+			}
+		}
+	}
+}
+
+func fillSockets(s *results.Sample, c sockets.Counts) {
+	s.CloseWait = c.Server[sockets.CloseWait]
+	s.Established = c.Server[sockets.Established]
+	s.TimeWait = c.Server[sockets.TimeWait]
+	s.FinWait1 = c.Server[sockets.FinWait1]
+	s.FinWait2 = c.Server[sockets.FinWait2]
+	s.SynRecv = c.Server[sockets.SynRecv]
+	s.LastAck = c.Server[sockets.LastAck]
+	s.ClientEstablished = c.Client[sockets.Established]
+	s.ClientFinWait2 = c.Client[sockets.FinWait2]
+	s.ClientTimeWait = c.Client[sockets.TimeWait]
+	s.ClientSynSent = c.Client[sockets.SynSent]
+	s.AcceptQueue = c.AcceptQueue
+	s.AcceptQueueMax = c.AcceptQueueMax
+}
+
+func fillStats(s *results.Sample, st app.Stats) {
+	s.AppUp = true
+	s.WorkersBusy = st.WorkersBusy
+	s.Queued = st.Queued
+	s.ConnectionsOpen = int(st.ConnectionsOpen)
+	s.SelfcallLeased = st.SelfcallLeased
+	s.SelfcallWaiting = st.SelfcallWaiting
+	s.AcceptErrors = st.AcceptErrors
+	s.FDsOpen = st.FDsOpen
+}
+
+// recover probes /page every interval for the recovery duration, starting at load end.
+func (r *run) recover(ctx context.Context, appURL string, t0 time.Time, loadDur time.Duration) error {
+	rc := r.o.Profile.Recovery
+	end := t0.Add(loadDur + rc.Duration)
+	tick := time.NewTicker(rc.Interval)
+	defer tick.Stop()
+	for {
+		pr := probe(ctx, appURL+"/page", rc.Timeout)
+		t := time.Since(t0)
+		pr.T = t.Seconds()
+		pr.SinceLoadEnd = (t - loadDur).Seconds()
+		_ = r.rec.AddProbe(pr)
+		r.mu.Lock()
+		r.probes = append(r.probes, pr)
+		r.mu.Unlock()
+		if time.Now().After(end) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return cause(ctx)
+		case <-tick.C:
+		}
+		if time.Now().After(end) {
+			return nil
+		}
+	}
+}
+
+// probe is one recovery probe: a fresh connection, as a new user would open.
+func probe(ctx context.Context, url string, timeout time.Duration) results.Probe {
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	start := time.Now()
+	resp, err := tr.RoundTrip(req)
+	p := results.Probe{}
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		p.Status = resp.StatusCode
+	}
+	p.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		p.Error = err.Error()
+	}
+	p.OK = err == nil && p.Status == http.StatusOK
+	return p
+}
+
+// saveGoroutines keeps the app's goroutine dump at load end: sim's thread dump, showing where
+// every worker waits.
+func (r *run) saveGoroutines() {
+	dump, err := r.admin.get(context.Background(), "/debug/pprof/goroutine?debug=1", 3*time.Second)
+	if err == nil {
+		_ = r.rec.WriteFile("goroutines.txt", dump)
+	}
+}
+
+// finish fills the summary from what was observed.
+func (r *run) finish(sum *results.Summary, runErr error) {
+	r.mu.Lock()
+	timeline := append([]results.Sample(nil), r.timeline...)
+	probes := append([]results.Probe(nil), r.probes...)
+	r.mu.Unlock()
+	detect.Summarize(sum, timeline, probes, r.th)
+	r.mu.Lock()
+	r.metrics.Close()
+	m := r.metrics
+	sum.Requests = int(m.Requests)
+	sum.OK = r.kinds["ok"]
+	sum.P50MS = ms(m.Latencies.P50)
+	sum.P90MS = ms(m.Latencies.P90)
+	sum.P99MS = ms(m.Latencies.P99)
+	sum.MaxMS = ms(m.Latencies.Max)
+	sum.Errors = map[string]int{}
+	for k, n := range r.kinds {
+		if k != "ok" {
+			sum.Errors[k] = n
+		}
+	}
+	r.mu.Unlock()
+	sum.LoadDurationS = r.o.Profile.Duration().Seconds()
+	sum.RecoveryWindowS = r.o.Profile.Recovery.Duration.Seconds()
+	sum.FinishedAt = time.Now().UTC()
+	sum.Complete = runErr == nil
+	sum.InterruptedReason = ""
+	if runErr != nil {
+		sum.Complete = false
+		sum.Verdict = "incomplete"
+		sum.InterruptedReason = runErr.Error()
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,209 @@
+// Package selfcall is the app's outgoing HTTP client, modelled on Apache HttpClient 4.x with a
+// PoolingHttpClientConnectionManager: at most max_per_route connections to one host and max_total
+// overall, callers beyond that waiting in line for a lease, and three optional timeouts.
+//
+// Its calls live in the app's context, never in the incoming request's: the incident's client
+// did not know that the browser had given up, and a client that did would heal the deadlock at
+// every client timeout (see PITFALLS.md).
+package selfcall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/simdev/sim/simulator/sem"
+)
+
+// Config holds HttpClient's pool and timeout settings. A zero timeout means none, as in the
+// incident.
+type Config struct {
+	MaxPerRoute              int           // DefaultMaxPerRoute (HttpClient default 2)
+	MaxTotal                 int           // MaxTotal (HttpClient default 20)
+	ConnectionRequestTimeout time.Duration // how long to wait for a lease
+	ConnectTimeout           time.Duration // TCP connect
+	SocketTimeout            time.Duration // SO_TIMEOUT: longest silence while reading
+}
+
+// ErrLeaseTimeout is returned when no connection could be leased within
+// ConnectionRequestTimeout (HttpClient's ConnectionPoolTimeoutException).
+var ErrLeaseTimeout = errors.New("timeout waiting for connection from pool")
+
+// Stats is a snapshot of the pool.
+type Stats struct {
+	Leased  int // callers holding a connection
+	Waiting int // callers in line for one
+	Calls   int64
+	Errors  int64
+}
+
+// Client fetches URLs through the bounded pool.
+type Client struct {
+	cfg       Config
+	life      context.Context
+	transport *http.Transport
+	total     *sem.FIFO
+
+	mu     sync.Mutex
+	routes map[string]*sem.FIFO
+	calls  int64
+	errs   int64
+}
+
+// New returns a client whose calls all end when life ends (the app stopping), and not before.
+func New(life context.Context, cfg Config) *Client {
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout}
+	t := &http.Transport{
+		// Keep as many idle connections as may be leased, so the pool reuses them instead of
+		// churning through TIME_WAIT sockets (Go's default keeps 2 per host).
+		MaxConnsPerHost:     cfg.MaxPerRoute,
+		MaxIdleConnsPerHost: cfg.MaxPerRoute,
+		MaxIdleConns:        cfg.MaxTotal,
+		DisableCompression:  true,
+		Proxy:               nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil || cfg.SocketTimeout <= 0 {
+				return c, err
+			}
+			return &soTimeoutConn{Conn: c, timeout: cfg.SocketTimeout}, nil
+		},
+	}
+	return &Client{
+		cfg:       cfg,
+		life:      life,
+		transport: t,
+		total:     sem.New(cfg.MaxTotal),
+		routes:    map[string]*sem.FIFO{},
+	}
+}
+
+// Get leases a connection for rawURL's route, fetches it and returns the body. Any status other
+// than 200 is an error.
+func (c *Client) Get(rawURL string) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse %q: %w", rawURL, err)
+	}
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	body, err := c.get(u)
+	if err != nil {
+		c.mu.Lock()
+		c.errs++
+		c.mu.Unlock()
+	}
+	return body, err
+}
+
+func (c *Client) get(u *url.URL) ([]byte, error) {
+	release, err := c.lease(u.Host)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	req, err := http.NewRequestWithContext(c.life, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.transport.RoundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("self-call %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("self-call %s: read body: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("self-call %s: status %d", u, resp.StatusCode)
+	}
+	return body, nil
+}
+
+// lease takes a per-route slot and then a total slot, both first come first served, within
+// ConnectionRequestTimeout if one is set.
+func (c *Client) lease(host string) (func(), error) {
+	ctx := c.life
+	if c.cfg.ConnectionRequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.ConnectionRequestTimeout)
+		defer cancel()
+	}
+	route := c.route(host)
+	if err := route.Acquire(ctx); err != nil {
+		return nil, leaseErr(c.life, err)
+	}
+	if err := c.total.Acquire(ctx); err != nil {
+		route.Release()
+		return nil, leaseErr(c.life, err)
+	}
+	return func() {
+		c.total.Release()
+		route.Release()
+	}, nil
+}
+
+func leaseErr(life context.Context, err error) error {
+	if life.Err() != nil {
+		return life.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrLeaseTimeout
+	}
+	return err
+}
+
+func (c *Client) route(host string) *sem.FIFO {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.routes[host]
+	if !ok {
+		r = sem.New(c.cfg.MaxPerRoute)
+		c.routes[host] = r
+	}
+	return r
+}
+
+// Stats returns a snapshot of the pool.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	routes := make([]*sem.FIFO, 0, len(c.routes))
+	for _, r := range c.routes {
+		routes = append(routes, r)
+	}
+	s := Stats{Calls: c.calls, Errors: c.errs}
+	c.mu.Unlock()
+	s.Leased = c.total.Held()
+	s.Waiting = c.total.Waiting()
+	for _, r := range routes {
+		s.Waiting += r.Waiting()
+	}
+	return s
+}
+
+// Close drops idle pooled connections.
+func (c *Client) Close() {
+	c.transport.CloseIdleConnections()
+}
+
+// soTimeoutConn gives every read its own deadline, which is what SO_TIMEOUT means in Java: the
+// longest silence allowed, not a limit on the whole exchange.
+type soTimeoutConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *soTimeoutConn) Read(b []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}

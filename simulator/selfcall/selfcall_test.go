@@ -1,0 +1,197 @@
+package selfcall
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// blockingServer answers only when released, counting concurrent requests.
+type blockingServer struct {
+	mu      sync.Mutex
+	active  int
+	peak    int
+	release chan struct{}
+}
+
+func (b *blockingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	b.active++
+	b.peak = max(b.peak, b.active)
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+	case <-r.Context().Done():
+	}
+	b.mu.Lock()
+	b.active--
+	b.mu.Unlock()
+	_, _ = w.Write([]byte("ok"))
+}
+
+func TestLeaseLimits(t *testing.T) {
+	tests := []struct {
+		name        string
+		perRoute    int
+		total       int
+		callers     int
+		wantLeased  int
+		wantWaiting int
+	}{
+		{"per route bounds (HttpClient defaults)", 2, 20, 6, 2, 4},
+		{"total bounds", 5, 3, 6, 3, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bs := &blockingServer{release: make(chan struct{})}
+			srv := httptest.NewServer(bs)
+			defer srv.Close()
+			life, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := New(life, Config{MaxPerRoute: tt.perRoute, MaxTotal: tt.total})
+			defer c.Close()
+			var wg sync.WaitGroup
+			for i := 0; i < tt.callers; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := c.Get(srv.URL); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			waitFor(t, func() bool {
+				s := c.Stats()
+				return s.Leased == tt.wantLeased && s.Waiting == tt.wantWaiting
+			})
+			close(bs.release)
+			wg.Wait()
+			if bs.peak != tt.wantLeased {
+				t.Fatalf("server saw %d concurrent requests, want %d", bs.peak, tt.wantLeased)
+			}
+			if s := c.Stats(); s.Leased != 0 || s.Waiting != 0 || s.Calls != int64(tt.callers) {
+				t.Fatalf("after: %+v", s)
+			}
+		})
+	}
+}
+
+func TestConnectionRequestTimeout(t *testing.T) {
+	bs := &blockingServer{release: make(chan struct{})}
+	srv := httptest.NewServer(bs)
+	defer srv.Close()
+	defer close(bs.release)
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := New(life, Config{MaxPerRoute: 1, MaxTotal: 1, ConnectionRequestTimeout: 50 * time.Millisecond})
+	defer c.Close()
+	go func() { _, _ = c.Get(srv.URL) }()
+	waitFor(t, func() bool { return c.Stats().Leased == 1 })
+	start := time.Now()
+	_, err := c.Get(srv.URL)
+	if !errors.Is(err, ErrLeaseTimeout) {
+		t.Fatalf("err = %v, want ErrLeaseTimeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("lease timeout took %s", d)
+	}
+}
+
+// silentListener accepts connections and never answers: a hung server.
+func silentListener(t *testing.T) (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return "http://" + ln.Addr().String(), func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}
+}
+
+func TestSocketTimeout(t *testing.T) {
+	url, stop := silentListener(t)
+	defer stop()
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := New(life, Config{MaxPerRoute: 2, MaxTotal: 20, SocketTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	start := time.Now()
+	_, err := c.Get(url)
+	if err == nil {
+		t.Fatal("a server that never answers gave a response")
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("socket timeout took %s", d)
+	}
+	if s := c.Stats(); s.Leased != 0 {
+		t.Fatalf("lease not returned after the timeout: %+v", s)
+	}
+}
+
+// Without a socket timeout, a call to a hung server waits until the app stops, not before:
+// the incident's setting.
+func TestNoTimeoutWaitsForAppLife(t *testing.T) {
+	url, stop := silentListener(t)
+	defer stop()
+	life, cancel := context.WithCancel(context.Background())
+	c := New(life, Config{MaxPerRoute: 2, MaxTotal: 20})
+	defer c.Close()
+	errc := make(chan error, 1)
+	go func() { _, err := c.Get(url); errc <- err }()
+	select {
+	case err := <-errc:
+		t.Fatalf("call to a hung server returned early: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case <-errc:
+	case <-time.After(2 * time.Second):
+		t.Fatal("call did not end when the app stopped")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 5s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,101 @@
+// Package sem is a counting semaphore whose waiters are served strictly first come, first served,
+// with no limit on how many wait: the shape of Tomcat's worker queue (a ThreadPoolExecutor in
+// front of a LinkedBlockingQueue) and of Apache HttpClient's connection lease queue.
+//
+// Fairness matters for the deadlock: a self-call that arrives while every worker is busy queues
+// behind the outer requests that arrived before it, and those can only finish through their own
+// self-calls. A semaphore that let late arrivals barge in would hide the cycle.
+package sem
+
+import (
+	"container/list"
+	"context"
+	"sync"
+)
+
+// FIFO is a fair counting semaphore. The zero value is not usable; use New.
+type FIFO struct {
+	mu      sync.Mutex
+	size    int
+	held    int
+	waiters list.List // of chan struct{}; closed when the slot is handed over
+}
+
+// New returns a semaphore with size slots.
+func New(size int) *FIFO {
+	return &FIFO{size: size}
+}
+
+// Acquire takes a slot, waiting in line for as long as it takes. It gives up only when ctx is
+// done; callers that model Tomcat pass a context that ends with the server, not with the client.
+func (s *FIFO) Acquire(ctx context.Context) error {
+	s.mu.Lock()
+	if s.held < s.size && s.waiters.Len() == 0 {
+		s.held++
+		s.mu.Unlock()
+		return nil
+	}
+	ready := make(chan struct{})
+	elem := s.waiters.PushBack(ready)
+	s.mu.Unlock()
+
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		select {
+		case <-ready:
+			// Handed a slot while giving up: pass it on rather than leak it.
+			s.mu.Unlock()
+			s.Release()
+		default:
+			s.waiters.Remove(elem)
+			s.mu.Unlock()
+		}
+		return ctx.Err()
+	}
+}
+
+// TryAcquire takes a slot only if one is free and nobody is waiting.
+func (s *FIFO) TryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held < s.size && s.waiters.Len() == 0 {
+		s.held++
+		return true
+	}
+	return false
+}
+
+// Release gives a slot back, handing it straight to the longest waiter if there is one.
+func (s *FIFO) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if front := s.waiters.Front(); front != nil {
+		s.waiters.Remove(front)
+		close(front.Value.(chan struct{}))
+		return
+	}
+	if s.held == 0 {
+		panic("sem: Release without Acquire")
+	}
+	s.held--
+}
+
+// Held is the number of slots taken.
+func (s *FIFO) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+// Waiting is the number of callers in line.
+func (s *FIFO) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiters.Len()
+}
+
+// Size is the number of slots.
+func (s *FIFO) Size() int { return s.size }
