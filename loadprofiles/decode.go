@@ -163,6 +163,8 @@ func describe(t reflect.Type) string {
 		return durationWords
 	case t == reflect.TypeFor[Mode]():
 		return "one of ramp, hold"
+	case t == reflect.TypeFor[Arrivals]():
+		return "one of uniform, poisson"
 	}
 	switch t.Kind() {
 	case reflect.Float32, reflect.Float64:

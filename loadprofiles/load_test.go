@@ -238,7 +238,7 @@ func equalProfiles(a, b *Profile) bool {
 }
 
 func TestBuiltin(t *testing.T) {
-	if got, want := Builtin(), []string{"quick", "ramp", "spike", "steps"}; !slices.Equal(got, want) {
+	if got, want := Builtin(), []string{"incident", "incident-quick", "quick", "ramp", "spike", "steps"}; !slices.Equal(got, want) {
 		t.Fatalf("Builtin() = %v, want %v", got, want)
 	}
 	for _, name := range Builtin() {
@@ -325,8 +325,8 @@ func TestLoad(t *testing.T) {
 		wantSource  string
 		wantAllowed string
 	}{
-		{"unknown built-in", "quik", "profile", "", "one of quick, ramp, spike, steps, or a path to a YAML file"},
-		{"empty name", "", "profile", "", "one of quick, ramp, spike, steps"},
+		{"unknown built-in", "quik", "profile", "", "one of incident, incident-quick, quick, ramp, spike, steps, or a path to a YAML file"},
+		{"empty name", "", "profile", "", "one of incident, incident-quick, quick, ramp, spike, steps"},
 		{"missing file", filepath.Join(dir, "nope.yaml"), "profile", "", "an existing YAML file"},
 		{"a path, not a built-in", "./quick", "profile", "", "an existing YAML file"},
 		{"directory", dir + "/", "profile", "", "not a directory"},

@@ -67,8 +67,28 @@ func NewStagePacer(stages []Stage) *StagePacer {
 	return p
 }
 
-// Pacer returns a StagePacer for the profile's stages.
-func (p *Profile) Pacer() *StagePacer {
+// Pacer is a vegeta.Pacer that follows a profile's stages: a StagePacer or a PoissonPacer.
+type Pacer interface {
+	vegeta.Pacer
+	// Duration returns the total duration of the stages.
+	Duration() time.Duration
+	// Hits returns the expected number of hits over the whole profile: the integral of the
+	// rate.
+	Hits() float64
+}
+
+var (
+	_ Pacer = (*StagePacer)(nil)
+	_ Pacer = (*PoissonPacer)(nil)
+)
+
+// Pacer returns the pacer for the profile's stages and arrivals: a StagePacer for uniform
+// arrivals, a PoissonPacer seeded with Seed for poisson. Each call returns a fresh pacer, so a
+// PoissonPacer's arrival sequence starts over from the seed.
+func (p *Profile) Pacer() Pacer {
+	if p.Arrivals == ArrivalsPoisson {
+		return NewPoissonPacer(p.Stages, p.Seed)
+	}
 	return NewStagePacer(p.Stages)
 }
 
@@ -84,10 +104,17 @@ func (sp *StagePacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, b
 	if elapsed >= sp.total {
 		return 0, true
 	}
+	return sp.paceTo(elapsed, float64(hits)+0.5)
+}
+
+// paceTo returns the wait from elapsed until the integral of the rate reaches due, the point
+// on the curve where the next hit is due: 0 when it is already past (the attacker is behind),
+// unless the rate is 0 at elapsed; stop once due lies beyond the end. elapsed must be below the
+// total duration.
+func (sp *StagePacer) paceTo(elapsed time.Duration, due float64) (time.Duration, bool) {
 	if elapsed < 0 {
 		elapsed = 0
 	}
-	due := float64(hits) + 0.5
 	if due > sp.hits {
 		return 0, true
 	}

@@ -32,6 +32,9 @@ const (
 	// DefaultHangHold is how long throughput must stay collapsed to call it a hang, so that a
 	// GC pause or a single slow window is not reported as one.
 	DefaultHangHold = 3 * time.Second
+	// DefaultSeed seeds the Poisson arrivals when a profile names no seed: a fixed value rather
+	// than the clock, so that running the same profile twice offers the same arrival times.
+	DefaultSeed = 1
 )
 
 // Bounds that keep a typo from flooding the machine or running for days.
@@ -61,6 +64,18 @@ const (
 	ModeHold Mode = "hold"
 )
 
+// Arrivals says how hits are spread around the stages' rate curve.
+type Arrivals string
+
+// Arrival processes.
+const (
+	// ArrivalsUniform spaces the hits evenly along the rate curve (StagePacer).
+	ArrivalsUniform Arrivals = "uniform"
+	// ArrivalsPoisson makes them a non-homogeneous Poisson process with the curve as its rate
+	// (PoissonPacer): independent users, whose requests bunch up and leave gaps.
+	ArrivalsPoisson Arrivals = "poisson"
+)
+
 // Profile is one load profile: what load to offer, with which client, and how to judge the
 // outcome.
 type Profile struct {
@@ -70,6 +85,12 @@ type Profile struct {
 	Description string `yaml:"description" mapstructure:"description" json:"description"`
 	// Stages run one after the other; the load stops at the end of the last one.
 	Stages []Stage `yaml:"stages" mapstructure:"stages" json:"stages"`
+	// Arrivals is ArrivalsUniform or ArrivalsPoisson; empty means ArrivalsUniform.
+	Arrivals Arrivals `yaml:"arrivals" mapstructure:"arrivals" json:"arrivals"`
+	// Seed seeds the Poisson arrivals (>= 0): the same seed gives the same arrival times. Parse
+	// defaults it to DefaultSeed (1); Normalize leaves it alone, since its zero value 0 is a
+	// valid seed it cannot tell from unset. Uniform arrivals do not use it.
+	Seed int64 `yaml:"seed" mapstructure:"seed" json:"seed"`
 	// Client holds the vegeta attacker settings.
 	Client Client `yaml:"client" mapstructure:"client" json:"client"`
 	// Recovery says how the server is probed after the load stops.
@@ -198,14 +219,17 @@ func clampRate(r float64) float64 {
 }
 
 // Normalize fills the zero values with the defaults, the way fortio's options do, so that a
-// profile built in code needs only its stages. It does not touch Client.Keepalive (see there)
-// nor Name. Call it before Validate.
+// profile built in code needs only its stages. It does not touch Client.Keepalive nor Seed (see
+// there) nor Name. Call it before Validate.
 func (p *Profile) Normalize() {
 	p.Description = strings.TrimSpace(p.Description)
 	for i := range p.Stages {
 		if p.Stages[i].Mode == "" {
 			p.Stages[i].Mode = ModeRamp
 		}
+	}
+	if p.Arrivals == "" {
+		p.Arrivals = ArrivalsUniform
 	}
 	setDuration(&p.Client.Timeout, DefaultClientTimeout)
 	if p.Client.Connections == 0 {
@@ -230,7 +254,7 @@ func setDuration(d *time.Duration, def time.Duration) {
 // defaults returns the profile Parse decodes a file onto: every default in place, so that a key
 // the file leaves out keeps its default while a key it sets to 0 is validated as given.
 func defaults() Profile {
-	p := Profile{Client: Client{Keepalive: true}}
+	p := Profile{Seed: DefaultSeed, Client: Client{Keepalive: true}}
 	p.Normalize()
 	return p
 }
@@ -260,6 +284,14 @@ func (p *Profile) check() error {
 	}
 	if err := checkStages(p.Stages); err != nil {
 		return err
+	}
+	switch p.Arrivals {
+	case "", ArrivalsUniform, ArrivalsPoisson:
+	default:
+		return invalid.Field("arrivals", string(p.Arrivals), "one of uniform, poisson (default uniform)")
+	}
+	if p.Seed < 0 {
+		return invalid.Field("seed", p.Seed, "a whole number >= 0 (default 1)")
 	}
 	if err := p.Client.check(); err != nil {
 		return err

@@ -27,6 +27,12 @@ type Server struct {
 	HonorClientClose *bool `yaml:"honor_client_close" mapstructure:"honor_client_close" json:"honor_client_close,omitempty"`
 	// WorkTime is how long a page request works; >= 0.
 	WorkTime *time.Duration `yaml:"work_time" mapstructure:"work_time" json:"work_time,omitempty"`
+	// WorkTimeDist is "fixed", "exponential" (mean WorkTime) or "lognormal" (median WorkTime).
+	WorkTimeDist *string `yaml:"work_time_dist" mapstructure:"work_time_dist" json:"work_time_dist,omitempty"`
+	// WorkTimeP99 is the lognormal work time's 99th percentile; > WorkTime.
+	WorkTimeP99 *time.Duration `yaml:"work_time_p99" mapstructure:"work_time_p99" json:"work_time_p99,omitempty"`
+	// WorkTimeSeed seeds the server's work time draws; >= 0.
+	WorkTimeSeed *int `yaml:"work_time_seed" mapstructure:"work_time_seed" json:"work_time_seed,omitempty"`
 	// MaxPerRoute is the self-call client's per-route pool size; > 0.
 	MaxPerRoute *int `yaml:"max_per_route" mapstructure:"max_per_route" json:"max_per_route,omitempty"`
 	// MaxTotal is the self-call client's total pool size; > 0.
@@ -63,6 +69,9 @@ func (s Server) Flags() []string {
 		f = append(f, "--honor-client-close="+strconv.FormatBool(*s.HonorClientClose))
 	}
 	addDuration(&f, "work-time", s.WorkTime)
+	addString(&f, "work-time-dist", s.WorkTimeDist)
+	addDuration(&f, "work-time-p99", s.WorkTimeP99)
+	addInt(&f, "work-time-seed", s.WorkTimeSeed)
 	addInt(&f, "max-per-route", s.MaxPerRoute)
 	addInt(&f, "max-total", s.MaxTotal)
 	addDuration(&f, "connection-request-timeout", s.ConnectionRequestTimeout)
@@ -96,6 +105,10 @@ func (s Server) check() error {
 		return invalid.Field("server.connector", *s.Connector, "one of nio, bio")
 	}
 	// In file order, so that errors fixed one at a time move down the file.
+	var dist error
+	if d := s.WorkTimeDist; d != nil && *d != "fixed" && *d != "exponential" && *d != "lognormal" {
+		dist = invalid.Field("server.work_time_dist", *d, "one of fixed, exponential, lognormal")
+	}
 	checks := []error{
 		atLeast("server.max_threads", s.MaxThreads, 1),
 		atLeast("server.max_connections", s.MaxConnections, 1),
@@ -103,6 +116,9 @@ func (s Server) check() error {
 		nonNegative("server.connection_timeout", s.ConnectionTimeout, ""),
 		nonNegative("server.keep_alive_timeout", s.KeepAliveTimeout, ""),
 		nonNegative("server.work_time", s.WorkTime, ""),
+		dist,
+		nonNegative("server.work_time_p99", s.WorkTimeP99, ", > work_time with work_time_dist lognormal"),
+		atLeast("server.work_time_seed", s.WorkTimeSeed, 0),
 		atLeast("server.max_per_route", s.MaxPerRoute, 1),
 		atLeast("server.max_total", s.MaxTotal, 1),
 		nonNegative("server.connection_request_timeout", s.ConnectionRequestTimeout, ", 0 = none"),

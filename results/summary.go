@@ -84,6 +84,9 @@ type Summary struct {
 	PeakCloseWait   int     `json:"peak_close_wait"`
 	PeakCloseWaitTS float64 `json:"peak_close_wait_t_s"`
 	PeakFDs         int     `json:"peak_fds"`
+	// SelfcallMeanMS is the app's mean self-call time (lease wait included) at the end of the
+	// load, over the calls that completed.
+	SelfcallMeanMS float64 `json:"selfcall_mean_ms"`
 	// AcceptErrors is the app's accept() error count at the end (EMFILE once fds run out).
 	AcceptErrors int64 `json:"accept_errors"`
 

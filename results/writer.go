@@ -259,10 +259,15 @@ func (w *Writer) WriteFile(name string, data []byte) error {
 	return w.writeAtomic(name, data)
 }
 
-// writeAtomic writes a temp file beside the target, syncs it and renames it over the target,
-// so a reader sees the old or the new file, never a part, even if the run is killed meanwhile.
-func (w *Writer) writeAtomic(name string, data []byte) (err error) {
-	path := filepath.Join(w.dir, name)
+func (w *Writer) writeAtomic(name string, data []byte) error {
+	return WriteFileAtomic(w.dir, name, data)
+}
+
+// WriteFileAtomic writes dir/name through a temp file beside it, synced and renamed over the
+// target, so a reader sees the old or the new file, never a part, even if sim is killed
+// meanwhile.
+func WriteFileAtomic(dirName, name string, data []byte) (err error) {
+	path := filepath.Join(dirName, name)
 	dir := filepath.Dir(path)
 	defer func() {
 		if err != nil {

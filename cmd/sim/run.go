@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/simdev/sim/internal/invalid"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -15,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/simdev/sim/internal/invalid"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -26,10 +28,14 @@ import (
 const defaultRunsDir = "runs"
 
 type runFlags struct {
-	topology string
-	profile  string
-	out      string
-	json     bool
+	topology    string
+	profile     string
+	out         string
+	json        bool
+	target      string
+	watchPort   int
+	admin       string
+	allowRemote bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -55,11 +61,18 @@ collapse but recovered; ok = no collapse.
 
 Built-in profiles:
 ` + profileList() + `
+External mode: --target URL attacks a server that is already running on this machine (a real
+Tomcat, a real nginx, your own app) with the same profile, samples the sockets of --watch-port
+(default: the target's port) and writes the same record -- the way to check your own app for the
+self-call deadlock: if it hangs and does not recover, look for calls it makes to itself. Targets
+outside loopback need --allow-remote, which prints what will be sent first.
+
 Exit codes: 0 run completed (whatever the verdict), 2 bad input, 3 the run failed or was
 interrupted (the record is kept, marked incomplete).`,
 		Example: `  sim run --topology self --profile quick
   sim run --topology split --profile ramp --out /tmp/runs --json
-  sim run --topology self --profile ./my-profile.yaml`,
+  sim run --topology self --profile ./my-profile.yaml
+  sim run --target http://127.0.0.1:8080/app/page.jsp --profile ramp`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd, f) },
 	}
 	fl := cmd.Flags()
@@ -67,6 +80,10 @@ interrupted (the record is kept, marked incomplete).`,
 	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the run record is created")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON instead of text")
+	fl.StringVar(&f.target, "target", "", "attack this URL on a server already running (external mode: no child is started)")
+	fl.IntVar(&f.watchPort, "watch-port", 0, "external mode: the server port whose sockets are sampled (default: the target's port)")
+	fl.StringVar(&f.admin, "admin", "", "external mode: a sim admin listener to read /stats from (optional)")
+	fl.BoolVar(&f.allowRemote, "allow-remote", false, "external mode: allow a target outside 127.0.0.0/8 and ::1")
 	return cmd
 }
 
@@ -80,8 +97,11 @@ func profileList() string {
 }
 
 func runRun(cmd *cobra.Command, f runFlags) error {
-	if f.topology != app.Self && f.topology != app.Split {
-		return &invalid.Error{Field: "--topology", Value: f.topology, Allowed: "one of self, split"}
+	if f.target != "" || cmd.Flags().Changed("watch-port") || f.admin != "" {
+		return runExternal(cmd, f)
+	}
+	if err := checkTopology("--topology", f.topology); err != nil {
+		return err
 	}
 	prof, err := loadprofiles.Load(f.profile)
 	if err != nil {
@@ -90,48 +110,16 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 	if _, err := runner.ServerConfig(f.topology, prof); err != nil {
 		return fmt.Errorf("profile %s: server: %w", f.profile, err)
 	}
-	exe, err := os.Executable()
+	sess, err := newSession(cmd)
 	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
+		return err
 	}
-	ctx := cmd.Context()
-	force := forceOnSecondSignal()
-	defer force.stop()
-
-	dir := results.NewRunDir(f.out, f.topology, time.Now())
-	progress := newProgressPrinter(cmd.ErrOrStderr())
-	out, err := runner.Run(ctx, runner.Options{
-		Topology:    f.topology,
-		Profile:     prof,
-		ProfileName: f.profile,
-		Exe:         exe,
-		RecordDir:   dir,
-		Progress:    progress.update,
-		Force:       force.ch,
-	})
-	progress.done()
-	if out == nil {
-		if invalid.Is(err) {
-			return err
-		}
-		return &exitError{code: exitFailed, err: err}
+	defer sess.close()
+	out, err := sess.run(f.topology, prof, f.profile, results.NewRunDir(f.out, f.topology, time.Now()), nil)
+	if perr := printOutcome(cmd, out, f.json); perr != nil {
+		return perr
 	}
-	if f.json {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(out.Summary); jerr != nil {
-			return jerr
-		}
-	} else {
-		printSummary(cmd.OutOrStdout(), out.Dir, out.Summary)
-	}
-	if err != nil {
-		if errors.Is(err, runner.ErrInterrupted) {
-			return &exitError{code: exitFailed, err: fmt.Errorf("%v; record kept, marked incomplete: %s", err, out.Dir)}
-		}
-		return &exitError{code: exitFailed, err: fmt.Errorf("run failed: %v; record kept, marked incomplete: %s", err, out.Dir)}
-	}
-	return nil
+	return runError(out, err)
 }
 
 // forcer closes ch on the second SIGINT/SIGTERM: the first asks for a clean stop (the command's
@@ -248,4 +236,88 @@ func (p *progressPrinter) done() {
 	if p.tty && p.printed {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// runExternal attacks a server that is already running: a real Tomcat, a real nginx, your app.
+func runExternal(cmd *cobra.Command, f runFlags) error {
+	if f.target == "" {
+		return &invalid.Error{Field: "--target", Value: "", Allowed: "a URL such as http://127.0.0.1:8080/app/page (--watch-port and --admin go with it)"}
+	}
+	u, err := url.Parse(f.target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return &invalid.Error{Field: "--target", Value: f.target, Allowed: "an http:// or https:// URL with a host"}
+	}
+	remote := !isLoopbackHost(u.Hostname())
+	if remote && !f.allowRemote {
+		return &invalid.Error{Field: "--target", Value: f.target, Allowed: "a loopback host (127.0.0.0/8, ::1, localhost); --allow-remote attacks another machine"}
+	}
+	port := f.watchPort
+	if !cmd.Flags().Changed("watch-port") {
+		port, _ = strconv.Atoi(u.Port())
+		if port == 0 {
+			port = map[string]int{"http": 80, "https": 443}[u.Scheme]
+		}
+	}
+	if port < 1 || port > 65535 {
+		return &invalid.Error{Field: "--watch-port", Value: f.watchPort, Allowed: "1 to 65535"}
+	}
+	if f.admin != "" {
+		if a, err := url.Parse(f.admin); err != nil || a.Scheme != "http" || !isLoopbackHost(a.Hostname()) {
+			return &invalid.Error{Field: "--admin", Value: f.admin, Allowed: "the http:// URL of a sim admin listener on loopback"}
+		}
+	}
+	prof, err := loadprofiles.Load(f.profile)
+	if err != nil {
+		return err
+	}
+	if len(prof.Server.Flags()) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: external mode ignores the profile's server section (%s)\n", strings.Join(prof.Server.Flags(), " "))
+	}
+	if remote {
+		fmt.Fprintf(cmd.ErrOrStderr(), "--allow-remote: will send GET %s from %s, up to %.0f rps for %s (about %.0f requests), then probe it for %s; sockets are watched on local port %d only\n",
+			f.target, "this machine", prof.PeakRate(), prof.Duration(), prof.Pacer().Hits(), prof.Recovery.Duration, port)
+	}
+	sess, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	out, err := runner.Run(cmd.Context(), runner.Options{
+		Topology:    "external",
+		Profile:     prof,
+		ProfileName: f.profile,
+		RecordDir:   results.NewRunDir(f.out, "external", time.Now()),
+		Progress:    sess.progress.update,
+		Force:       sess.force.ch,
+		Target:      f.target,
+		WatchPort:   uint16(port),
+		AdminURL:    f.admin,
+	})
+	sess.progress.done()
+	if perr := printOutcome(cmd, out, f.json); perr != nil {
+		return perr
+	}
+	return runError(out, err)
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// printOutcome prints a run's summary, as text or JSON; nothing when the run made no record.
+func printOutcome(cmd *cobra.Command, out *runner.Outcome, asJSON bool) error {
+	if out == nil {
+		return nil
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(out.Summary)
+	}
+	printSummary(cmd.OutOrStdout(), out.Dir, out.Summary)
+	return nil
 }

@@ -40,6 +40,7 @@ type App struct {
 	static    static.Server
 	staticURL string
 	fds       *fdCounter
+	work      *workTimes
 	started   time.Time
 
 	pagesOK     atomic.Int64
@@ -68,6 +69,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 	}()
 
 	a.fds = newFDCounter()
+	a.work = newWorkTimes(cfg)
 	a.client = selfcall.New(life, selfcall.Config{
 		MaxPerRoute:              cfg.MaxPerRoute,
 		MaxTotal:                 cfg.MaxTotal,
@@ -173,8 +175,8 @@ func (a *App) Close() error {
 
 // page is GET /page: the business logic, then the self-call for the static fragment.
 func (a *App) page(w http.ResponseWriter, r *http.Request) {
-	if a.cfg.WorkTime > 0 {
-		t := time.NewTimer(a.cfg.WorkTime)
+	if d := a.work.next(); d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-a.life.Done():

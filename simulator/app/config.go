@@ -62,6 +62,13 @@ type Config struct {
 	KeepAliveTimeout  time.Duration `json:"keep_alive_timeout"`
 	HonorClientClose  bool          `json:"honor_client_close"`
 	WorkTime          time.Duration `json:"work_time"`
+	// WorkTimeDist is how each /page draws its work time: WorkFixed (always WorkTime),
+	// WorkExponential (mean WorkTime) or WorkLognormal (median WorkTime, p99 WorkTimeP99).
+	WorkTimeDist string        `json:"work_time_dist"`
+	WorkTimeP99  time.Duration `json:"work_time_p99"`
+	// WorkTimeSeed seeds the draws: a server started with the same seed draws the same
+	// sequence of work times, in the order the requests draw them.
+	WorkTimeSeed int `json:"work_time_seed"`
 
 	MaxPerRoute              int           `json:"max_per_route"`
 	MaxTotal                 int           `json:"max_total"`
@@ -128,7 +135,10 @@ func Keys() []Key {
 		{"connection_timeout", "wait for a request after accept; 0 = none (Tomcat connectionTimeout)", func(c *Config) any { return &c.ConnectionTimeout }},
 		{"keep_alive_timeout", "idle keep-alive lifetime; unset = connection_timeout (Tomcat keepAliveTimeout)", func(c *Config) any { return &c.KeepAliveTimeout }},
 		{"honor_client_close", "drop a queued request when its client closes (Tomcat does not)", func(c *Config) any { return &c.HonorClientClose }},
-		{"work_time", "business logic time of GET /page before its self-call", func(c *Config) any { return &c.WorkTime }},
+		{"work_time", "business logic time of GET /page before its self-call; with work_time_dist, the mean (exponential) or median (lognormal)", func(c *Config) any { return &c.WorkTime }},
+		{"work_time_dist", "work time distribution: fixed (always work_time), exponential (mean work_time) or lognormal (median work_time, p99 work_time_p99); draws are capped at min(10 x p99, 60s)", func(c *Config) any { return &c.WorkTimeDist }},
+		{"work_time_p99", "lognormal: the 99th percentile of the work time; > work_time, <= 60s", func(c *Config) any { return &c.WorkTimeP99 }},
+		{"work_time_seed", "seed of the work time draws (>= 0): the same seed draws the same sequence", func(c *Config) any { return &c.WorkTimeSeed }},
 		{"max_per_route", "self-call pool: connections per host (HttpClient DefaultMaxPerRoute)", func(c *Config) any { return &c.MaxPerRoute }},
 		{"max_total", "self-call pool: connections in all (HttpClient MaxTotal)", func(c *Config) any { return &c.MaxTotal }},
 		{"connection_request_timeout", "self-call: wait for a pooled connection; 0 = forever", func(c *Config) any { return &c.ConnectionRequestTimeout }},
@@ -155,6 +165,8 @@ func Defaults() Config {
 		ConnectionTimeout: DefaultConnectionTimeout,
 		KeepAliveTimeout:  -1,
 		WorkTime:          DefaultWorkTime,
+		WorkTimeDist:      WorkFixed,
+		WorkTimeSeed:      DefaultWorkTimeSeed,
 		MaxPerRoute:       DefaultMaxPerRoute,
 		MaxTotal:          DefaultMaxTotal,
 		NoFile:            DefaultNoFile,
@@ -188,6 +200,14 @@ func (c *Config) Validate() error {
 		{c.ConnectionTimeout < 0, "connection_timeout", c.ConnectionTimeout, "a duration >= 0"},
 		{c.KeepAliveTimeout < -1, "keep_alive_timeout", c.KeepAliveTimeout, "a duration >= 0"},
 		{c.WorkTime < 0 || c.WorkTime > maxWorkTime, "work_time", c.WorkTime, "0 to " + maxWorkTime.String()},
+		{c.WorkTimeDist != WorkFixed && c.WorkTimeDist != WorkExponential && c.WorkTimeDist != WorkLognormal, "work_time_dist", c.WorkTimeDist, "one of fixed, exponential, lognormal"},
+		{c.WorkTimeDist != WorkFixed && c.WorkTime <= 0, "work_time", c.WorkTime, "a duration > 0 with work_time_dist " + c.WorkTimeDist},
+		{c.WorkTimeDist == WorkExponential && exponentialP99(c.WorkTime) > maxWorkDraw, "work_time", c.WorkTime,
+			fmt.Sprintf("a mean > 0 and <= %v with work_time_dist exponential, so that its p99 (mean x ln 100) stays under the %v cap on a draw", maxExponentialMean().Round(time.Millisecond), maxWorkDraw)},
+		{c.WorkTimeDist == WorkLognormal && (c.WorkTimeP99 <= c.WorkTime || c.WorkTimeP99 > maxWorkDraw), "work_time_p99", c.WorkTimeP99,
+			fmt.Sprintf("a duration > work_time (%v) and <= %v with work_time_dist lognormal", c.WorkTime, maxWorkDraw)},
+		{c.WorkTimeDist != WorkLognormal && c.WorkTimeP99 != 0, "work_time_p99", c.WorkTimeP99, "0 unless work_time_dist is lognormal (exponential: p99 = work_time x ln 100)"},
+		{c.WorkTimeSeed < 0, "work_time_seed", c.WorkTimeSeed, "a whole number >= 0"},
 		{c.MaxPerRoute < 1 || c.MaxPerRoute > maxThreadsLimit, "max_per_route", c.MaxPerRoute, fmt.Sprintf("1 to %d", maxThreadsLimit)},
 		{c.MaxTotal < 1 || c.MaxTotal > maxThreadsLimit, "max_total", c.MaxTotal, fmt.Sprintf("1 to %d", maxThreadsLimit)},
 		{c.ConnectionRequestTimeout < 0, "connection_request_timeout", c.ConnectionRequestTimeout, "a duration >= 0 (0 = none)"},

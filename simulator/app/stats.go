@@ -24,6 +24,7 @@ type Stats struct {
 	SelfcallMax     int     `json:"selfcall_max_per_route"`
 	SelfcallCalls   int64   `json:"selfcall_calls"`
 	SelfcallErrors  int64   `json:"selfcall_errors"`
+	SelfcallMeanMS  float64 `json:"selfcall_mean_ms"`
 	PagesOK         int64   `json:"pages_ok"`
 	PagesFailed     int64   `json:"pages_failed"`
 	FDsOpen         int     `json:"fds_open"`
@@ -54,6 +55,7 @@ func (a *App) Stats() Stats {
 		SelfcallMax:     a.cfg.MaxPerRoute,
 		SelfcallCalls:   sc.Calls,
 		SelfcallErrors:  sc.Errors,
+		SelfcallMeanMS:  sc.MeanMS,
 		PagesOK:         a.pagesOK.Load(),
 		PagesFailed:     a.pagesFailed.Load(),
 		FDsOpen:         a.fds.count(),

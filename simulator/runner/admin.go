@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +27,13 @@ func newAdminClient(base string) *adminClient {
 	return &adminClient{base: base, tr: tr, c: &http.Client{Transport: tr}}
 }
 
+// errNoAdmin: an external target without an admin listener; its /stats columns stay empty.
+var errNoAdmin = errors.New("no admin listener")
+
 func (a *adminClient) get(ctx context.Context, path string, timeout time.Duration) ([]byte, error) {
+	if a == nil {
+		return nil, errNoAdmin
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
@@ -58,7 +65,11 @@ func (a *adminClient) stats(ctx context.Context, timeout time.Duration) (app.Sta
 	return s, err
 }
 
-func (a *adminClient) close() { a.tr.CloseIdleConnections() }
+func (a *adminClient) close() {
+	if a != nil {
+		a.tr.CloseIdleConnections()
+	}
+}
 
 func portOf(rawURL string) uint16 {
 	u, err := url.Parse(rawURL)
@@ -81,6 +92,10 @@ type statsPoller struct {
 
 func startStatsPoller(ctx context.Context, a *adminClient, interval time.Duration) *statsPoller {
 	p := &statsPoller{mu: make(chan struct{}, 1), done: make(chan struct{})}
+	if a == nil {
+		close(p.done)
+		return p
+	}
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(interval)

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,15 @@ type Options struct {
 	Progress func(Progress)
 	// Force is closed on a second interrupt: stop waiting for anything and kill the children.
 	Force <-chan struct{}
+	// Target, if set, is the URL to attack on a server that is already running (external
+	// mode): no child is started, WatchPort's sockets are sampled, and AdminURL, if set, is a
+	// sim admin listener to read /stats from.
+	Target    string
+	WatchPort uint16
+	AdminURL  string
+	// Server, if set, adjusts the server config after the profile's section is applied (e.g.
+	// `sim reproduce --static embedded`); the result is validated again.
+	Server func(*app.Config)
 }
 
 // Progress is what a live progress line shows.
@@ -93,6 +104,9 @@ func ServerConfig(topology string, p *loadprofiles.Profile) (app.Config, error) 
 		c.HonorClientClose = *s.HonorClientClose
 	}
 	setD(&c.WorkTime, s.WorkTime)
+	setS(&c.WorkTimeDist, s.WorkTimeDist)
+	setD(&c.WorkTimeP99, s.WorkTimeP99)
+	setI(&c.WorkTimeSeed, s.WorkTimeSeed)
 	setI(&c.MaxPerRoute, s.MaxPerRoute)
 	setI(&c.MaxTotal, s.MaxTotal)
 	setD(&c.ConnectionRequestTimeout, s.ConnectionRequestTimeout)
@@ -116,14 +130,27 @@ type EffectiveConfig struct {
 	Server     app.Config            `json:"server"`
 	ServeArgs  []string              `json:"serve_args"`
 	Thresholds detect.Thresholds     `json:"thresholds"`
+	Target     string                `json:"target,omitempty"`
+	WatchPort  uint16                `json:"watch_port,omitempty"`
 }
 
 // Run performs one run. The record is written even when the run fails or is interrupted; the
 // error then says why and the summary is marked incomplete.
 func Run(ctx context.Context, o Options) (*Outcome, error) {
-	cfg, err := ServerConfig(o.Topology, o.Profile)
+	var cfg app.Config
+	var err error
+	if o.Target == "" {
+		cfg, err = ServerConfig(o.Topology, o.Profile)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if o.Server != nil && o.Target == "" {
+		o.Server(&cfg)
+		cfg.Normalize()
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	rec, err := results.Create(o.RecordDir)
 	if err != nil {
@@ -150,23 +177,32 @@ type run struct {
 	started time.Time
 
 	serve *child.Process
-	admin *adminClient
+	admin *adminClient // nil when there is no admin listener to read
+	// What the run attacks and watches: the child's app, or an external target.
+	pageURL   string
+	port      uint16
+	childDone <-chan struct{}
 
-	mu       sync.Mutex
-	window   results.Window
-	metrics  vegeta.Metrics // whole-run totals; its latency quantiles are a bounded t-digest
-	kinds    map[string]int
-	timeline []results.Sample
-	probes   []results.Probe
-	sent     atomic.Int64
-	done     atomic.Int64
+	mu             sync.Mutex
+	window         results.Window
+	metrics        vegeta.Metrics // whole-run totals; its latency quantiles are a bounded t-digest
+	kinds          map[string]int
+	selfcallMeanMS float64
+	timeline       []results.Sample
+	probes         []results.Probe
+	sent           atomic.Int64
+	done           atomic.Int64
 }
 
 func (r *run) execute(ctx context.Context) (*Outcome, error) {
-	args := append([]string{"serve"}, r.cfg.Flags()...)
+	var args []string
+	if r.o.Target == "" {
+		args = append([]string{"serve"}, r.cfg.Flags()...)
+	}
 	if err := r.rec.WriteConfig(EffectiveConfig{
 		Topology: r.o.Topology, Profile: r.o.ProfileName, Load: r.o.Profile,
 		Server: r.cfg, ServeArgs: args, Thresholds: r.th,
+		Target: r.o.Target, WatchPort: r.o.WatchPort,
 	}); err != nil {
 		return nil, err
 	}
@@ -176,13 +212,47 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 		return nil, err
 	}
 
-	serveLog, err := os.Create(r.rec.Dir() + "/serve.log")
-	if err != nil {
-		return nil, err
+	adminURL := r.o.AdminURL
+	if r.o.Target == "" {
+		if err := r.startServe(ctx, args); err != nil {
+			return r.fail(sum, err)
+		}
+		defer r.stopServe()
+		sum.AppURL, sum.AdminURL, sum.StaticURL = r.serve.URL("app"), r.serve.URL("admin"), r.serve.URL("static")
+		sum.ServePID = r.serve.PID()
+		r.pageURL, r.port, r.childDone = sum.AppURL+"/page", portOf(sum.AppURL), r.serve.Done()
+		adminURL = sum.AdminURL
+	} else {
+		r.pageURL, r.port = r.o.Target, r.o.WatchPort
+		sum.AppURL, sum.AdminURL = r.o.Target, adminURL
 	}
-	defer serveLog.Close()
+	if err := r.rec.WriteSummary(sum); err != nil {
+		return r.fail(sum, err)
+	}
+	if adminURL != "" {
+		r.admin = newAdminClient(adminURL)
+		defer r.admin.close()
+		if _, err := r.admin.stats(ctx, 2*time.Second); err != nil {
+			return r.fail(sum, fmt.Errorf("admin listener %s: %w", adminURL, err))
+		}
+	}
+
+	err := r.attackAndObserve(ctx)
+	r.finish(&sum, err)
+	if werr := r.rec.WriteSummary(sum); werr != nil && err == nil {
+		err = werr
+	}
+	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+}
+
+// startServe starts `sim serve` with args and waits until its listeners are up.
+func (r *run) startServe(ctx context.Context, args []string) error {
+	serveLog, err := os.Create(filepath.Join(r.rec.Dir(), "serve.log"))
+	if err != nil {
+		return err
+	}
 	ready := []string{"app", "admin"}
-	if r.cfg.Topology == app.Split {
+	if r.cfg.Topology == app.Split && r.cfg.Static.URL == "" {
 		ready = append(ready, "static")
 	}
 	r.serve, err = child.Start(ctx, child.Spec{
@@ -190,26 +260,12 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 		ReadyTimeout: 15 * time.Second,
 	})
 	if err != nil {
-		return r.fail(sum, fmt.Errorf("start topology %s: %w", r.o.Topology, err))
+		serveLog.Close()
+		return fmt.Errorf("start topology %s: %w", r.o.Topology, err)
 	}
-	defer r.stopServe()
-	sum.AppURL, sum.AdminURL, sum.StaticURL = r.serve.URL("app"), r.serve.URL("admin"), r.serve.URL("static")
-	sum.ServePID = r.serve.PID()
-	if err := r.rec.WriteSummary(sum); err != nil {
-		return r.fail(sum, err)
-	}
-	r.admin = newAdminClient(r.serve.URL("admin"))
-	defer r.admin.close()
-	if _, err := r.admin.stats(ctx, 2*time.Second); err != nil {
-		return r.fail(sum, fmt.Errorf("admin listener: %w", err))
-	}
-
-	err = r.attackAndObserve(ctx)
-	r.finish(&sum, err)
-	if werr := r.rec.WriteSummary(sum); werr != nil && err == nil {
-		err = werr
-	}
-	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+	// The child writes to the file, not through us: closing our handle is fine once it runs.
+	go func() { <-r.serve.Done(); serveLog.Close() }()
+	return nil
 }
 
 func (r *run) baseSummary() results.Summary {
@@ -250,20 +306,19 @@ func (r *run) attackAndObserve(ctx context.Context) error {
 	p := r.o.Profile
 	loadDur := p.Duration()
 	interval := p.SampleInterval
-	appURL := r.serve.URL("app")
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-r.serve.Done():
+		case <-r.childDone: // nil in external mode: never
 			cancel(&phaseErr{fmt.Sprintf("sim serve exited during the run (%v): %s", r.serve.Err(), lastLine(r.serve.Output()))})
 		case <-ctx.Done():
 		}
 	}()
 
 	atk := vegeta.NewAttacker(r.attackerOptions()...)
-	target := vegeta.Target{Method: http.MethodGet, URL: appURL + "/page"}
+	target := vegeta.Target{Method: http.MethodGet, URL: r.pageURL}
 	targeter := func(t *vegeta.Target) error {
 		*t = target
 		r.sent.Add(1)
@@ -313,9 +368,14 @@ func (r *run) attackAndObserve(ctx context.Context) error {
 	case <-loadEnd.C:
 	}
 	r.saveGoroutines()
+	if st, err := r.admin.stats(ctx, 3*time.Second); err == nil {
+		r.mu.Lock()
+		r.selfcallMeanMS = st.SelfcallMeanMS
+		r.mu.Unlock()
+	}
 
 	// Recovery phase: probes start at load end, while vegeta's last requests drain.
-	err := r.recover(ctx, appURL, t0, loadDur)
+	err := r.recover(ctx, r.pageURL, t0, loadDur)
 	stopAll()
 	if derr := r.drain(drained); derr != nil && err == nil {
 		err = derr
@@ -371,7 +431,7 @@ func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.D
 	poller := startStatsPoller(pctx, r.admin, interval)
 	defer poller.wait()
 	defer cancel()
-	port := portOf(r.serve.URL("app"))
+	port := r.port
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	last := t0
@@ -443,32 +503,39 @@ func fillStats(s *results.Sample, st app.Stats) {
 }
 
 // recover probes /page every interval for the recovery duration, starting at load end.
-func (r *run) recover(ctx context.Context, appURL string, t0 time.Time, loadDur time.Duration) error {
+func (r *run) recover(ctx context.Context, pageURL string, t0 time.Time, loadDur time.Duration) error {
 	rc := r.o.Profile.Recovery
-	end := t0.Add(loadDur + rc.Duration)
+	// Probes go out on schedule, each on its own, so a hung server that holds every probe for
+	// the whole timeout still gets duration/interval of them, as the incident's users did.
+	n := int(rc.Duration/rc.Interval) + 1
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	tick := time.NewTicker(rc.Interval)
 	defer tick.Stop()
-	for {
-		pr := probe(ctx, appURL+"/page", rc.Timeout)
-		t := time.Since(t0)
-		pr.T = t.Seconds()
-		pr.SinceLoadEnd = (t - loadDur).Seconds()
-		_ = r.rec.AddProbe(pr)
-		r.mu.Lock()
-		r.probes = append(r.probes, pr)
-		r.mu.Unlock()
-		if time.Now().After(end) {
-			return nil
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return cause(ctx)
+			case <-tick.C:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return cause(ctx)
-		case <-tick.C:
-		}
-		if time.Now().After(end) {
-			return nil
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A probe's time is when it was sent: one that answers after work_time still
+			// shows the server was serving at that moment.
+			t := time.Since(t0)
+			pr := probe(ctx, pageURL, rc.Timeout)
+			pr.T = t.Seconds()
+			pr.SinceLoadEnd = (t - loadDur).Seconds()
+			_ = r.rec.AddProbe(pr)
+			r.mu.Lock()
+			r.probes = append(r.probes, pr)
+			r.mu.Unlock()
+		}()
 	}
+	return nil
 }
 
 // probe is one recovery probe: a fresh connection, as a new user would open.
@@ -508,12 +575,14 @@ func (r *run) finish(sum *results.Summary, runErr error) {
 	r.mu.Lock()
 	timeline := append([]results.Sample(nil), r.timeline...)
 	probes := append([]results.Probe(nil), r.probes...)
+	sort.Slice(probes, func(i, j int) bool { return probes[i].T < probes[j].T })
 	r.mu.Unlock()
 	detect.Summarize(sum, timeline, probes, r.th)
 	r.mu.Lock()
 	r.metrics.Close()
 	m := r.metrics
 	sum.Requests = int(m.Requests)
+	sum.SelfcallMeanMS = r.selfcallMeanMS
 	sum.OK = r.kinds["ok"]
 	sum.P50MS = ms(m.Latencies.P50)
 	sum.P90MS = ms(m.Latencies.P90)

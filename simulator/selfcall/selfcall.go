@@ -41,6 +41,10 @@ type Stats struct {
 	Waiting int // callers in line for one
 	Calls   int64
 	Errors  int64
+	// MeanMS is the mean time of the calls that completed successfully, lease wait included:
+	// what a worker spends in the self-call, the second term of the model's
+	// max_threads / (work_time + self-call time).
+	MeanMS float64
 }
 
 // Client fetches URLs through the bounded pool.
@@ -54,6 +58,8 @@ type Client struct {
 	routes map[string]*sem.FIFO
 	calls  int64
 	errs   int64
+	okN    int64
+	okTime time.Duration
 }
 
 // New returns a client whose calls all end when life ends (the app stopping), and not before.
@@ -94,12 +100,16 @@ func (c *Client) Get(rawURL string) ([]byte, error) {
 	c.mu.Lock()
 	c.calls++
 	c.mu.Unlock()
+	start := time.Now()
 	body, err := c.get(u)
+	c.mu.Lock()
 	if err != nil {
-		c.mu.Lock()
 		c.errs++
-		c.mu.Unlock()
+	} else {
+		c.okN++
+		c.okTime += time.Since(start)
 	}
+	c.mu.Unlock()
 	return body, err
 }
 
@@ -180,6 +190,9 @@ func (c *Client) Stats() Stats {
 		routes = append(routes, r)
 	}
 	s := Stats{Calls: c.calls, Errors: c.errs}
+	if c.okN > 0 {
+		s.MeanMS = float64(c.okTime.Microseconds()) / 1000 / float64(c.okN)
+	}
 	c.mu.Unlock()
 	s.Leased = c.total.Held()
 	s.Waiting = c.total.Waiting()

@@ -167,6 +167,10 @@ func (n *NginxProcess) Stop() error {
 }
 
 // findNginx returns nginx on PATH, else at nginxFallback.
+// FindNginx returns the path of Debian's nginx binary, or an error wrapping ErrNginxNotFound that
+// says how to install it.
+func FindNginx() (string, error) { return findNginx() }
+
 func findNginx() (string, error) {
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p, nil

