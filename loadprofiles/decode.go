@@ -32,6 +32,9 @@ const durationWords = "a duration such as 10s or 250ms"
 
 // strictHook parses durations and refuses what mapstructure would silently truncate.
 func strictHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
+	if v, ok, err := fractionHook(to, data); ok {
+		return v, err
+	}
 	if to == reflect.TypeFor[time.Duration]() {
 		switch d := data.(type) {
 		case string:

@@ -48,7 +48,7 @@ func ExampleLoad() {
 	}
 	// Output:
 	// incident 1m10s peak 220 rps  [--max-threads=200 --max-connections=10000 --accept-count=100 --work-time=1s --max-per-route=2 --max-total=20 --nofile=4096 --static-server=nginx]
-	// incident-quick  21s peak  96 rps  [--max-threads=16 --max-connections=10000 --accept-count=100 --work-time=200ms --max-per-route=2 --max-total=20 --nofile=256 --static-server=nginx]
+	// incident-quick  19s peak  96 rps  [--max-threads=16 --max-connections=10000 --accept-count=100 --work-time=200ms --max-per-route=2 --max-total=20 --nofile=256 --static-server=nginx]
 	// quick  20s peak 120 rps  [--max-threads=16 --work-time=200ms]
 	// ramp  1m0s peak 120 rps  [--max-threads=16 --work-time=200ms]
 	// spike  35s peak 160 rps  [--max-threads=16 --work-time=200ms]

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/simdev/sim/internal/invalid"
 	"github.com/spf13/viper"
@@ -57,11 +58,34 @@ func BuiltinDescription(name string) (description string, ok bool) {
 	return p.Description, true
 }
 
-// Load returns the profile nameOrPath names, normalized and validated. A bare name (no path
-// separator, no .yaml or .yml suffix) selects a built-in profile; anything else is read as a
-// file. Which profile to load is the caller's input (a flag), so errors about it leave Source
-// empty for the caller to fill; errors inside a file carry the path as Source.
+// Load returns the profile nameOrPath names, normalized and validated, within DefaultLimits.
+// A bare name (no path separator, no .yaml or .yml suffix) selects a built-in profile; anything
+// else is read as a file. Which profile to load is the caller's input (a flag), so errors about
+// it leave Source empty for the caller to fill; errors inside a file carry the path as Source.
 func Load(nameOrPath string) (*Profile, error) {
+	return LoadWithLimits(nameOrPath, DefaultLimits())
+}
+
+// LoadWithLimits is Load with the caller's limits instead of DefaultLimits: the way a user
+// asks for more load than the defaults allow. Invalid limits are an *invalid.Error too.
+func LoadWithLimits(nameOrPath string, limits Limits) (*Profile, error) {
+	if err := limits.Validate(); err != nil {
+		return nil, err
+	}
+	p, err := load(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := limits.Check(p); err != nil {
+		if e, ok := err.(*invalid.Error); ok {
+			e.Source = nameOrPath
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func load(nameOrPath string) (*Profile, error) {
 	if isBuiltinName(nameOrPath) {
 		data, err := builtinFS.ReadFile(builtinDir + "/" + nameOrPath + ".yaml")
 		if err != nil {
@@ -177,4 +201,119 @@ func requireTargets(raw map[string]any) *invalid.Error {
 		}
 	}
 	return nil
+}
+
+// Default limits of Load. Parse itself enforces only the hard ceilings MaxTarget and
+// MaxDuration; these are lower, so that a typo ("50000" for "500", "1000h" for "10m") is refused
+// instead of flooding or occupying the machine, and a caller lifts them on purpose
+// (LoadWithLimits; `sim run --max-rate/--max-duration`).
+const (
+	// DefaultMaxRate is the highest rate (requests/second) a stage may reach. PITFALLS.md:
+	// vegeta's runs collapse above ~2,500 rps on this kind of 2-core machine, and the split
+	// topology peaks at ~2,000 rps; 5,000 is twice what such a machine can offer, so it cuts no
+	// meaningful run and refuses a rate that would only measure the load generator failing.
+	DefaultMaxRate = 5000.0
+	// DefaultMaxDuration caps the load (the stages in all) and, separately, the recovery
+	// probing. The built-in profiles run for under two minutes and the full incident preset
+	// for about three; an hour leaves room for a long ramp, and a soak test beyond it is a
+	// choice made with the flag, not by a slip.
+	DefaultMaxDuration = time.Hour
+	// MaxTimeout caps the client and probe timeouts, which no limit lifts: an interrupted run
+	// waits up to client.timeout for vegeta's requests in flight (vegeta cannot cancel them),
+	// and vegeta's own default is 30 s; beyond a few minutes a timeout only makes Ctrl-C hang.
+	MaxTimeout = 5 * time.Minute
+)
+
+// Limits caps what a profile may ask of the machine that runs it, on top of the hard ceilings
+// Parse enforces. A caller may lift them up to those ceilings (MaxTarget, MaxDuration) and no
+// further.
+type Limits struct {
+	// MaxRate is the highest rate, requests/second, a stage may start or end at; > 0 and
+	// <= MaxTarget.
+	MaxRate float64
+	// MaxDuration caps the stages' total duration and, on its own, recovery.duration; > 0 and
+	// <= MaxDuration.
+	MaxDuration time.Duration
+	// RateSetting and DurationSetting name how the user lifts each limit (for a command, its
+	// flag: "--max-rate"), so that the message can say so; empty leaves that out.
+	RateSetting, DurationSetting string
+}
+
+// DefaultLimits returns the limits Load applies: DefaultMaxRate and DefaultMaxDuration.
+func DefaultLimits() Limits {
+	return Limits{MaxRate: DefaultMaxRate, MaxDuration: DefaultMaxDuration}
+}
+
+// Validate checks the limits themselves: each > 0 and at most its hard ceiling. The Field of
+// the *invalid.Error is the limit's setting when named.
+func (l Limits) Validate() error {
+	if !(l.MaxRate > 0 && l.MaxRate <= MaxTarget) {
+		return invalid.Field(orDefault(l.RateSetting, "max_rate"), l.MaxRate,
+			fmt.Sprintf("a rate > 0 and <= %g requests/second", MaxTarget))
+	}
+	if l.MaxDuration <= 0 || l.MaxDuration > MaxDuration {
+		return invalid.Field(orDefault(l.DurationSetting, "max_duration"), l.MaxDuration,
+			fmt.Sprintf("a duration > 0 and <= %s", MaxDuration))
+	}
+	return nil
+}
+
+// Check returns the first part of p beyond the limits, as an *invalid.Error naming the field by
+// its YAML path; p is a validated profile. It also refuses a profile that offers no request at
+// all (every target 0), which would run, sample an idle server and report it fine.
+func (l Limits) Check(p *Profile) error {
+	for i, s := range p.Stages {
+		if s.From != nil && *s.From > l.MaxRate {
+			return l.rateError(fmt.Sprintf("stages[%d].from", i), *s.From)
+		}
+		if s.Target > l.MaxRate {
+			return l.rateError(fmt.Sprintf("stages[%d].target", i), s.Target)
+		}
+	}
+	if d := p.Duration(); d > l.MaxDuration {
+		return l.durationError("stages", fmt.Sprintf("%s in all", d), "a total duration")
+	}
+	if hits := p.Pacer().Hits(); hits < 1 {
+		return invalid.Field("stages", fmt.Sprintf("%.3g requests in all", hits),
+			"stages that offer at least one request: a target > 0 for long enough")
+	}
+	if p.Recovery.Duration > l.MaxDuration {
+		return l.durationError("recovery.duration", p.Recovery.Duration, "a duration")
+	}
+	if p.Client.Timeout > MaxTimeout {
+		return invalid.Field("client.timeout", p.Client.Timeout, fmt.Sprintf("a duration > 0 and <= %s", MaxTimeout))
+	}
+	if p.Recovery.Timeout > MaxTimeout {
+		return invalid.Field("recovery.timeout", p.Recovery.Timeout, fmt.Sprintf("a duration > 0 and <= %s", MaxTimeout))
+	}
+	return nil
+}
+
+func (l Limits) rateError(field string, v float64) error {
+	return invalid.Field(field, v, fmt.Sprintf("a rate <= %g requests/second, the rate limit%s", l.MaxRate,
+		lift(l.RateSetting, l.MaxRate < MaxTarget, fmt.Sprint(MaxTarget))))
+}
+
+func (l Limits) durationError(field string, v any, what string) error {
+	return invalid.Field(field, v, fmt.Sprintf("%s <= %s, the duration limit%s", what, l.MaxDuration,
+		lift(l.DurationSetting, l.MaxDuration < MaxDuration, MaxDuration.String())))
+}
+
+// lift says how a limit below its ceiling is raised.
+func lift(setting string, liftable bool, ceiling string) string {
+	switch {
+	case !liftable:
+		return ""
+	case setting == "":
+		return "; the caller may raise it up to " + ceiling
+	default:
+		return "; " + setting + " raises it up to " + ceiling
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

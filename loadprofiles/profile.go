@@ -99,6 +99,8 @@ type Profile struct {
 	SampleInterval time.Duration `yaml:"sample_interval" mapstructure:"sample_interval" json:"sample_interval"`
 	// Detect holds the collapse (hang) thresholds.
 	Detect Detect `yaml:"detect" mapstructure:"detect" json:"detect"`
+	// Thresholds fail a run (exit 1) that breaches them.
+	Thresholds Thresholds `yaml:"thresholds" mapstructure:"thresholds" json:"thresholds"`
 	// Server overrides the `sim serve` configuration; unset fields keep the server's own.
 	Server Server `yaml:"server" mapstructure:"server" json:"server"`
 }
@@ -303,6 +305,9 @@ func (p *Profile) check() error {
 		return invalid.Field("sample_interval", p.SampleInterval, ">= "+MinSampleInterval.String())
 	}
 	if err := p.Detect.check(); err != nil {
+		return err
+	}
+	if err := p.Thresholds.check(); err != nil {
 		return err
 	}
 	return p.Server.check()

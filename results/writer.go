@@ -5,7 +5,9 @@
 //
 // A record is written so that a run killed at any moment leaves a readable folder: the CSV
 // files are flushed after every row, results.bin is written in whole results, and summary.json
-// is replaced atomically, first with complete=false and at the end with the verdict.
+// is replaced atomically, first with complete=false and at the end with the verdict. A disk that
+// fills up mid-run must not cost the verdict either: the writer holds a small reserve file
+// (.summary-reserve) from Create to Close, so that the summary written after Close still fits.
 package results
 
 import (
@@ -42,6 +44,11 @@ const (
 	dirPerm          = 0o755
 	filePerm         = 0o644
 	runDirTimeLayout = "20060102-150405"
+	// reserveFile holds reserveSize bytes of the disk from Create to Close. A summary is about
+	// 1 KiB: one 4 KiB block for its temp file, one for the old summary until the rename, and
+	// room for the folder to grow.
+	reserveFile = ".summary-reserve"
+	reserveSize = 16 << 10
 )
 
 // Writer streams a run record to its folder. AddResult may be called from any goroutine; the
@@ -55,6 +62,7 @@ type Writer struct {
 	resMu   sync.Mutex
 	resFile *os.File
 	resBuf  bytes.Buffer
+	resSize int64 // bytes of whole results in resFile
 	enc     vegeta.Encoder
 	resErr  error // first write error, returned by every later call
 
@@ -73,7 +81,8 @@ type csvFile struct {
 }
 
 // Create makes the record folder dir, which must not exist yet (its parents are created), and
-// starts results.bin, timeline.csv and probes.csv. Close stops it.
+// starts results.bin, timeline.csv and probes.csv. Close stops it. If any of that fails (a full
+// disk, a read-only folder), the folder it made is removed: no half-made record is left.
 func Create(dir string) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), dirPerm); err != nil {
 		return nil, fmt.Errorf("create record: %w", err)
@@ -83,22 +92,45 @@ func Create(dir string) (*Writer, error) {
 		return nil, fmt.Errorf("create record: %w", err)
 	}
 	w := &Writer{dir: dir, stopFlush: make(chan struct{}), flushDone: make(chan struct{})}
-	var err error
-	if w.resFile, err = createExcl(dir, ResultsFile); err != nil {
-		return nil, err
-	}
-	w.enc = vegeta.NewEncoder(&w.resBuf)
-	if w.timeline, err = newCSVFile(dir, TimelineFile, TimelineHeader()); err != nil {
-		w.resFile.Close()
-		return nil, err
-	}
-	if w.probes, err = newCSVFile(dir, ProbesFile, ProbesHeader()); err != nil {
-		w.resFile.Close()
-		w.timeline.f.Close()
+	if err := w.open(); err != nil {
+		for _, f := range []*os.File{w.resFile, w.timeline.file(), w.probes.file()} {
+			if f != nil {
+				f.Close()
+			}
+		}
+		// Only files this call made are in dir: Mkdir above refused an existing folder.
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	go w.flushLoop()
 	return w, nil
+}
+
+// open creates the reserve and the streamed files in w.dir.
+func (w *Writer) open() error {
+	if err := WriteFileAtomic(w.dir, reserveFile, make([]byte, reserveSize)); err != nil {
+		return fmt.Errorf("create record: %w", err)
+	}
+	var err error
+	if w.resFile, err = createExcl(w.dir, ResultsFile); err != nil {
+		return err
+	}
+	w.enc = vegeta.NewEncoder(&w.resBuf)
+	if w.timeline, err = newCSVFile(w.dir, TimelineFile, TimelineHeader()); err != nil {
+		return err
+	}
+	w.probes, err = newCSVFile(w.dir, ProbesFile, ProbesHeader())
+	return err
+}
+
+// Discard closes w and removes its folder: for a run that could not even write its first
+// summary, whose folder would otherwise be a record of nothing that `sim report` refuses.
+func (w *Writer) Discard() error {
+	_ = w.Close()
+	if err := os.RemoveAll(w.dir); err != nil {
+		return fmt.Errorf("remove record %s: %w", w.dir, err)
+	}
+	return nil
 }
 
 func createExcl(dir, name string) (*os.File, error) {
@@ -107,6 +139,13 @@ func createExcl(dir, name string) (*os.File, error) {
 		return nil, fmt.Errorf("create record: %w", err)
 	}
 	return f, nil
+}
+
+func (c *csvFile) file() *os.File {
+	if c == nil {
+		return nil
+	}
+	return c.f
 }
 
 func newCSVFile(dir, name string, header []string) (*csvFile, error) {
@@ -158,15 +197,24 @@ func (w *Writer) AddResult(r *vegeta.Result) error {
 	return nil
 }
 
-// flushResultsLocked writes the buffered results in one write call; w.resMu must be held.
+// flushResultsLocked writes the buffered results in one write call; w.resMu must be held. A
+// write that fails part way (a full disk) is cut back to the last whole result, so that
+// results.bin stays readable by vegeta to its end.
 func (w *Writer) flushResultsLocked() error {
 	if w.resErr != nil || w.resBuf.Len() == 0 {
 		return w.resErr
 	}
-	if _, err := w.resFile.Write(w.resBuf.Bytes()); err != nil {
+	n, err := w.resFile.Write(w.resBuf.Bytes())
+	if err != nil {
 		w.resErr = fmt.Errorf("write %s: %w", ResultsFile, err)
+		if n > 0 {
+			if terr := w.resFile.Truncate(w.resSize); terr != nil {
+				w.resErr = errors.Join(w.resErr, fmt.Errorf("cut %s back to its last whole result: %w", ResultsFile, terr))
+			}
+		}
 		return w.resErr
 	}
+	w.resSize += int64(n)
 	w.resBuf.Reset()
 	return nil
 }
@@ -355,6 +403,10 @@ func (w *Writer) Close() error {
 		if err := c.f.f.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
 		}
+	}
+	// The reserve goes last: its space is for the summary written after Close.
+	if err := os.Remove(filepath.Join(w.dir, reserveFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("remove %s: %w", reserveFile, err))
 	}
 	w.closeErr = errors.Join(errs...)
 	return w.closeErr

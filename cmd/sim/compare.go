@@ -106,7 +106,7 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 	if repErr != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("write reports: %w", repErr)}
 	}
-	return breached(cmd, prof, recs)
+	return breached(prof, recs)
 }
 
 // runAll runs each topology into dir/TOPOLOGY and returns the records that were written, even
@@ -149,6 +149,10 @@ func printFiles(cmd *cobra.Command, dir string, files report.Files) {
 }
 
 // breached checks the profile's thresholds against each record: exit 1 naming each breach.
-func breached(cmd *cobra.Command, prof *loadprofiles.Profile, recs []*results.Record) error {
-	return nil
+func breached(prof *loadprofiles.Profile, recs []*results.Record) error {
+	var sums []results.Summary
+	for _, r := range recs {
+		sums = append(sums, r.Summary)
+	}
+	return checkThresholds(prof, sums)
 }

@@ -41,9 +41,16 @@ func TestMain(m *testing.M) {
 // simRun runs the sim binary to completion and returns its exit code and output.
 func simRun(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
+	return simRunIn(t, "", env, args...)
+}
+
+// simRunIn is simRun in the working directory dir.
+func simRunIn(t *testing.T, dir string, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, simBin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

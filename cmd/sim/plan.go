@@ -180,8 +180,9 @@ func runPlan(cmd *cobra.Command, f planFlags) error {
 	if f.json {
 		fmt.Fprintln(cmd.OutOrStdout(), string(data))
 	} else {
-		report.PlanTable(cmd.OutOrStdout(), p)
-		fmt.Fprintf(cmd.OutOrStdout(), "\n%s\n", p.Recommendation)
+		if err := report.PlanTable(cmd.OutOrStdout(), p); err != nil {
+			return err
+		}
 		printFiles(cmd, dir, files)
 	}
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/simdev/sim/loadprofiles"
@@ -36,6 +37,30 @@ type runFlags struct {
 	watchPort   int
 	admin       string
 	allowRemote bool
+	limits      limitFlags
+}
+
+// limitFlags are --max-rate and --max-duration: the caps a command puts on a profile, which a
+// user lifts up to the hard ceilings (loadprofiles.MaxTarget, loadprofiles.MaxDuration).
+type limitFlags struct {
+	rate     float64
+	duration time.Duration
+}
+
+// add declares the flags on fs with loadprofiles' defaults.
+func (l *limitFlags) add(fs *pflag.FlagSet) {
+	fs.Float64Var(&l.rate, "max-rate", loadprofiles.DefaultMaxRate,
+		fmt.Sprintf("refuse a profile whose rate exceeds this, requests/second (at most %g)", loadprofiles.MaxTarget))
+	fs.DurationVar(&l.duration, "max-duration", loadprofiles.DefaultMaxDuration,
+		fmt.Sprintf("refuse a profile whose load, or recovery, lasts longer than this (at most %s)", loadprofiles.MaxDuration))
+}
+
+// load loads the profile within the limits; bad limits are reported by flag.
+func (l limitFlags) load(profile string) (*loadprofiles.Profile, error) {
+	return loadprofiles.LoadWithLimits(profile, loadprofiles.Limits{
+		MaxRate: l.rate, MaxDuration: l.duration,
+		RateSetting: "--max-rate", DurationSetting: "--max-duration",
+	})
 }
 
 func newRunCmd() *cobra.Command {
@@ -67,8 +92,13 @@ Tomcat, a real nginx, your own app) with the same profile, samples the sockets o
 self-call deadlock: if it hangs and does not recover, look for calls it makes to itself. Targets
 outside loopback need --allow-remote, which prints what will be sent first.
 
-Exit codes: 0 run completed (whatever the verdict), 2 bad input, 3 the run failed or was
-interrupted (the record is kept, marked incomplete).`,
+` + limitsHelp() + `
+
+Thresholds in the profile ("thresholds: {p99: 500ms, errors: 1%, hang: forbidden}") make a
+completed run that breaches one exit 1, naming each breach.
+
+Exit codes: 0 run completed (whatever the verdict), 1 a threshold was breached, 2 bad input, 3 the
+run failed or was interrupted (the record is kept, marked incomplete).`,
 		Example: `  sim run --topology self --profile quick
   sim run --topology split --profile ramp --out /tmp/runs --json
   sim run --topology self --profile ./my-profile.yaml
@@ -84,7 +114,28 @@ interrupted (the record is kept, marked incomplete).`,
 	fl.IntVar(&f.watchPort, "watch-port", 0, "external mode: the server port whose sockets are sampled (default: the target's port)")
 	fl.StringVar(&f.admin, "admin", "", "external mode: a sim admin listener to read /stats from (optional)")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "external mode: allow a target outside 127.0.0.0/8 and ::1")
+	f.limits.add(fl)
 	return cmd
+}
+
+// limitsHelp explains the default limits and the flags that lift them, from the constants.
+func limitsHelp() string {
+	return fmt.Sprintf(`Limits: a profile may ask for at most %g rps and %s of load (and %s of recovery probing),
+so that a typo does not flood the machine; --max-rate and --max-duration lift them, up to %g rps
+and %s.`, loadprofiles.DefaultMaxRate, shortDuration(loadprofiles.DefaultMaxDuration), shortDuration(loadprofiles.DefaultMaxDuration),
+		loadprofiles.MaxTarget, shortDuration(loadprofiles.MaxDuration))
+}
+
+// shortDuration drops the zero units of a whole number of hours or minutes: "1h", not "1h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func profileList() string {
@@ -103,7 +154,7 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 	if err := checkTopology("--topology", f.topology); err != nil {
 		return err
 	}
-	prof, err := loadprofiles.Load(f.profile)
+	prof, err := f.limits.load(f.profile)
 	if err != nil {
 		return err
 	}
@@ -119,7 +170,10 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 	if perr := printOutcome(cmd, out, f.json); perr != nil {
 		return perr
 	}
-	return runError(out, err)
+	if err != nil {
+		return runError(out, err)
+	}
+	return checkThresholds(prof, []results.Summary{out.Summary})
 }
 
 // forcer closes ch on the second SIGINT/SIGTERM: the first asks for a clean stop (the command's
@@ -266,7 +320,7 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 			return &invalid.Error{Field: "--admin", Value: f.admin, Allowed: "the http:// URL of a sim admin listener on loopback"}
 		}
 	}
-	prof, err := loadprofiles.Load(f.profile)
+	prof, err := f.limits.load(f.profile)
 	if err != nil {
 		return err
 	}
@@ -274,8 +328,7 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: external mode ignores the profile's server section (%s)\n", strings.Join(prof.Server.Flags(), " "))
 	}
 	if remote {
-		fmt.Fprintf(cmd.ErrOrStderr(), "--allow-remote: will send GET %s from %s, up to %.0f rps for %s (about %.0f requests), then probe it for %s; sockets are watched on local port %d only\n",
-			f.target, "this machine", prof.PeakRate(), prof.Duration(), prof.Pacer().Hits(), prof.Recovery.Duration, port)
+		fmt.Fprintln(cmd.ErrOrStderr(), remoteNotice(f.target, prof, port))
 	}
 	sess, err := newSession(cmd)
 	if err != nil {
@@ -298,6 +351,13 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 		return perr
 	}
 	return runError(out, err)
+}
+
+// remoteNotice is what --allow-remote prints before attacking another machine: what will be
+// sent, how fast, for how long.
+func remoteNotice(target string, prof *loadprofiles.Profile, watchPort int) string {
+	return fmt.Sprintf("--allow-remote: will send GET %s from this machine, up to %.0f rps for %s (about %.0f requests), then probe it for %s; sockets are watched on local port %d only",
+		target, prof.PeakRate(), prof.Duration(), prof.Pacer().Hits(), prof.Recovery.Duration, watchPort)
 }
 
 func isLoopbackHost(h string) bool {

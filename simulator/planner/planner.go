@@ -48,8 +48,11 @@ type Options struct {
 	MaxThreads []int
 	WorkTime   time.Duration
 	Arrivals   []string // "uniform" (default), "poisson"
-	SLOP99     time.Duration
-	SLOErrors  float64
+	// Seeds are the Poisson seeds of the deadlock ramp; the row keeps the lowest onset, the
+	// burst that came soonest (default 1, 2, 3).
+	Seeds     []int64
+	SLOP99    time.Duration
+	SLOErrors float64
 	// StepDuration is how long each search step holds its rate.
 	StepDuration time.Duration
 	// Steps is the number of bisection steps after the bounds.
@@ -89,6 +92,9 @@ func (o *Options) Normalize() {
 	}
 	if len(o.Arrivals) == 0 {
 		o.Arrivals = []string{"uniform"}
+	}
+	if len(o.Seeds) == 0 {
+		o.Seeds = []int64{1, 2, 3}
 	}
 	if o.ClientTimeout == 0 {
 		o.ClientTimeout = max(time.Second, 4*o.SLOP99)
@@ -150,24 +156,35 @@ func planRow(ctx context.Context, o Options, p *results.Plan, n int, arrivals st
 	hi := 1.5 * pred
 
 	if o.Topology == app.Self {
-		prof := o.profile(n, arrivals, []loadprofiles.Stage{{Duration: o.RampDuration, From: ptr(0.25 * pred), Target: 1.75 * pred, Mode: loadprofiles.ModeRamp}})
-		name := fmt.Sprintf("n%d-%s-ramp", n, arrivals)
-		s, err := o.Run(ctx, o.Topology, prof, name, filepath.Join(o.Dir, "runs", name))
-		if err != nil {
-			return row, err
+		seeds := []int64{0}
+		if arrivals == "poisson" {
+			seeds = o.Seeds
 		}
-		p.SelfCallS = max(p.SelfCallS, s.SelfcallMeanMS/1000)
-		step := results.PlanStep{RateRPS: 1.75 * pred, P99MS: s.P99MS, ErrorRate: errRate(s), Hang: s.Hang, Record: filepath.Join("runs", name)}
-		if s.Collapse && s.OnsetRateRPS != nil {
-			rate := *s.OnsetRateRPS
-			row.DeadlockRPS = &rate
-			step.OnsetRPS = &rate
-			hi = rate * 1.05
-			o.Log("%d workers, %s: deadlocked at %.1f rps (model %.1f)", n, arrivals, rate, pred)
-		} else {
-			o.Log("%d workers, %s: no deadlock up to %.1f rps", n, arrivals, 1.75*pred)
+		for _, seed := range seeds {
+			prof := o.profile(n, arrivals, seed, []loadprofiles.Stage{{Duration: o.RampDuration, From: ptr(0.25 * pred), Target: 1.75 * pred, Mode: loadprofiles.ModeRamp}})
+			name := fmt.Sprintf("n%d-%s-ramp", n, arrivals)
+			if arrivals == "poisson" {
+				name += fmt.Sprintf("-seed%d", seed)
+			}
+			s, err := o.Run(ctx, o.Topology, prof, name, filepath.Join(o.Dir, "runs", name))
+			if err != nil {
+				return row, err
+			}
+			p.SelfCallS = max(p.SelfCallS, s.SelfcallMeanMS/1000)
+			step := results.PlanStep{RateRPS: 1.75 * pred, P99MS: s.P99MS, ErrorRate: errRate(s), Hang: s.Hang, Record: filepath.Join("runs", name)}
+			if s.Collapse && s.OnsetRateRPS != nil {
+				rate := *s.OnsetRateRPS
+				step.OnsetRPS = &rate
+				if row.DeadlockRPS == nil || rate < *row.DeadlockRPS {
+					row.DeadlockRPS = &rate
+				}
+				hi = min(hi, rate*1.05)
+				o.Log("%d workers, %s arrivals%s: deadlocked at %.1f rps (model %.1f)", n, arrivals, seedText(arrivals, seed), rate, pred)
+			} else {
+				o.Log("%d workers, %s arrivals%s: no deadlock up to %.1f rps", n, arrivals, seedText(arrivals, seed), 1.75*pred)
+			}
+			row.Steps = append(row.Steps, step)
 		}
-		row.Steps = append(row.Steps, step)
 	}
 	if o.DeadlockOnly {
 		return row, nil
@@ -175,7 +192,7 @@ func planRow(ctx context.Context, o Options, p *results.Plan, n int, arrivals st
 
 	lo := 0.25 * pred
 	meets := func(rate float64) (bool, error) {
-		prof := o.profile(n, arrivals, []loadprofiles.Stage{{Duration: o.StepDuration, Target: rate, Mode: loadprofiles.ModeHold}})
+		prof := o.profile(n, arrivals, o.Seeds[0], []loadprofiles.Stage{{Duration: o.StepDuration, Target: rate, Mode: loadprofiles.ModeHold}})
 		name := fmt.Sprintf("n%d-%s-%.1frps", n, arrivals, rate)
 		s, err := o.Run(ctx, o.Topology, prof, name, filepath.Join(o.Dir, "runs", name))
 		if err != nil {
@@ -216,7 +233,14 @@ func planRow(ctx context.Context, o Options, p *results.Plan, n int, arrivals st
 	return row, nil
 }
 
-func (o Options) profile(n int, arrivals string, stages []loadprofiles.Stage) *loadprofiles.Profile {
+func seedText(arrivals string, seed int64) string {
+	if arrivals != "poisson" {
+		return ""
+	}
+	return fmt.Sprintf(" (seed %d)", seed)
+}
+
+func (o Options) profile(n int, arrivals string, seed int64, stages []loadprofiles.Stage) *loadprofiles.Profile {
 	wt := o.WorkTime
 	p := &loadprofiles.Profile{
 		Stages:   stages,
@@ -224,7 +248,9 @@ func (o Options) profile(n int, arrivals string, stages []loadprofiles.Stage) *l
 		Recovery: loadprofiles.Recovery{Duration: stepRecovery, Interval: 500 * time.Millisecond, Timeout: o.ClientTimeout},
 		Server:   loadprofiles.Server{MaxThreads: &n, WorkTime: &wt},
 	}
-	setArrivals(p, arrivals)
+	if arrivals == "poisson" {
+		p.Arrivals, p.Seed = loadprofiles.ArrivalsPoisson, seed
+	}
 	p.Normalize()
 	return p
 }
@@ -272,10 +298,43 @@ func recommend(p *results.Plan) string {
 				r.MaxThreads, r.SustainedRPS, r.Arrivals, r.PredictedRPS, r.Ratio)
 		}
 	}
+	s += burstText(p)
 	if p.Topology == app.Self {
-		s += fmt.Sprintf("A deadlocked self topology does not recover when the load drops, so the safe rate keeps a margin (%.0f%% of the measured deadlock rate under even pacing): bursts of real traffic put every worker inside the self-call at once below the threshold. Better than any margin: remove the cycle by serving the static file from a separate server (split), where the same pool only saturates at its capacity and recovers as soon as the load drops, or give the self-call a socket timeout so a stuck worker is freed.", 100*uniformMargin)
+		s += fmt.Sprintf("A deadlocked self topology does not recover when the load drops, so the safe rate keeps a margin (%.0f%% of the lowest measured deadlock rate): bursts of real traffic put every worker inside the self-call at once below the threshold. Better than any margin: remove the cycle by serving the static file from a separate server (split), where the same pool only saturates at its capacity and recovers as soon as the load drops, or give the self-call a socket timeout so a stuck worker is freed.", 100*uniformMargin)
 	} else {
 		s += "Beyond its capacity split saturates: requests queue and time out, but it recovers once the load drops; size the pool for the peak rate with Little's law (workers = rate x time per page) plus headroom."
+	}
+	return s
+}
+
+// burstText explains, per pool size measured under both arrival processes, why Poisson arrivals
+// deadlock lower, and which safe rate to use.
+func burstText(p *results.Plan) string {
+	type pair struct{ uniform, poisson *results.PlanRow }
+	byN := map[int]*pair{}
+	var order []int
+	for i := range p.Rows {
+		r := &p.Rows[i]
+		if byN[r.MaxThreads] == nil {
+			byN[r.MaxThreads] = &pair{}
+			order = append(order, r.MaxThreads)
+		}
+		if r.Arrivals == "poisson" {
+			byN[r.MaxThreads].poisson = r
+		} else {
+			byN[r.MaxThreads].uniform = r
+		}
+	}
+	s := ""
+	for _, n := range order {
+		pr := byN[n]
+		if pr.uniform == nil || pr.poisson == nil || pr.uniform.DeadlockRPS == nil || pr.poisson.DeadlockRPS == nil {
+			continue
+		}
+		u, q := *pr.uniform.DeadlockRPS, *pr.poisson.DeadlockRPS
+		safe := min(pr.uniform.SafeRPS, pr.poisson.SafeRPS)
+		s += fmt.Sprintf("Why the two arrival processes differ: with %d workers, evenly paced load deadlocked at %.0f rps but Poisson arrivals at %.0f rps (%.0f%% of it). Little's law gives the average number of pages in flight; the deadlock needs only one moment when all %d workers are inside a page at once, and random arrivals bring such bursts at average rates far below the threshold that even pacing never reaches. A plan made with even pacing therefore overstates what is safe: with %d workers plan for at most %.0f rps. ",
+			n, u, q, 100*q/u, n, n, safe)
 	}
 	return s
 }
@@ -291,6 +350,3 @@ func ptr(f float64) *float64 { return &f }
 
 // ErrNoRows is returned when nothing was asked for.
 var ErrNoRows = errors.New("planner: no pool sizes")
-
-// setArrivals selects the arrival process of a profile (uniform pacing for now).
-func setArrivals(p *loadprofiles.Profile, arrivals string) {}

@@ -100,3 +100,28 @@ func TestPlanSplitHasNoRamp(t *testing.T) {
 		t.Fatalf("row %+v", r)
 	}
 }
+
+func TestPlanPoissonRowsAndExplanation(t *testing.T) {
+	var calls []string
+	run := func(ctx context.Context, topology string, p *loadprofiles.Profile, name, dir string) (results.Summary, error) {
+		share := 0.95
+		if p.Arrivals == loadprofiles.ArrivalsPoisson {
+			share = 0.4 + 0.1*float64(p.Seed) // seeds 1..3: 0.5, 0.6, 0.7
+		}
+		return modelRun(share, 0.3, &calls)(ctx, topology, p, name, dir)
+	}
+	p, err := Plan(context.Background(), Options{Topology: "self", MaxThreads: []int{16}, Arrivals: []string{"uniform", "poisson"}, DeadlockOnly: true, Run: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rows) != 2 || len(calls) != 4 {
+		t.Fatalf("rows %d, calls %v: want a uniform ramp and three Poisson seeds", len(p.Rows), calls)
+	}
+	q := p.Rows[1]
+	if q.Arrivals != "poisson" || q.DeadlockRPS == nil || math.Abs(*q.DeadlockRPS-0.5*80) > 1e-9 {
+		t.Fatalf("poisson row %+v: want the lowest onset over seeds, 40 rps", q)
+	}
+	if !strings.Contains(p.Recommendation, "Why the two arrival processes differ") || !strings.Contains(p.Recommendation, "at most 28 rps") {
+		t.Fatalf("recommendation: %s", p.Recommendation)
+	}
+}

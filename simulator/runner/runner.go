@@ -26,6 +26,7 @@ import (
 	"github.com/simdev/sim/simulator/child"
 	"github.com/simdev/sim/simulator/detect"
 	"github.com/simdev/sim/simulator/sockets"
+	"github.com/simdev/sim/simulator/static"
 )
 
 // Options says what to run.
@@ -152,6 +153,13 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 			return nil, err
 		}
 	}
+	// Without nginx, `sim serve` would start and exit at once: say so before making a record
+	// of a run that cannot happen.
+	if o.Target == "" && cfg.Topology == app.Split && cfg.Static.Server == static.Nginx && cfg.Static.URL == "" {
+		if _, err := static.FindNginx(); err != nil {
+			return nil, err
+		}
+	}
 	rec, err := results.Create(o.RecordDir)
 	if err != nil {
 		return nil, fmt.Errorf("create run record: %w", err)
@@ -163,6 +171,14 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		MinOfferedRPS: 1,
 	}
 	out, runErr := r.execute(ctx)
+	if out == nil {
+		// Not even the first summary could be written (a full or read-only disk): a folder
+		// without one is no record, and `sim report` would refuse it.
+		if derr := rec.Discard(); derr != nil {
+			runErr = errors.Join(runErr, derr)
+		}
+		return nil, runErr
+	}
 	if cerr := rec.Close(); cerr != nil && runErr == nil {
 		runErr = fmt.Errorf("close run record: %w", cerr)
 	}
@@ -182,6 +198,10 @@ type run struct {
 	pageURL   string
 	port      uint16
 	childDone <-chan struct{}
+
+	// abort ends the run early with err, a failure to write the record (a full disk): a run
+	// that cannot record what it measures only loads the machine. Set before the load starts.
+	abort func(err error)
 
 	mu             sync.Mutex
 	window         results.Window
@@ -238,9 +258,18 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 	}
 
 	err := r.attackAndObserve(ctx)
+	// The streams are closed, flushed and synced before the summary says complete=true, so that
+	// it promises whole files; closing also frees the record's reserve for this last write.
+	if cerr := r.rec.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close run record: %w", cerr)
+	}
 	r.finish(&sum, err)
-	if werr := r.rec.WriteSummary(sum); werr != nil && err == nil {
-		err = werr
+	if werr := r.rec.WriteSummary(sum); werr != nil {
+		if err == nil {
+			err = werr
+		} else {
+			err = fmt.Errorf("%w (and the final summary: %v)", err, werr)
+		}
 	}
 	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
 }
@@ -256,11 +285,14 @@ func (r *run) startServe(ctx context.Context, args []string) error {
 		ready = append(ready, "static")
 	}
 	r.serve, err = child.Start(ctx, child.Spec{
-		Name: "sim serve", Path: r.o.Exe, Args: args, Ready: ready, Log: serveLog,
+		Name: "sim serve", Path: r.o.Exe, Args: args, Ready: ready, Log: &lossyWriter{w: serveLog},
 		ReadyTimeout: 15 * time.Second,
 	})
 	if err != nil {
 		serveLog.Close()
+		if ctx.Err() != nil {
+			return cause(ctx)
+		}
 		return fmt.Errorf("start topology %s: %w", r.o.Topology, err)
 	}
 	// The child writes to the file, not through us: closing our handle is fine once it runs.
@@ -282,8 +314,26 @@ func (r *run) fail(sum results.Summary, err error) (*Outcome, error) {
 	sum.Complete = false
 	sum.InterruptedReason = err.Error()
 	sum.FinishedAt = time.Now().UTC()
+	_ = r.rec.Close() // frees the reserve for the summary; Run reports a close error
 	_ = r.rec.WriteSummary(sum)
 	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+}
+
+// lossyWriter passes writes on until the first error and then drops them, reporting success.
+// The child's stderr is copied into serve.log through a pipe: an error here would close that
+// pipe, and the next log line would kill `sim serve` with SIGPIPE. A full disk must not.
+type lossyWriter struct {
+	w      io.Writer
+	failed atomic.Bool
+}
+
+func (l *lossyWriter) Write(b []byte) (int, error) {
+	if !l.failed.Load() {
+		if _, err := l.w.Write(b); err != nil {
+			l.failed.Store(true)
+		}
+	}
+	return len(b), nil
 }
 
 func (r *run) stopServe() {
@@ -309,6 +359,7 @@ func (r *run) attackAndObserve(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	r.abort = func(err error) { cancel(&phaseErr{err.Error()}) }
 	go func() {
 		select {
 		case <-r.childDone: // nil in external mode: never
@@ -333,7 +384,9 @@ func (r *run) attackAndObserve(ctx context.Context) error {
 		var werr error
 		for res := range resc {
 			if werr == nil {
-				werr = r.rec.AddResult(res)
+				if werr = r.rec.AddResult(res); werr != nil {
+					r.abort(werr)
+				}
 			}
 			r.mu.Lock()
 			r.window.Add(res)
@@ -464,7 +517,9 @@ func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.D
 			if st, fresh := poller.get(2*interval + time.Second); fresh {
 				fillStats(&s, st)
 			}
-			_ = r.rec.AddSample(s)
+			if err := r.rec.AddSample(s); err != nil {
+				r.abort(err)
+			}
 			r.mu.Lock()
 			r.timeline = append(r.timeline, s)
 			r.mu.Unlock()
@@ -529,7 +584,9 @@ func (r *run) recover(ctx context.Context, pageURL string, t0 time.Time, loadDur
 			pr := probe(ctx, pageURL, rc.Timeout)
 			pr.T = t.Seconds()
 			pr.SinceLoadEnd = (t - loadDur).Seconds()
-			_ = r.rec.AddProbe(pr)
+			if err := r.rec.AddProbe(pr); err != nil {
+				r.abort(err)
+			}
 			r.mu.Lock()
 			r.probes = append(r.probes, pr)
 			r.mu.Unlock()
