@@ -108,6 +108,10 @@ func unknownKey(t reflect.Type, path, key string) *invalid.Error {
 	}
 	known := keysOf(t)
 	allowed := "a key of " + where + ": " + strings.Join(known, ", ")
+	if key == "" {
+		// viper splits keys at dots: ".5: x" or "a.: x" leave an empty one.
+		return &invalid.Error{Field: join(path, `""`), Value: "an empty key (or one that starts or ends with a dot)", Allowed: allowed}
+	}
 	if near := nearest(key, known); near != "" {
 		allowed += " (did you mean " + near + "?)"
 	}

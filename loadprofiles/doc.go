@@ -14,18 +14,23 @@
 //
 //	name: quick              # optional; defaults to the file's base name
 //	description: "..."       # one line
-//	stages:                  # at least one; total <= 24h
+//	stages:                  # at least one; total <= 1h unless lifted (--max-duration, 24h at most)
 //	  - duration: 10s        # > 0
-//	    target: 40           # rate at the END of the stage, 0..20000; required
+//	    target: 40           # rate at the END of the stage, 0..5000 unless lifted (--max-rate, 20000 at most); required
 //	    mode: ramp           # ramp (default) | hold
 //	    from: 5              # ramp only: start rate (default: previous target, 0 for the first)
+//	arrivals: uniform        # uniform (vegeta's even pacing, default) | poisson (same stages)
+//	seed: 1                  # poisson: the same seed gives the same send times (default 1)
 //	client:    {timeout: 2s, keepalive: true, max_workers: 0, connections: 10000}
 //	recovery:  {duration: 10s, interval: 500ms, timeout: 1s}
 //	sample_interval: 250ms   # >= 10ms
 //	detect:    {hang_fraction: 0.1, hang_hold: 3s}
+//	thresholds: {p99: 500ms, errors: 1%, hang: forbidden}   # breach = exit 1; all optional
 //	server:                  # every field optional; see Server
 //	  max_threads: 16
 //	  work_time: 200ms
+//	  work_time_dist: fixed  # fixed | exponential (mean work_time) | lognormal (median work_time,
+//	  work_time_p99: 1s      #   and this p99); work_time_seed: 1
 //	  static: {server: nginx}
 //
 // Parsing is strict, because a profile that is read differently from how it was written runs a

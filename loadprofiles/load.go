@@ -299,16 +299,12 @@ func (l Limits) durationError(field string, v any, what string) error {
 		lift(l.DurationSetting, l.MaxDuration < MaxDuration, MaxDuration.String())))
 }
 
-// lift says how a limit below its ceiling is raised.
+// lift says how a limit below its ceiling is raised, when the caller named its setting.
 func lift(setting string, liftable bool, ceiling string) string {
-	switch {
-	case !liftable:
+	if !liftable || setting == "" {
 		return ""
-	case setting == "":
-		return "; the caller may raise it up to " + ceiling
-	default:
-		return "; " + setting + " raises it up to " + ceiling
 	}
+	return "; " + setting + " raises it up to " + ceiling
 }
 
 func orDefault(s, def string) string {

@@ -85,11 +85,11 @@ type csvFile struct {
 // disk, a read-only folder), the folder it made is removed: no half-made record is left.
 func Create(dir string) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), dirPerm); err != nil {
-		return nil, fmt.Errorf("create record: %w", err)
+		return nil, fmt.Errorf("create record %s: %w", dir, err)
 	}
 	// Mkdir, not MkdirAll: two runs started in the same second must not share a folder.
 	if err := os.Mkdir(dir, dirPerm); err != nil {
-		return nil, fmt.Errorf("create record: %w", err)
+		return nil, fmt.Errorf("create record %s: %w", dir, err)
 	}
 	w := &Writer{dir: dir, stopFlush: make(chan struct{}), flushDone: make(chan struct{})}
 	if err := w.open(); err != nil {
@@ -100,7 +100,7 @@ func Create(dir string) (*Writer, error) {
 		}
 		// Only files this call made are in dir: Mkdir above refused an existing folder.
 		_ = os.RemoveAll(dir)
-		return nil, err
+		return nil, fmt.Errorf("create record %s: %w", dir, err)
 	}
 	go w.flushLoop()
 	return w, nil
@@ -109,7 +109,7 @@ func Create(dir string) (*Writer, error) {
 // open creates the reserve and the streamed files in w.dir.
 func (w *Writer) open() error {
 	if err := WriteFileAtomic(w.dir, reserveFile, make([]byte, reserveSize)); err != nil {
-		return fmt.Errorf("create record: %w", err)
+		return err
 	}
 	var err error
 	if w.resFile, err = createExcl(w.dir, ResultsFile); err != nil {
@@ -134,11 +134,7 @@ func (w *Writer) Discard() error {
 }
 
 func createExcl(dir, name string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
-	if err != nil {
-		return nil, fmt.Errorf("create record: %w", err)
-	}
-	return f, nil
+	return os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 }
 
 func (c *csvFile) file() *os.File {
@@ -156,7 +152,7 @@ func newCSVFile(dir, name string, header []string) (*csvFile, error) {
 	c := &csvFile{f: f, w: csv.NewWriter(f)}
 	if err := c.write(header); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("create record: %s: %w", name, err)
+		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
 	return c, nil
 }

@@ -22,6 +22,7 @@ type compareFlags struct {
 	profile    string
 	out        string
 	json       bool
+	limits     limitFlags
 }
 
 func newCompareCmd() *cobra.Command {
@@ -52,6 +53,7 @@ a side-by-side table. Exit codes: 0 completed, 1 a profile threshold was breache
 	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the comparison folder is created")
 	fl.BoolVar(&f.json, "json", false, "print the summaries as a JSON array instead of the table")
+	f.limits.add(fl)
 	return cmd
 }
 
@@ -69,7 +71,7 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 		}
 		seen[t] = true
 	}
-	prof, err := loadprofiles.Load(f.profile)
+	prof, err := f.limits.load(f.profile)
 	if err != nil {
 		return err
 	}

@@ -224,9 +224,13 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 		fmt.Fprintf(w, "  %-15s none\n", "hang onset")
 	}
 	fmt.Fprintf(w, "  %-15s %d (at %.1f s); accept errors %d\n", "peak CLOSE_WAIT", s.PeakCloseWait, s.PeakCloseWaitTS, s.AcceptErrors)
-	if s.Recovered && s.RecoveryS != nil {
+	switch {
+	case s.Recovered && s.RecoveryS != nil:
 		fmt.Fprintf(w, "  %-15s recovered %.1f s after the load stopped\n", "recovery", *s.RecoveryS)
-	} else {
+	case !s.Complete:
+		// An interrupted run may not have probed at all: "not recovered" would be a verdict.
+		fmt.Fprintf(w, "  %-15s not measured (the run is incomplete)\n", "recovery")
+	default:
 		fmt.Fprintf(w, "  %-15s not recovered within %.0f s\n", "recovery", s.RecoveryWindowS)
 	}
 	fmt.Fprintf(w, "  %-15s %d sent, %d OK; p50 %.0f ms, p99 %.0f ms\n", "requests", s.Requests, s.OK, s.P50MS, s.P99MS)

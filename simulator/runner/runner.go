@@ -162,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	}
 	rec, err := results.Create(o.RecordDir)
 	if err != nil {
-		return nil, fmt.Errorf("create run record: %w", err)
+		return nil, err // "create record DIR: ..."
 	}
 	r := &run{o: o, cfg: cfg, rec: rec, started: time.Now(), kinds: map[string]int{}}
 	r.th = detect.Thresholds{
