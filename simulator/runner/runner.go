@@ -512,7 +512,7 @@ func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.D
 			last = now
 			s.InFlight = int(r.sent.Load() - r.done.Load())
 			if c, err := sampler.Sample(port); err == nil {
-				fillSockets(&s, c)
+				FillSockets(&s, c)
 			}
 			if st, fresh := poller.get(2*interval + time.Second); fresh {
 				fillStats(&s, st)
@@ -530,7 +530,8 @@ func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.D
 	}
 }
 
-func fillSockets(s *results.Sample, c sockets.Counts) {
+// FillSockets copies a socket sample into a timeline row.
+func FillSockets(s *results.Sample, c sockets.Counts) {
 	s.CloseWait = c.Server[sockets.CloseWait]
 	s.Established = c.Server[sockets.Established]
 	s.TimeWait = c.Server[sockets.TimeWait]
@@ -581,7 +582,7 @@ func (r *run) recover(ctx context.Context, pageURL string, t0 time.Time, loadDur
 			// A probe's time is when it was sent: one that answers after work_time still
 			// shows the server was serving at that moment.
 			t := time.Since(t0)
-			pr := probe(ctx, pageURL, rc.Timeout)
+			pr := Probe(ctx, pageURL, rc.Timeout)
 			pr.T = t.Seconds()
 			pr.SinceLoadEnd = (t - loadDur).Seconds()
 			if err := r.rec.AddProbe(pr); err != nil {
@@ -595,8 +596,9 @@ func (r *run) recover(ctx context.Context, pageURL string, t0 time.Time, loadDur
 	return nil
 }
 
-// probe is one recovery probe: a fresh connection, as a new user would open.
-func probe(ctx context.Context, url string, timeout time.Duration) results.Probe {
+// Probe is one recovery probe: GET url on a fresh connection, as a new user would open one,
+// within timeout.
+func Probe(ctx context.Context, url string, timeout time.Duration) results.Probe {
 	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, timeout)

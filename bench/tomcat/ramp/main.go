@@ -33,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/simdev/sim/simulator/runner"
 	"io"
 	"net"
 	"net/http"
@@ -223,7 +224,7 @@ func run(o options) error {
 				last = now
 				s.InFlight = int(sent.Load() - done.Load())
 				if cs, err := sampler.Sample(uint16(port)); err == nil {
-					fillSockets(&s, cs)
+					runner.FillSockets(&s, cs)
 				}
 				if o.pid > 0 {
 					if n, err := countFDs(o.pid); err == nil {
@@ -273,7 +274,7 @@ func run(o options) error {
 		go func(i int) {
 			defer wg.Done()
 			sentAt := time.Now()
-			pr := probe(ctx, o.url, o.probeTimeout)
+			pr := runner.Probe(ctx, o.url, o.probeTimeout)
 			pr.T = sentAt.Sub(t0).Seconds()
 			pr.SinceLoadEnd = sentAt.Sub(loadEnd).Seconds()
 			probes[i] = pr
@@ -377,45 +378,6 @@ func printText(w io.Writer, s *results.Summary, okProbes, nProbes int) {
 	if s.RecordDir != "" {
 		fmt.Fprintf(w, "record           %s\n", s.RecordDir)
 	}
-}
-
-// probe is one recovery probe on a fresh connection, as simulator/runner sends them.
-func probe(ctx context.Context, rawURL string, timeout time.Duration) results.Probe {
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	start := time.Now()
-	resp, err := tr.RoundTrip(req)
-	var pr results.Probe
-	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		pr.Status = resp.StatusCode
-	}
-	pr.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
-	if err != nil {
-		pr.Error = err.Error()
-	}
-	pr.OK = err == nil && pr.Status == http.StatusOK
-	return pr
-}
-
-func fillSockets(s *results.Sample, c sockets.Counts) {
-	s.CloseWait = c.Server[sockets.CloseWait]
-	s.Established = c.Server[sockets.Established]
-	s.TimeWait = c.Server[sockets.TimeWait]
-	s.FinWait1 = c.Server[sockets.FinWait1]
-	s.FinWait2 = c.Server[sockets.FinWait2]
-	s.SynRecv = c.Server[sockets.SynRecv]
-	s.LastAck = c.Server[sockets.LastAck]
-	s.ClientEstablished = c.Client[sockets.Established]
-	s.ClientFinWait2 = c.Client[sockets.FinWait2]
-	s.ClientTimeWait = c.Client[sockets.TimeWait]
-	s.ClientSynSent = c.Client[sockets.SynSent]
-	s.AcceptQueue = c.AcceptQueue
-	s.AcceptQueueMax = c.AcceptQueueMax
 }
 
 // cpuMeter measures, per window, the cores busy on the whole machine (/proc/stat), in the
