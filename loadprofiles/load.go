@@ -209,9 +209,11 @@ func requireTargets(raw map[string]any) *invalid.Error {
 // (LoadWithLimits; `sim run --max-rate/--max-duration`).
 const (
 	// DefaultMaxRate is the highest rate (requests/second) a stage may reach. PITFALLS.md:
-	// vegeta's runs collapse above ~2,500 rps on this kind of 2-core machine, and the split
-	// topology peaks at ~2,000 rps; 5,000 is twice what such a machine can offer, so it cuts no
-	// meaningful run and refuses a rate that would only measure the load generator failing.
+	// vegeta's runs collapse above ~2,500 rps on this kind of 2-core machine with default
+	// settings, and the split topology with the default self-call pool peaks at ~2,000 rps; the
+	// deadlock experiments run at tens to hundreds. 5,000 cuts no run of the kind sim is for;
+	// a capacity benchmark of a large pool with no work (bench/run.sh: ~11,000 rps) lifts it
+	// with --max-rate on purpose.
 	DefaultMaxRate = 5000.0
 	// DefaultMaxDuration caps the load (the stages in all) and, separately, the recovery
 	// probing. The built-in profiles run for under two minutes and the full incident preset
