@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/simdev/sim/simulator/runner"
 	"io"
 	"math"
 	"net/http"
@@ -132,26 +133,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// attackerOptions mirrors the runner's: same timeout, keep-alive, connections, worker cap,
-// no redirects, HTTP/1.1 and no body kept.
-func attackerOptions(o options) []func(*vegeta.Attacker) {
-	opts := []func(*vegeta.Attacker){
-		vegeta.Timeout(o.timeout),
-		vegeta.KeepAlive(o.keepalive),
-		vegeta.Connections(o.connections),
-		vegeta.Redirects(vegeta.NoFollow),
-		vegeta.HTTP2(false),
-		vegeta.MaxBody(0),
-	}
-	if o.maxWorkers > 0 {
-		opts = append(opts, vegeta.MaxWorkers(uint64(o.maxWorkers)))
-	}
-	return opts
-}
-
 // attack runs the attack and counts its results; an interrupt stops it early and is an error.
 func attack(ctx context.Context, o options) (report, error) {
-	atk := vegeta.NewAttacker(attackerOptions(o)...)
+	// The same options as sim run's, so only the runner's own work differs.
+	atk := vegeta.NewAttacker(runner.AttackerOptions(loadprofiles.Client{
+		Timeout: o.timeout, Keepalive: o.keepalive, Connections: o.connections, MaxWorkers: o.maxWorkers,
+	})...)
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: o.url})
 	rate := vegeta.Rate{Freq: o.rate, Per: time.Second}
 	planned := int(o.duration.Seconds() * float64(o.rate))

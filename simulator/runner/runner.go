@@ -368,7 +368,7 @@ func (r *run) attackAndObserve(ctx context.Context) error {
 		}
 	}()
 
-	atk := vegeta.NewAttacker(r.attackerOptions()...)
+	atk := vegeta.NewAttacker(AttackerOptions(r.o.Profile.Client)...)
 	target := vegeta.Target{Method: http.MethodGet, URL: r.pageURL}
 	targeter := func(t *vegeta.Target) error {
 		*t = target
@@ -458,8 +458,9 @@ func (r *run) drain(drained <-chan error) error {
 	}
 }
 
-func (r *run) attackerOptions() []func(*vegeta.Attacker) {
-	c := r.o.Profile.Client
+// AttackerOptions are the vegeta options of a profile's client settings: its timeout,
+// keep-alive, connections and worker cap, no redirects, HTTP/1.1, and no response bodies kept.
+func AttackerOptions(c loadprofiles.Client) []func(*vegeta.Attacker) {
 	opts := []func(*vegeta.Attacker){
 		vegeta.Timeout(c.Timeout),
 		vegeta.KeepAlive(c.Keepalive),

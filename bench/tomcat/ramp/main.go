@@ -148,19 +148,7 @@ func run(o options) error {
 	}
 
 	// The attack, with simulator/runner's options.
-	c := p.Client
-	opts := []func(*vegeta.Attacker){
-		vegeta.Timeout(c.Timeout),
-		vegeta.KeepAlive(c.Keepalive),
-		vegeta.Connections(c.Connections),
-		vegeta.Redirects(vegeta.NoFollow),
-		vegeta.HTTP2(false),
-		vegeta.MaxBody(0),
-	}
-	if c.MaxWorkers > 0 {
-		opts = append(opts, vegeta.MaxWorkers(uint64(c.MaxWorkers)))
-	}
-	atk := vegeta.NewAttacker(opts...)
+	atk := vegeta.NewAttacker(runner.AttackerOptions(p.Client)...)
 	var (
 		window     results.Window
 		sent, done atomic.Int64
