@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 func f64(v float64) *float64 { return &v }
@@ -16,7 +18,7 @@ type attacker struct {
 	stallAt uint64
 }
 
-func (a attacker) run(t *testing.T, sp *StagePacer) []time.Duration {
+func (a attacker) run(t *testing.T, sp vegeta.Pacer) []time.Duration {
 	t.Helper()
 	var times []time.Duration
 	var elapsed time.Duration

@@ -18,25 +18,7 @@ import (
 // the clock by the wait, send a hit. It returns the send time of every hit.
 func arrivals(t *testing.T, p vegeta.Pacer) []time.Duration {
 	t.Helper()
-	var times []time.Duration
-	var elapsed time.Duration
-	for hits := uint64(0); ; hits++ {
-		wait, stop := p.Pace(elapsed, hits)
-		if stop {
-			return times
-		}
-		if wait < 0 {
-			t.Fatalf("Pace(%v, %d) = %v: negative wait", elapsed, hits, wait)
-		}
-		if wait == 0 && p.Rate(elapsed) == 0 {
-			t.Fatalf("Pace(%v, %d) = 0 where the rate is 0", elapsed, hits)
-		}
-		elapsed += wait
-		times = append(times, elapsed)
-		if len(times) > 10_000_000 {
-			t.Fatalf("runaway pacer: %d hits by %v", len(times), elapsed)
-		}
-	}
+	return attacker{}.run(t, p)
 }
 
 func gaps(times []time.Duration) []float64 {
