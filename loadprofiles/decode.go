@@ -14,7 +14,7 @@ import (
 	"github.com/simdev/sim/internal/invalid"
 )
 
-// decoderConfig makes the decoding strict: viper's default is weakly typed, which would read
+// decoderConfig makes the decoding strict: mapstructure's weak typing would read
 // "keepalive: 1" as true and "target: '40'" as 40, and would take "duration: 10" as 10ns.
 func decoderConfig(c *mapstructure.DecoderConfig) {
 	c.DecodeHook = strictHook
@@ -66,7 +66,7 @@ func strictHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 }
 
 // checkKeys returns an *invalid.Error for the first key (in sorted order, depth first) of raw
-// that the struct type t has no field for. raw comes from viper, so its keys are lower case.
+// that the struct type t has no field for. raw comes from yamldoc, so its keys are lower case.
 func checkKeys(raw map[string]any, t reflect.Type, path string) *invalid.Error {
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
@@ -109,8 +109,7 @@ func unknownKey(t reflect.Type, path, key string) *invalid.Error {
 	known := keysOf(t)
 	allowed := "a key of " + where + ": " + strings.Join(known, ", ")
 	if key == "" {
-		// viper splits keys at dots: ".5: x" or "a.: x" leave an empty one.
-		return &invalid.Error{Field: join(path, `""`), Value: "an empty key (or one that starts or ends with a dot)", Allowed: allowed}
+		return &invalid.Error{Field: join(path, `""`), Value: "an empty key", Allowed: allowed}
 	}
 	if near := nearest(key, known); near != "" {
 		allowed += " (did you mean " + near + "?)"

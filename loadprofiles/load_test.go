@@ -178,6 +178,7 @@ server:
   connection_timeout: 20s
   keep_alive_timeout: 0s
   honor_client_close: true
+  tcp_keepalive: true
   work_time: 0
   max_per_route: 2
   max_total: 20
@@ -212,6 +213,7 @@ server:
 		want := []string{
 			"--connector=bio", "--max-threads=16", "--max-connections=500", "--accept-count=10",
 			"--connection-timeout=20s", "--keep-alive-timeout=0s", "--honor-client-close=true",
+			"--tcp-keepalive=true",
 			"--work-time=0s", "--max-per-route=2", "--max-total=20", "--connection-request-timeout=0s",
 			"--connect-timeout=3s", "--socket-timeout=4s", "--nofile=4096", "--static-server=nginx",
 		}
@@ -329,7 +331,7 @@ func TestLoad(t *testing.T) {
 		{"empty name", "", "profile", "", "one of incident, incident-quick, quick, ramp, spike, steps"},
 		{"missing file", filepath.Join(dir, "nope.yaml"), "profile", "", "an existing YAML file"},
 		{"a path, not a built-in", "./quick", "profile", "", "an existing YAML file"},
-		{"directory", dir + "/", "profile", "", "not a directory"},
+		{"directory", dir + "/", "profile", "", "a regular file; this is a folder"},
 		{"bad file", bad, "stages[0].target", bad, ">= 0"},
 	}
 	for _, tt := range tests {

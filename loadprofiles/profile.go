@@ -51,6 +51,33 @@ const (
 	// MinNofile leaves room for the process's own files (binary, stdio, listeners, admin port)
 	// before any connection is accepted.
 	MinNofile = 64
+	// MaxSampleInterval is the longest observation window. The collapse detector judges whole
+	// windows against hang_hold (3 s by default) and the onset is known to a window: beyond 10 s
+	// the timeline can no longer show when a run hung, which is what it is for.
+	MaxSampleInterval = 10 * time.Second
+	// MaxWindows caps the observation windows of a run, (load + recovery) / sample_interval:
+	// each is a row of timeline.csv (up to ~600 bytes) and a sample the runner and the reports
+	// hold in memory. 400,000 is a day of load (MaxDuration) and an hour of recovery at the
+	// default 250 ms window; a finer window suits a shorter run.
+	MaxWindows = 400_000
+	// MinRecoveryInterval is the shortest pause between recovery probes. Each probe is a
+	// goroutine and a fresh connection; 10 ms (100 probes a second) times recovery to the
+	// resolution of the finest sample window (MinSampleInterval), and a finer one only loads the
+	// server it is meant to observe.
+	MinRecoveryInterval = 10 * time.Millisecond
+	// MaxRecoveryProbes caps recovery.duration / recovery.interval, the probes of a run: each is
+	// a goroutine while it waits, a row of probes.csv (~100 bytes) and a result in memory. The
+	// default sends 21; 100,000 is about 14 hours at the default interval, 10 MB of probes.csv.
+	MaxRecoveryProbes = 100_000
+	// MaxProbesInFlight caps recovery.timeout / recovery.interval, the probes a hung server can
+	// hold at once: each holds a connection (a file descriptor of the runner) and a goroutine
+	// until its timeout. The default holds 2; 1,000 stays far below the runner's descriptors.
+	MaxProbesInFlight = 1_000
+	// MaxHangHold caps detect.hang_hold. A hang is a collapse that lasts hang_hold up to the end
+	// of the load; the incident's server hung for good within minutes, a longer hold only needs
+	// a longer load before any hang can be reported, and a hold longer than the load hides every
+	// hang.
+	MaxHangHold = time.Hour
 )
 
 // Mode says how a stage moves the rate.
@@ -301,8 +328,15 @@ func (p *Profile) check() error {
 	if err := p.Recovery.check(); err != nil {
 		return err
 	}
-	if p.SampleInterval < MinSampleInterval {
-		return invalid.Field("sample_interval", p.SampleInterval, ">= "+MinSampleInterval.String())
+	if p.SampleInterval < MinSampleInterval || p.SampleInterval > MaxSampleInterval {
+		return invalid.Field("sample_interval", p.SampleInterval, ">= "+MinSampleInterval.String()+" and <= "+MaxSampleInterval.String())
+	}
+	// In seconds: both durations are within MaxDuration here, and the sum of two could overflow.
+	run := p.Duration().Seconds() + p.Recovery.Duration.Seconds()
+	if windows := run / p.SampleInterval.Seconds(); windows > MaxWindows {
+		return invalid.Field("sample_interval", p.SampleInterval, fmt.Sprintf(
+			"a window that cuts the load and recovery (%s) into at most %d windows; this one makes %.3g windows: a longer sample_interval or a shorter run",
+			time.Duration(run*float64(time.Second)).Round(time.Second), MaxWindows, windows))
 	}
 	if err := p.Detect.check(); err != nil {
 		return err
@@ -353,6 +387,9 @@ func checkStages(stages []Stage) error {
 }
 
 func checkRate(field string, r float64) error {
+	if err := invalid.Finite(field, r); err != nil {
+		return err
+	}
 	switch {
 	case math.IsNaN(r) || r < 0:
 		return invalid.Field(field, r, "a rate >= 0 requests/second")
@@ -376,15 +413,21 @@ func (c Client) check() error {
 
 func (r Recovery) check() error {
 	switch {
-	case r.Duration <= 0:
-		return invalid.Field("recovery.duration", r.Duration, "a duration > 0, such as 10s")
-	case r.Interval <= 0:
-		return invalid.Field("recovery.interval", r.Interval, "a duration > 0, such as 500ms")
-	case r.Interval > r.Duration:
+	case r.Duration <= 0 || r.Duration > MaxDuration:
+		return invalid.Field("recovery.duration", r.Duration, "a duration > 0 and <= "+MaxDuration.String()+", such as 10s")
+	case r.Interval < MinRecoveryInterval || r.Interval > r.Duration:
 		return invalid.Field("recovery.interval", r.Interval,
-			fmt.Sprintf("a duration > 0 and <= recovery.duration (%s)", r.Duration))
+			fmt.Sprintf("a duration >= %s and <= recovery.duration (%s)", MinRecoveryInterval, r.Duration))
+	case r.Duration/r.Interval+1 > MaxRecoveryProbes:
+		return invalid.Field("recovery.interval", r.Interval, fmt.Sprintf(
+			"an interval that sends at most %d probes over recovery.duration (%s); this one sends %d probes",
+			MaxRecoveryProbes, r.Duration, r.Duration/r.Interval+1))
 	case r.Timeout <= 0:
 		return invalid.Field("recovery.timeout", r.Timeout, "a duration > 0, such as 1s")
+	case r.Timeout/r.Interval > MaxProbesInFlight:
+		return invalid.Field("recovery.timeout", r.Timeout, fmt.Sprintf(
+			"a timeout that keeps at most %d probes waiting at once on a hung server (timeout / interval, interval %s); this one keeps %d",
+			MaxProbesInFlight, r.Interval, r.Timeout/r.Interval))
 	}
 	return nil
 }
@@ -393,8 +436,8 @@ func (d Detect) check() error {
 	if !(d.HangFraction > 0 && d.HangFraction < 1) {
 		return invalid.Field("detect.hang_fraction", d.HangFraction, "a fraction strictly between 0 and 1, such as 0.1")
 	}
-	if d.HangHold <= 0 {
-		return invalid.Field("detect.hang_hold", d.HangHold, "a duration > 0, such as 3s")
+	if d.HangHold <= 0 || d.HangHold > MaxHangHold {
+		return invalid.Field("detect.hang_hold", d.HangHold, "a duration > 0 and <= "+MaxHangHold.String()+", such as 3s")
 	}
 	return nil
 }

@@ -106,6 +106,7 @@ func TestServerFlags(t *testing.T) {
 		{"static server", Server{Connector: str("nio"), Static: Static{Server: str("nginx")}, NoFile: num(4096)},
 			[]string{"--connector=nio", "--nofile=4096", "--static-server=nginx"}},
 		{"minutes", Server{KeepAliveTimeout: dur(90 * time.Second)}, []string{"--keep-alive-timeout=1m30s"}},
+		{"tcp keepalive off is an override too", Server{TCPKeepAlive: new(bool)}, []string{"--tcp-keepalive=false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,10 @@ type Server struct {
 	KeepAliveTimeout *time.Duration `yaml:"keep_alive_timeout" mapstructure:"keep_alive_timeout" json:"keep_alive_timeout,omitempty"`
 	// HonorClientClose abandons a handler when its client leaves (Tomcat does not).
 	HonorClientClose *bool `yaml:"honor_client_close" mapstructure:"honor_client_close" json:"honor_client_close,omitempty"`
+	// TCPKeepAlive turns SO_KEEPALIVE on for the app's connections (Tomcat's socket.soKeepAlive,
+	// unset by default, so the server's default is off). With it on, a long hang's CLOSE_WAIT
+	// sockets are reaped by keepalive probes while their fds stay open.
+	TCPKeepAlive *bool `yaml:"tcp_keepalive" mapstructure:"tcp_keepalive" json:"tcp_keepalive,omitempty"`
 	// WorkTime is how long a page request works; >= 0.
 	WorkTime *time.Duration `yaml:"work_time" mapstructure:"work_time" json:"work_time,omitempty"`
 	// WorkTimeDist is "fixed", "exponential" (mean WorkTime) or "lognormal" (median WorkTime).
@@ -67,6 +71,9 @@ func (s Server) Flags() []string {
 	addDuration(&f, "keep-alive-timeout", s.KeepAliveTimeout)
 	if s.HonorClientClose != nil {
 		f = append(f, "--honor-client-close="+strconv.FormatBool(*s.HonorClientClose))
+	}
+	if s.TCPKeepAlive != nil {
+		f = append(f, "--tcp-keepalive="+strconv.FormatBool(*s.TCPKeepAlive))
 	}
 	addDuration(&f, "work-time", s.WorkTime)
 	addString(&f, "work-time-dist", s.WorkTimeDist)

@@ -2,6 +2,7 @@ package loadprofiles
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -42,7 +43,8 @@ func (t Thresholds) check() error {
 	if t.P99 < 0 {
 		return invalid.Field("thresholds.p99", t.P99, "a duration >= 0 (0 = none), such as 500ms")
 	}
-	if t.Errors != nil && (*t.Errors < 0 || *t.Errors > 1) {
+	// NaN first: it compares false with both bounds, and a NaN threshold can never be breached.
+	if t.Errors != nil && (math.IsNaN(float64(*t.Errors)) || *t.Errors < 0 || *t.Errors > 1) {
 		return invalid.Field("thresholds.errors", t.Errors.String(), "a share from 0% to 100%, such as 1% or 0.01")
 	}
 	switch t.Hang {

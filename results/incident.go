@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,12 +40,14 @@ func ReadServerSettings(dir string) (ServerSettings, error) {
 	var c struct {
 		Server ServerSettings `json:"server"`
 	}
-	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	data, err := ReadFile(dir, ConfigFile)
 	if err != nil {
 		return c.Server, err
 	}
-	err = json.Unmarshal(data, &c)
-	return c.Server, err
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c.Server, jsonError(filepath.Join(dir, ConfigFile), data, err)
+	}
+	return c.Server, nil
 }
 
 // StuckInSelfCall counts, in a Go goroutine dump (debug=1 format), the goroutines of /page
@@ -130,7 +131,7 @@ func Signature(self, split *Record) []SignatureLine {
 	if n := len(self.Timeline); n > 0 {
 		busy = self.Timeline[n-1].WorkersBusy
 	}
-	dump, derr := os.ReadFile(filepath.Join(self.Dir, GoroutinesFile))
+	dump, derr := ReadFile(self.Dir, GoroutinesFile)
 	stuck := StuckInSelfCall(dump)
 	if derr != nil {
 		l.Measured = fmt.Sprintf("/stats: %d of %d workers busy; no goroutine dump in the record", busy, set.MaxThreads)

@@ -1,10 +1,11 @@
 package results
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/simdev/sim/internal/invalid"
 )
 
 // Sample is one observation window of the timeline. All rates are per second over the window;
@@ -102,6 +103,8 @@ type column[T any] struct {
 	name string
 	get  func(*T) string
 	set  func(*T, string) error
+	// allowed says in words what the column holds, for the error about a cell it cannot read.
+	allowed string
 }
 
 func intCol[T any](name string, f func(*T) *int) column[T] {
@@ -113,6 +116,7 @@ func intCol[T any](name string, f func(*T) *int) column[T] {
 			*f(v) = n
 			return err
 		},
+		allowed: "a whole number",
 	}
 }
 
@@ -125,6 +129,7 @@ func int64Col[T any](name string, f func(*T) *int64) column[T] {
 			*f(v) = n
 			return err
 		},
+		allowed: "a whole number",
 	}
 }
 
@@ -133,10 +138,11 @@ func floatCol[T any](name string, f func(*T) *float64) column[T] {
 		name: name,
 		get:  func(v *T) string { return formatFloat(*f(v)) },
 		set: func(v *T, s string) error {
-			x, err := strconv.ParseFloat(s, 64)
+			x, err := parseNumber(s)
 			*f(v) = x
 			return err
 		},
+		allowed: numberWords(),
 	}
 }
 
@@ -149,6 +155,7 @@ func boolCol[T any](name string, f func(*T) *bool) column[T] {
 			*f(v) = b
 			return err
 		},
+		allowed: "true or false",
 	}
 }
 
@@ -254,8 +261,8 @@ func row[T any](cols []column[T], v *T) []string {
 }
 
 // decodeRow fills v from rec; idx[i] is the column for rec[i], nil for a column this sim does not
-// know (a newer writer's), which is skipped.
-func decodeRow[T any](idx []*column[T], rec []string, v *T) error {
+// know (a newer writer's), which is skipped. The error names the column and the cell as written.
+func decodeRow[T any](idx []*column[T], rec []string, v *T) *invalid.Error {
 	for i, field := range rec {
 		if i >= len(idx) || idx[i] == nil {
 			continue
@@ -265,7 +272,7 @@ func decodeRow[T any](idx []*column[T], rec []string, v *T) error {
 			continue
 		}
 		if err := idx[i].set(v, field); err != nil {
-			return fmt.Errorf("column %s: %w", idx[i].name, err)
+			return &invalid.Error{Field: idx[i].name, Value: field, Allowed: idx[i].allowed}
 		}
 	}
 	return nil

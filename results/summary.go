@@ -21,6 +21,14 @@ const (
 	VerdictIncomplete = "incomplete"
 )
 
+// Engines, as written in Summary.Engine.
+const (
+	// EngineSockets: sim serve on loopback sockets, loaded by vegeta (the default).
+	EngineSockets = "sockets"
+	// EngineModel: the virtual-time model of the same server and load (simulator/model).
+	EngineModel = "model"
+)
+
 // Error kinds from Classify, also the keys of Summary.Errors.
 const (
 	KindOK      = "ok"
@@ -40,6 +48,10 @@ type Summary struct {
 	Topology      string `json:"topology"`
 	// Profile is the load profile's name.
 	Profile string `json:"profile"`
+	// Engine is what produced the record: EngineSockets, a run on real sockets, or EngineModel,
+	// the virtual-time model (simulator/model), which opened no socket. Empty in records written
+	// before the key existed, which are all socket runs.
+	Engine string `json:"engine,omitempty"`
 	// RecordDir is the record's folder. It is derived (filled by Read, or by the runner before
 	// printing) and never stored, so a moved or copied record stays right.
 	RecordDir  string    `json:"record_dir,omitempty"`
@@ -71,6 +83,12 @@ type Summary struct {
 	// one, whose app might still have answered had the run gone on probing.
 	Hang       bool     `json:"hang"`
 	HangOnsetS *float64 `json:"hang_onset_s"`
+	// HangStage is the index, in the profile's stages, of the hold stage (mode: hold) the hang
+	// began in, and HangAfterStageStartS how long after that stage's start: the time to hang
+	// under a steady rate. Both null without a hang, when the hang began in a ramp, and in
+	// records written before they existed.
+	HangStage            *int     `json:"hang_stage"`
+	HangAfterStageStartS *float64 `json:"hang_after_stage_start_s"`
 	// The state at the collapse onset (hang or saturation): the offered rate (null without a
 	// collapse), and the requests in flight, busy workers and server-side CLOSE_WAIT sockets at
 	// the end of the onset window (0 without a collapse; Collapse says which).
@@ -98,6 +116,12 @@ type Summary struct {
 	RecoveryWindowS float64 `json:"recovery_window_s"`
 	// LoadDurationS is how long the load was offered.
 	LoadDurationS float64 `json:"load_duration_s"`
+	// StoppedOnHang is true when the run was asked to stop on a hang (`sim run
+	// --stop-on-hang`) and ended the load early once the collapse had held for hang_hold;
+	// LoadStoppedS is then when, in seconds since the load started (equal to LoadDurationS),
+	// else null.
+	StoppedOnHang bool     `json:"stopped_on_hang"`
+	LoadStoppedS  *float64 `json:"load_stopped_s"`
 
 	// Requests is the number of results of the attack, OK those with a 2xx status.
 	Requests int `json:"requests"`

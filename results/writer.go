@@ -16,13 +16,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/simdev/sim/internal/invalid"
 )
 
 // Files of a record.
@@ -172,8 +177,9 @@ func (w *Writer) Dir() string { return w.dir }
 // ErrClosed is returned when adding to a Writer after Close.
 var ErrClosed = errors.New("record writer closed")
 
-// AddResult appends r to results.bin. It is buffered; the file is brought up to date at least
-// once per resultsFlushInterval and at Close.
+// AddResult appends r to results.bin, without its response body: BytesIn says how long it was,
+// and pages are all alike, so a long run would only write the same page again and again. It is
+// buffered; the file is brought up to date at least once per resultsFlushInterval and at Close.
 func (w *Writer) AddResult(r *vegeta.Result) error {
 	w.resMu.Lock()
 	defer w.resMu.Unlock()
@@ -183,7 +189,9 @@ func (w *Writer) AddResult(r *vegeta.Result) error {
 	if w.resErr != nil {
 		return w.resErr
 	}
-	if err := w.enc.Encode(r); err != nil {
+	noBody := *r
+	noBody.Body = nil
+	if err := w.enc.Encode(&noBody); err != nil {
 		w.resErr = fmt.Errorf("write %s: %w", ResultsFile, err)
 		return w.resErr
 	}
@@ -307,34 +315,58 @@ func (w *Writer) writeAtomic(name string, data []byte) error {
 	return WriteFileAtomic(w.dir, name, data)
 }
 
-// WriteFileAtomic writes dir/name through a temp file beside it, synced and renamed over the
-// target, so a reader sees the old or the new file, never a part, even if sim is killed
-// meanwhile.
+// WriteFileAtomic writes dirName/name through a temp file beside it, synced and renamed over
+// the target, so a reader sees the old or the new file, never a part, even if sim is killed
+// meanwhile. name may hold subfolders, which are made.
+//
+// It never writes through a symbolic link below dirName (dirName itself is the caller's
+// choice and may be one): a record or report folder can come from elsewhere (an archive, a
+// shared disk), and a link in it (charts/ -> ~/.ssh) would send our files wherever it points.
+// Such a link is refused with an *invalid.Error naming it, rather than replaced: it is not ours
+// to delete, and its owner may have made it on purpose. The checks use Lstat, and every open
+// and rename goes through an os.Root, so that a link swapped in meanwhile cannot lead outside
+// dirName either.
 func WriteFileAtomic(dirName, name string, data []byte) (err error) {
-	path := filepath.Join(dirName, name)
-	dir := filepath.Dir(path)
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("write %s: %w", name, err)
 		}
 	}()
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
+	rel := filepath.Clean(name)
+	if !filepath.IsLocal(rel) {
+		return errors.New("not a path inside the folder")
+	}
+	if dirName == "" {
+		dirName = "."
+	}
+	if err := os.MkdirAll(dirName, dirPerm); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	root, err := os.OpenRoot(dirName)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	sub := filepath.Dir(rel)
+	if err := mkdirNoFollow(root, dirName, sub); err != nil {
+		return err
+	}
+	if err := refuseLink(root, dirName, rel); err != nil {
+		return err
+	}
+	tmp, tmpName, err := createTemp(root, sub, filepath.Base(rel))
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			root.Remove(tmpName)
 		}
 	}()
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
-	// CreateTemp makes 0600 files; a record is meant to be read by others (CI, a web server).
 	if err := tmp.Chmod(filePerm); err != nil {
 		return err
 	}
@@ -345,15 +377,111 @@ func WriteFileAtomic(dirName, name string, data []byte) (err error) {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := root.Rename(tmpName, rel); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return syncDir(root, sub)
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// RefuseLinks returns the error WriteFileAtomic would give for the first symbolic link among
+// the folders and files of names below dir, so that a writer of several files (a report) can
+// refuse before writing any of them. A dir that does not exist yet holds no link.
+func RefuseLinks(dir string, names ...string) error {
+	root, err := os.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	for _, name := range names {
+		path := ""
+		for _, part := range strings.Split(filepath.Clean(name), string(filepath.Separator)) {
+			path = filepath.Join(path, part)
+			if err := refuseLink(root, dir, path); err != nil {
+				return fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// mkdirNoFollow makes the folders of sub inside root one by one, refusing any that is a link.
+func mkdirNoFollow(root *os.Root, dirName, sub string) error {
+	if sub == "." {
+		return nil
+	}
+	path := ""
+	for _, part := range strings.Split(sub, string(filepath.Separator)) {
+		path = filepath.Join(path, part)
+		if err := refuseLink(root, dirName, path); err != nil {
+			return err
+		}
+		err := root.Mkdir(path, dirPerm)
+		if err == nil || errors.Is(err, fs.ErrExist) {
+			// An existing entry must be a folder, and still no link (Mkdir may have lost a race).
+			fi, err := root.Lstat(path)
+			if err != nil {
+				return err
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				return linkError(root, dirName, path)
+			}
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a folder", filepath.Join(dirName, path))
+			}
+			continue
+		}
+		return err
+	}
+	return nil
+}
+
+// refuseLink returns an *invalid.Error if path (inside root) is a symbolic link.
+func refuseLink(root *os.Root, dirName, path string) error {
+	fi, err := root.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return linkError(root, dirName, path)
+	}
+	return nil
+}
+
+func linkError(root *os.Root, dirName, path string) error {
+	target, _ := root.Readlink(path)
+	return &invalid.Error{
+		Field:   filepath.Join(dirName, path),
+		Value:   "a symbolic link to " + target,
+		Allowed: "a plain file or folder: sim does not write through symbolic links inside the folder it writes to; remove the link or write elsewhere",
+	}
+}
+
+// tempAttempts bounds the search for a free temp name; a clash needs a 64-bit random collision.
+const tempAttempts = 100
+
+// createTemp makes a new file sub/.base.tmp-RANDOM inside root, mode 0600 until the caller
+// sets it. O_EXCL refuses any existing name, a link included.
+func createTemp(root *os.Root, sub, base string) (*os.File, string, error) {
+	for range tempAttempts {
+		name := filepath.Join(sub, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, name, err
+	}
+	return nil, "", errors.New("no free temp file name")
+}
+
+// syncDir makes a rename in root's folder dir durable.
+func syncDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,9 @@ func TestProfileMatchesIssue5(t *testing.T) {
 	if sv.HonorClientClose == nil || *sv.HonorClientClose {
 		t.Errorf("server.honor_client_close = %v, want false (Tomcat)", deref(sv.HonorClientClose))
 	}
+	if sv.TCPKeepAlive == nil || *sv.TCPKeepAlive {
+		t.Errorf("server.tcp_keepalive = %v, want false (Tomcat's socket.soKeepAlive unset)", deref(sv.TCPKeepAlive))
+	}
 	for k, d := range map[string]*time.Duration{
 		"connection_request_timeout": sv.ConnectionRequestTimeout,
 		"connect_timeout":            sv.ConnectTimeout,

@@ -108,13 +108,13 @@ func TestReproduceQuick(t *testing.T) {
 	assertNothingLeft(t, p)
 }
 
-// sim plan's deadlock rates against Little's law: within ±30 %.
+// sim plan's evenly paced deadlock rates on real sockets against Little's law: within ±30 %.
 func TestPlanDeadlockMatchesModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two 33 s ramps")
 	}
 	out := t.TempDir()
-	code, stdout, stderr := simRun(t, nil, "plan", "--topology", "self", "--max-threads", "8,16", "--deadlock-only", "--json", "--out", out)
+	code, stdout, stderr := simRun(t, nil, "plan", "--topology", "self", "--max-threads", "8,16", "--deadlock-only", "--engine", "sockets", "--arrivals", "uniform", "--json", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

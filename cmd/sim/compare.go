@@ -22,6 +22,7 @@ type compareFlags struct {
 	profile    string
 	out        string
 	json       bool
+	engine     string
 	limits     limitFlags
 }
 
@@ -42,7 +43,9 @@ folder with the record of each run and the reports:
 
 With no flags it runs self and split on the quick profile (about a minute in all) and ends with
 a side-by-side table. Exit codes: 0 completed, 1 a profile threshold was breached, 2 bad input,
-3 a run failed or was interrupted (the records and reports made so far are kept).`,
+3 a run failed or was interrupted (the records and reports made so far are kept).
+
+` + engineHelp + ` With --engine model a comparison takes well under a second.`,
 		Example: `  sim compare
   sim compare --profile ramp
   sim compare --topologies self --profile ./my-profile.yaml --out /tmp/runs`,
@@ -53,11 +56,18 @@ a side-by-side table. Exit codes: 0 completed, 1 a profile threshold was breache
 	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the comparison folder is created")
 	fl.BoolVar(&f.json, "json", false, "print the summaries as a JSON array instead of the table")
+	fl.StringVar(&f.engine, "engine", results.EngineSockets, "sockets (the real server on loopback) or model (the virtual-time model: milliseconds, records marked engine model)")
 	f.limits.add(fl)
 	return cmd
 }
 
 func runCompare(cmd *cobra.Command, f compareFlags) error {
+	if err := checkEngine(f.engine); err != nil {
+		return err
+	}
+	if err := checkOut("--out", f.out); err != nil {
+		return err
+	}
 	if len(f.topologies) == 0 {
 		return &invalid.Error{Field: "--topologies", Value: "", Allowed: "a comma-separated list of self, split"}
 	}
@@ -86,6 +96,7 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 		return err
 	}
 	defer sess.close()
+	sess.engine = f.engine
 	recs, runErr := runAll(cmd, sess, dir, f.topologies, prof, f.profile, nil)
 	files, repErr := writeReports(dir, recs, "sim compare: "+strings.Join(f.topologies, " vs ")+", profile "+f.profile, nil)
 	if f.json {

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/userfile"
+	"github.com/simdev/sim/internal/yamldoc"
 	"github.com/simdev/sim/simulator/app"
 )
 
@@ -50,23 +52,20 @@ func loadServerConfig(cmd *cobra.Command) (app.Config, error) {
 		known[k.Name] = k
 	}
 	if path != "" {
-		data, err := os.ReadFile(path)
+		raw, err := readConfigFile(path)
 		if err != nil {
-			return app.Config{}, &invalid.Error{Field: "--config", Value: path, Allowed: "a readable YAML file (" + errors.Unwrap(err).Error() + ")"}
-		}
-		v.SetConfigType("yaml")
-		if err := v.ReadConfig(strings.NewReader(string(data))); err != nil {
-			return app.Config{}, &invalid.Error{Field: "--config", Value: path, Allowed: "valid YAML: " + err.Error()}
+			return app.Config{}, err
 		}
 		var unknown []string
-		for _, key := range v.AllKeys() {
-			if _, ok := known[key]; !ok {
-				unknown = append(unknown, key)
-			}
-		}
+		unknownKeys(raw, "", known, &unknown)
 		if len(unknown) > 0 {
 			sort.Strings(unknown)
 			return app.Config{}, &invalid.Error{Source: path, Field: unknown[0], Value: "(unknown key)", Allowed: "the keys listed by 'sim serve --help': " + strings.Join(keyNames(), ", ")}
+		}
+		// Only known keys reach viper, a few dozen at most, so its case-insensitive merge
+		// (which compares every pair of keys) stays cheap.
+		if err := v.MergeConfigMap(raw); err != nil {
+			return app.Config{}, fmt.Errorf("--config %s: %w", path, err)
 		}
 	}
 	cfg := app.Defaults()
@@ -88,6 +87,61 @@ func loadServerConfig(cmd *cobra.Command) (app.Config, error) {
 		return app.Config{}, err
 	}
 	return cfg, nil
+}
+
+// maxConfigSize caps the --config file: it sets at most the few dozen keys 'sim serve --help'
+// lists, each a short value, so a complete config with a comment on every key is under 8 KiB.
+const maxConfigSize = 64 << 10
+
+// readConfigFile reads the --config YAML file into a map with lower-case keys. It reads only a
+// regular file of at most maxConfigSize (a FIFO or /dev/zero would hang the command), and
+// refuses keys that differ only in case before viper folds them into one ("max_threads: 4" and
+// "MAX_THREADS: 20000" used to give 20,000). Every error is an *invalid.Error naming the file.
+func readConfigFile(path string) (map[string]any, error) {
+	data, err := userfile.Read("--config", path, maxConfigSize)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := yamldoc.Decode(data)
+	var ie *invalid.Error
+	switch {
+	case err == nil:
+		return raw, nil
+	case errors.As(err, &ie) && ie.Field == "yaml":
+		return nil, &invalid.Error{Field: "--config", Value: path, Allowed: fmt.Sprintf("%s (%v)", ie.Allowed, ie.Value)}
+	case errors.As(err, &ie):
+		ie.Source = path
+	}
+	return nil, err
+}
+
+// unknownKeys appends to out the dotted names of the keys of m (under prefix) that name no
+// config key, nor a mapping of config keys ("static").
+func unknownKeys(m map[string]any, prefix string, known map[string]app.Key, out *[]string) {
+	for k, v := range m {
+		name := k
+		if prefix != "" {
+			name = prefix + "." + k
+		}
+		if _, ok := known[name]; ok {
+			continue
+		}
+		if sub, ok := v.(map[string]any); ok && isSection(name, known) {
+			unknownKeys(sub, name, known, out)
+			continue
+		}
+		*out = append(*out, name)
+	}
+}
+
+// isSection reports whether name is the mapping some config keys are nested in.
+func isSection(name string, known map[string]app.Key) bool {
+	for k := range known {
+		if strings.HasPrefix(k, name+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func keyNames() []string {
@@ -131,6 +185,11 @@ func assign(cfg *app.Config, k app.Key, raw any) error {
 		d, err := toDuration(raw)
 		if err != nil {
 			return invalid.Field(k.Name, raw, "a duration such as 250ms or 20s")
+		}
+		// No key takes a negative duration, as the profile's server section says; a negative
+		// default is an internal "unset" that a user's value must not land on.
+		if d < 0 {
+			return invalid.Field(k.Name, raw, "a duration >= 0")
 		}
 		*p = d
 	case *string:

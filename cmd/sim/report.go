@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,6 +70,11 @@ type source struct {
 }
 
 func runReport(cmd *cobra.Command, f reportFlags, args []string) error {
+	if cmd.Flags().Changed("out") {
+		if err := checkOut("--out", f.out); err != nil {
+			return err
+		}
+	}
 	var srcs []source
 	for _, arg := range args {
 		s, err := resolveSource(arg)
@@ -91,6 +95,9 @@ func runReport(cmd *cobra.Command, f reportFlags, args []string) error {
 	if plan := planSource(srcs); plan != nil {
 		if len(srcs) > 1 {
 			return &invalid.Error{Field: "DIR", Value: plan.dir, Allowed: "a plan folder on its own: one plan per 'sim report'"}
+		}
+		if err := checkPlanReport(cmd.Flags()); err != nil {
+			return err
 		}
 		if err := report.PlanTable(stdout, srcs[0].plan); err != nil {
 			return err
@@ -189,24 +196,9 @@ func resolveSource(dir string) (source, error) {
 	return s, nil
 }
 
-// readPlan loads plan.json, refusing a schema_version newer than this sim reads like
-// results.Read does for records.
-func readPlan(dir string) (*results.Plan, error) {
-	path := filepath.Join(dir, planFile)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
-	}
-	var p results.Plan
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, &invalid.Error{Field: "plan.json", Value: dir, Allowed: "a plan written by sim plan (" + err.Error() + ")", Source: path}
-	}
-	if p.SchemaVersion <= 0 || p.SchemaVersion > results.PlanSchemaVersion {
-		return nil, &invalid.Error{Field: "schema_version", Value: p.SchemaVersion,
-			Allowed: fmt.Sprintf("1 to %d (a newer plan needs a newer sim)", results.PlanSchemaVersion), Source: path}
-	}
-	return &p, nil
-}
+// readPlan loads plan.json; results.ReadPlan refuses a schema_version other than the one this
+// sim writes, naming the file.
+func readPlan(dir string) (*results.Plan, error) { return results.ReadPlan(dir) }
 
 func exists(path string) bool {
 	_, err := os.Stat(path)

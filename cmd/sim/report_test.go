@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -92,14 +93,24 @@ func TestReportCmd(t *testing.T) {
 
 	plan := filepath.Join(base, "plan")
 	os.MkdirAll(plan, 0o755)
-	dl := 74.0
-	planJSON, _ := json.Marshal(results.Plan{SchemaVersion: results.PlanSchemaVersion, Topology: "self", WorkTimeS: 0.2, SelfCallS: 0.005,
-		Recommendation: "Keep self under 55 rps with 16 workers.",
-		Rows:           []results.PlanRow{{MaxThreads: 16, Arrivals: "uniform", SustainedRPS: 68, DeadlockRPS: &dl, PredictedRPS: 78, Ratio: 0.95, SafeRPS: 55}}})
+	hz, dl := 3e-4, 74.0
+	planJSON, _ := json.Marshal(results.Plan{SchemaVersion: results.PlanSchemaVersion, Topology: "self", Engine: results.EngineModel, WorkTimeS: 0.2, SelfCallS: 0.005,
+		HorizonS: 86400, Risk: 0.01, BudgetPerHour: results.BudgetPerHour(86400, 0.01),
+		Recommendation: "Keep self under 12 rps with 16 workers.",
+		Rows: []results.PlanRow{
+			{MaxThreads: 16, Arrivals: "poisson", Basis: results.BasisRisk, SafeRPS: 12, HazardPerHour: &hz, PredictedRPS: 78},
+			{MaxThreads: 16, Arrivals: "uniform", Basis: results.BasisThreshold, SafeRPS: dl, DeadlockRPS: &dl, PredictedRPS: 78, Ratio: 0.95},
+			{MaxThreads: 32, Arrivals: "poisson", Basis: results.BasisRisk, SafeRPS: 30, HazardPerHour: &hz, PredictedRPS: 156},
+		},
+		Curves: []results.HazardCurve{{MaxThreads: 16, Points: []results.HazardPoint{{RateRPS: 12, HazardPerHour: hz}, {RateRPS: 30, HazardPerHour: 50}}}}})
 	os.WriteFile(filepath.Join(plan, "plan.json"), planJSON, 0o644)
+	version := []byte(`"schema_version":` + strconv.Itoa(results.PlanSchemaVersion))
 	planNewer := filepath.Join(base, "plan-newer")
 	os.MkdirAll(planNewer, 0o755)
-	os.WriteFile(filepath.Join(planNewer, "plan.json"), bytes.Replace(planJSON, []byte(`"schema_version":1`), []byte(`"schema_version":7`), 1), 0o644)
+	os.WriteFile(filepath.Join(planNewer, "plan.json"), bytes.Replace(planJSON, version, []byte(`"schema_version":7`), 1), 0o644)
+	planOlder := filepath.Join(base, "plan-older")
+	os.MkdirAll(planOlder, 0o755)
+	os.WriteFile(filepath.Join(planOlder, "plan.json"), bytes.Replace(planJSON, version, []byte(`"schema_version":1`), 1), 0o644)
 
 	out := filepath.Join(base, "out")
 	tests := []struct {
@@ -150,11 +161,15 @@ func TestReportCmd(t *testing.T) {
 		},
 		{
 			name: "plan folder", args: []string{plan}, code: 0,
-			stdout:    []string{"pool size", "measured/predicted", "Keep self under 55 rps", filepath.Join(plan, report.PlanHTMLFile)},
-			wantFiles: []string{filepath.Join(plan, report.PlanHTMLFile), filepath.Join(plan, report.PlanMDFile), filepath.Join(plan, "charts", "plan-capacity.png")},
+			stdout: []string{"pool size", "safe rps", "Keep self under 12 rps", filepath.Join(plan, report.PlanHTMLFile)},
+			wantFiles: []string{filepath.Join(plan, report.PlanHTMLFile), filepath.Join(plan, report.PlanMDFile),
+				filepath.Join(plan, "charts", "plan-hazard.png"), filepath.Join(plan, "charts", "plan-capacity.png")},
 		},
 		{
 			name: "newer plan schema", args: []string{planNewer}, code: 2, stderr: "schema_version: 7 is not allowed",
+		},
+		{
+			name: "older plan schema: a margin, not a risk", args: []string{planOlder}, code: 2, stderr: "schema_version: 1 is not allowed (allowed: 2: this plan is from an older sim",
 		},
 		{
 			name: "a plan is reported alone", args: []string{"--out", out, plan, single}, code: 2, stderr: "a plan folder on its own",

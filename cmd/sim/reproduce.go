@@ -67,6 +67,9 @@ stops before running anything, unless --static embedded is given.`,
 }
 
 func runReproduce(cmd *cobra.Command, f reproduceFlags) error {
+	if err := checkOut("--out", f.out); err != nil {
+		return err
+	}
 	if f.static != static.Nginx && f.static != static.Embedded {
 		return &invalid.Error{Field: "--static", Value: f.static, Allowed: "nginx or embedded"}
 	}

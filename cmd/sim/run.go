@@ -3,14 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/simdev/sim/internal/invalid"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/redact"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -37,6 +36,8 @@ type runFlags struct {
 	watchPort   int
 	admin       string
 	allowRemote bool
+	stopOnHang  bool
+	engine      string
 	limits      limitFlags
 }
 
@@ -97,6 +98,8 @@ outside loopback need --allow-remote, which prints what will be sent first.
 Thresholds in the profile ("thresholds: {p99: 500ms, errors: 1%, hang: forbidden}") make a
 completed run that breaches one exit 1, naming each breach.
 
+` + engineHelp + `
+
 Exit codes: 0 run completed (whatever the verdict), 1 a threshold was breached, 2 bad input, 3 the
 run failed or was interrupted (the record is kept, marked incomplete).`,
 		Example: `  sim run --topology self --profile quick
@@ -114,6 +117,8 @@ run failed or was interrupted (the record is kept, marked incomplete).`,
 	fl.IntVar(&f.watchPort, "watch-port", 0, "external mode: the server port whose sockets are sampled (default: the target's port)")
 	fl.StringVar(&f.admin, "admin", "", "external mode: a sim admin listener to read /stats from (optional)")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "external mode: allow a target outside 127.0.0.0/8 and ::1")
+	fl.StringVar(&f.engine, "engine", results.EngineSockets, "sockets (the real server on loopback) or model (the virtual-time model: milliseconds, record marked engine model)")
+	fl.BoolVar(&f.stopOnHang, "stop-on-hang", false, "end the load as soon as the collapse has held for hang_hold, then probe for recovery (time-to-hang measurements)")
 	f.limits.add(fl)
 	return cmd
 }
@@ -148,6 +153,15 @@ func profileList() string {
 }
 
 func runRun(cmd *cobra.Command, f runFlags) error {
+	if err := f.check(cmd.Flags()); err != nil {
+		return err
+	}
+	if err := checkEngine(f.engine); err != nil {
+		return err
+	}
+	if f.engine == results.EngineModel && (f.target != "" || cmd.Flags().Changed("watch-port") || f.admin != "") {
+		return &invalid.Error{Field: "--engine", Value: f.engine, Allowed: "sockets in external mode (--target): the model simulates sim's own server, not one already running"}
+	}
 	if f.target != "" || cmd.Flags().Changed("watch-port") || f.admin != "" {
 		return runExternal(cmd, f)
 	}
@@ -166,6 +180,8 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 		return err
 	}
 	defer sess.close()
+	sess.stopOnHang = f.stopOnHang
+	sess.engine = f.engine
 	out, err := sess.run(f.topology, prof, f.profile, results.NewRunDir(f.out, f.topology, time.Now()), nil)
 	if perr := printOutcome(cmd, out, f.json); perr != nil {
 		return perr
@@ -211,7 +227,11 @@ func (f *forcer) stop() {
 }
 
 func printSummary(w io.Writer, dir string, s results.Summary) {
-	fmt.Fprintf(w, "sim run: topology %s, profile %s: %s\n", s.Topology, s.Profile, strings.ToUpper(s.Verdict))
+	engine := ""
+	if s.Engine == results.EngineModel {
+		engine = " (model)"
+	}
+	fmt.Fprintf(w, "sim run: topology %s, profile %s%s: %s\n", s.Topology, s.Profile, engine, strings.ToUpper(s.Verdict))
 	switch {
 	case s.Collapse && s.CollapseOnsetS != nil:
 		label := "hang onset"
@@ -222,6 +242,12 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 			label, *s.CollapseOnsetS, deref(s.OnsetRateRPS), s.OnsetInFlight, s.OnsetWorkersBusy, s.OnsetCloseWait)
 	default:
 		fmt.Fprintf(w, "  %-15s none\n", "hang onset")
+	}
+	if s.HangStage != nil && s.HangAfterStageStartS != nil {
+		fmt.Fprintf(w, "  %-15s %.1f s after the start of stage %d (a hold)\n", "time to hang", *s.HangAfterStageStartS, *s.HangStage+1)
+	}
+	if s.StoppedOnHang && s.LoadStoppedS != nil {
+		fmt.Fprintf(w, "  %-15s stopped early at %.1f s (--stop-on-hang: the collapse had held for %.0f s)\n", "load", *s.LoadStoppedS, s.Thresholds.HangHoldS)
 	}
 	fmt.Fprintf(w, "  %-15s %d (at %.1f s); accept errors %d\n", "peak CLOSE_WAIT", s.PeakCloseWait, s.PeakCloseWaitTS, s.AcceptErrors)
 	switch {
@@ -298,30 +324,21 @@ func (p *progressPrinter) done() {
 
 // runExternal attacks a server that is already running: a real Tomcat, a real nginx, your app.
 func runExternal(cmd *cobra.Command, f runFlags) error {
-	if f.target == "" {
-		return &invalid.Error{Field: "--target", Value: "", Allowed: "a URL such as http://127.0.0.1:8080/app/page (--watch-port and --admin go with it)"}
-	}
-	u, err := url.Parse(f.target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return &invalid.Error{Field: "--target", Value: f.target, Allowed: "an http:// or https:// URL with a host"}
+	u, err := checkTarget(f.target, f.allowRemote)
+	if err != nil {
+		return err
 	}
 	remote := !isLoopbackHost(u.Hostname())
-	if remote && !f.allowRemote {
-		return &invalid.Error{Field: "--target", Value: f.target, Allowed: "a loopback host (127.0.0.0/8, ::1, localhost); --allow-remote attacks another machine"}
-	}
 	port := f.watchPort
 	if !cmd.Flags().Changed("watch-port") {
-		port, _ = strconv.Atoi(u.Port())
-		if port == 0 {
-			port = map[string]int{"http": 80, "https": 443}[u.Scheme]
-		}
+		port, _ = urlPort(u) // checkTarget checked it
 	}
-	if port < 1 || port > 65535 {
-		return &invalid.Error{Field: "--watch-port", Value: f.watchPort, Allowed: "1 to 65535"}
+	if port < 1 || port > maxPort {
+		return &invalid.Error{Field: "--watch-port", Value: f.watchPort, Allowed: fmt.Sprintf("1 to %d", maxPort)}
 	}
 	if f.admin != "" {
-		if a, err := url.Parse(f.admin); err != nil || a.Scheme != "http" || !isLoopbackHost(a.Hostname()) {
-			return &invalid.Error{Field: "--admin", Value: f.admin, Allowed: "the http:// URL of a sim admin listener on loopback"}
+		if f.admin, err = checkAdmin(f.admin); err != nil {
+			return err
 		}
 	}
 	prof, err := f.limits.load(f.profile)
@@ -332,7 +349,7 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: external mode ignores the profile's server section (%s)\n", strings.Join(prof.Server.Flags(), " "))
 	}
 	if remote {
-		fmt.Fprintln(cmd.ErrOrStderr(), remoteNotice(f.target, prof, port))
+		fmt.Fprintln(cmd.ErrOrStderr(), remoteNotice(redact.URL(f.target), prof, port))
 	}
 	sess, err := newSession(cmd)
 	if err != nil {
@@ -349,12 +366,13 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 		Target:      f.target,
 		WatchPort:   uint16(port),
 		AdminURL:    f.admin,
+		StopOnHang:  f.stopOnHang,
 	})
 	sess.progress.done()
 	if perr := printOutcome(cmd, out, f.json); perr != nil {
 		return perr
 	}
-	return runError(out, err)
+	return runError(out, maskErr(err, f.target))
 }
 
 // remoteNotice is what --allow-remote prints before attacking another machine: what will be

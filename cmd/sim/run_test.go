@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,23 +43,43 @@ func simProcesses(t *testing.T) []int {
 	return pids
 }
 
-// assertNothingLeft checks that no sim child survives the run and that its ports are free.
+// nothingLeftWithin is how long assertNothingLeft waits for the children to be gone: the static
+// server dies with sim serve by PR_SET_PDEATHSIG, which the kernel delivers asynchronously, and
+// a loaded machine may take a moment to schedule its exit.
+const nothingLeftWithin = 5 * time.Second
+
+// assertNothingLeft checks that no sim child survives the run and that its ports are free,
+// waiting up to nothingLeftWithin for that.
 func assertNothingLeft(t *testing.T, s results.Summary) {
 	t.Helper()
-	if pids := simProcesses(t); len(pids) > 0 {
-		t.Errorf("sim processes left after the run: %v", pids)
-	}
-	for _, u := range []string{s.AppURL, s.AdminURL, s.StaticURL} {
-		if u != "" && listening(port(u)) {
-			t.Errorf("%s still has a LISTEN socket after the run", u)
-		}
-	}
 	if s.ServePID == 0 {
 		t.Error("summary has no serve_pid")
-	} else if err := syscall.Kill(s.ServePID, 0); err == nil {
-		if st, _ := os.ReadFile("/proc/" + strconv.Itoa(s.ServePID) + "/stat"); !bytes.Contains(st, []byte(") Z")) {
-			t.Errorf("sim serve (pid %d) is still running", s.ServePID)
+	}
+	left := func() []string {
+		var problems []string
+		if pids := simProcesses(t); len(pids) > 0 {
+			problems = append(problems, fmt.Sprintf("sim processes left after the run: %v", pids))
 		}
+		for _, u := range []string{s.AppURL, s.AdminURL, s.StaticURL} {
+			if u != "" && listening(port(u)) {
+				problems = append(problems, fmt.Sprintf("%s still has a LISTEN socket after the run", u))
+			}
+		}
+		if s.ServePID != 0 && syscall.Kill(s.ServePID, 0) == nil {
+			if st, _ := os.ReadFile("/proc/" + strconv.Itoa(s.ServePID) + "/stat"); !bytes.Contains(st, []byte(") Z")) {
+				problems = append(problems, fmt.Sprintf("sim serve (pid %d) is still running", s.ServePID))
+			}
+		}
+		return problems
+	}
+	deadline := time.Now().Add(nothingLeftWithin)
+	problems := left()
+	for len(problems) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		problems = left()
+	}
+	for _, p := range problems {
+		t.Error(p)
 	}
 }
 
@@ -146,6 +167,65 @@ func TestRunQuick(t *testing.T) {
 	}
 }
 
+// --stop-on-hang: a one-minute hold far above the self topology's threshold hangs within
+// seconds; the load ends once the collapse has held for hang_hold, the recovery probes still
+// run, and the summary says when the load stopped and how long into the hold the hang began.
+func TestRunStopOnHang(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a load test of about 10 s")
+	}
+	const stage = 60 * time.Second
+	prof := filepath.Join(t.TempDir(), "hold.yaml")
+	// 120 rps evenly paced is 1.5 x Little's bound of 16 workers x 200 ms (80 rps): the hang
+	// comes within a second or two of the hold's start.
+	if err := os.WriteFile(prof, []byte(`description: "stop-on-hang test"
+stages:
+  - {duration: 2s, target: 20}
+  - {duration: 1m, mode: hold, target: 120}
+client: {timeout: 1s}
+recovery: {duration: 2s, interval: 500ms, timeout: 1s}
+server: {max_threads: 16, work_time: 200ms}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, rec, _ := runRecord(t, "--topology", "self", "--profile", prof, "--stop-on-hang")
+	wall := time.Since(start)
+	s := rec.Summary
+	if code != 0 || !s.Complete {
+		t.Fatalf("exit %d, complete %v (%s)", code, s.Complete, s.InterruptedReason)
+	}
+	if s.Verdict != results.VerdictHang {
+		t.Fatalf("verdict %s, want hang (onset %v)", s.Verdict, s.CollapseOnsetS)
+	}
+	if wall > stage/2 {
+		t.Errorf("the run took %s, want well under the %s hold", wall.Round(time.Second), stage)
+	}
+	if !s.StoppedOnHang || s.LoadStoppedS == nil || *s.LoadStoppedS != s.LoadDurationS {
+		t.Fatalf("stopped_on_hang %v, load_stopped_s %v, load_duration_s %v; want true and equal times",
+			s.StoppedOnHang, s.LoadStoppedS, s.LoadDurationS)
+	}
+	// The load stopped after hang_hold of collapse, not before and not much later.
+	if held := *s.LoadStoppedS - *s.HangOnsetS; held < s.Thresholds.HangHoldS-0.5 || held > s.Thresholds.HangHoldS+3 {
+		t.Errorf("load stopped %.2f s after the hang onset, want about hang_hold (%.0f s)", held, s.Thresholds.HangHoldS)
+	}
+	if s.HangStage == nil || *s.HangStage != 1 || s.HangAfterStageStartS == nil ||
+		*s.HangAfterStageStartS < 0 || *s.HangAfterStageStartS > *s.LoadStoppedS-2 {
+		t.Errorf("hang_stage %v, hang_after_stage_start_s %v; want stage 1 and a time within the hold",
+			s.HangStage, s.HangAfterStageStartS)
+	}
+	if len(rec.Probes) == 0 || s.Recovered {
+		t.Errorf("%d recovery probes, recovered %v; want probes and no recovery", len(rec.Probes), s.Recovered)
+	}
+	for _, x := range rec.Timeline {
+		if x.Phase == results.PhaseLoad && x.T > *s.LoadStoppedS+0.5 {
+			t.Errorf("a load window at %.2f s, after the load stopped at %.2f s", x.T, *s.LoadStoppedS)
+			break
+		}
+	}
+	assertNothingLeft(t, s)
+}
+
 // SIGINT mid-run: the run ends within seconds, the children are gone, and the record is
 // readable and marked incomplete.
 func TestRunSIGINT(t *testing.T) {
@@ -228,7 +308,21 @@ func TestRunChildDies(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
+	// Kill it once the load is on (a few timeline rows), not at a fixed moment: on a loaded
+	// machine the run may not have reached its load phase 2 s after the summary named the child.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		rows, _ := filepath.Glob(filepath.Join(out, "*", results.TimelineFile))
+		if len(rows) == 1 {
+			if data, _ := os.ReadFile(rows[0]); bytes.Count(data, []byte("\n")) > 4 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no timeline rows within 20 s: %s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	syscall.Kill(s.ServePID, syscall.SIGKILL)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -251,7 +345,6 @@ func TestRunChildDies(t *testing.T) {
 	if rec.Summary.Complete {
 		t.Error("record of a failed run marked complete")
 	}
-	time.Sleep(500 * time.Millisecond) // the static server's death signal
 	assertNothingLeft(t, rec.Summary)
 }
 

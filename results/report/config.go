@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -49,7 +48,8 @@ var durationKeys = map[string]bool{
 // a missing section, leaves the report without it rather than failing the report.
 func readConfig(dir string) runConfig {
 	var rc runConfig
-	data, err := os.ReadFile(filepath.Join(dir, results.ConfigFile))
+	// Through results.ReadFile: a config.json that is a FIFO would block the report forever.
+	data, err := results.ReadFile(dir, results.ConfigFile)
 	if errors.Is(err, os.ErrNotExist) {
 		rc.view.Missing = "the record has no " + results.ConfigFile
 		return rc

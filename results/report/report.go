@@ -79,6 +79,9 @@ func Write(dir string, recs []*results.Record, o Options) (Files, error) {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return Files{}, fmt.Errorf("write report: %w", err)
 	}
+	if err := results.RefuseLinks(dir, ChartsDir, MarkdownFile, HTMLFile); err != nil {
+		return Files{}, fmt.Errorf("write report: %w", err)
+	}
 	v := buildView(dir, recs, o)
 	charts, err := renderRunCharts(v)
 	if err != nil {
@@ -116,6 +119,14 @@ const (
 // writeAll writes the outputs in order, each atomically, and returns their paths.
 func writeAll(dir string, outs []output) ([]string, error) {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, err
+	}
+	// A link in the way is refused before any file is written, not after the charts.
+	var names []string
+	for _, o := range outs {
+		names = append(names, filepath.FromSlash(o.name))
+	}
+	if err := results.RefuseLinks(dir, names...); err != nil {
 		return nil, err
 	}
 	paths := make([]string, len(outs))

@@ -2,9 +2,11 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,7 +44,7 @@ func startAdmin(addr string, a *App) (*adminServer, error) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s := &adminServer{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil},
+		srv: &http.Server{Handler: guardAdmin(mux, a.cfg.AllowNonLoopback), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil},
 		url: "http://" + ln.Addr().String(),
 	}
 	go func() { _ = s.srv.Serve(ln) }()
@@ -50,6 +52,72 @@ func startAdmin(addr string, a *App) (*adminServer, error) {
 }
 
 func (s *adminServer) close() error { return s.srv.Close() }
+
+// guardAdmin lets through only GET and HEAD (405 with Allow otherwise: pprof's handlers would
+// answer any method) and, unless anyHost, only requests whose Host is on loopback (421
+// otherwise). The Host check defeats DNS rebinding: a web page that points its own name at
+// 127.0.0.1 can reach a fixed admin port from the user's browser, but its requests carry its
+// name as Host, and they would read the heap, goroutines and command line through pprof.
+//
+// The app's own listener gets no such check, on purpose: it serves a page and a static file,
+// nothing a rebinding page could read that it cannot fetch anyway; any page can already send
+// it load without rebinding (a plain cross-origin GET); and Tomcat, which it models, answers
+// any Host through its default host. The self-call's Host is loopback and would pass.
+//
+// With anyHost (allow_non_loopback: a container whose admin port is published) the Host may
+// also be any IP address or a single-label name such as a compose service name ("app-self"),
+// but still not a dotted DNS name: rebinding needs a name in a domain the attacker controls,
+// and the fixed ports of the compose file are exactly what such a page would aim at. Reach
+// the admin listener of a remote host by its IP address.
+func guardAdmin(next http.Handler, anyHost bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) && (!anyHost || !undottedHost(r.Host)) {
+			allowed := "loopback Host values (localhost, 127.0.0.0/8, [::1]), unless allow_non_loopback is set"
+			if anyHost {
+				allowed = "IP addresses and single-label names (no dotted DNS names: they are how DNS rebinding reaches this port)"
+			}
+			http.Error(w, fmt.Sprintf("misdirected request: Host %q is not served here; the admin listener answers only %s", r.Host, allowed),
+				http.StatusMisdirectedRequest)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, fmt.Sprintf("method %s not allowed: the admin listener is read-only (GET, HEAD)", r.Method), http.StatusMethodNotAllowed)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header value (host, host:port, [v6]:port) names
+// localhost or a loopback address. An empty Host (HTTP/1.0) is refused: every browser sends one.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// undottedHost reports whether a Host header value is an IP address or a name without a dot.
+func undottedHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if host == "" {
+		return false
+	}
+	return net.ParseIP(host) != nil || !strings.Contains(host, ".")
+}
 
 // registry exposes Stats to Prometheus, read at scrape time.
 func (a *App) registry() *prometheus.Registry {

@@ -76,6 +76,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		ConnectionRequestTimeout: cfg.ConnectionRequestTimeout,
 		ConnectTimeout:           cfg.ConnectTimeout,
 		SocketTimeout:            cfg.SocketTimeout,
+		TCPKeepAlive:             cfg.TCPKeepAlive,
 	})
 
 	r := chi.NewRouter()

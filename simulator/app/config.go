@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +62,14 @@ type Config struct {
 	ConnectionTimeout time.Duration `json:"connection_timeout"`
 	KeepAliveTimeout  time.Duration `json:"keep_alive_timeout"`
 	HonorClientClose  bool          `json:"honor_client_close"`
-	WorkTime          time.Duration `json:"work_time"`
+	// TCPKeepAlive turns SO_KEEPALIVE on for the app's connections, accepted and self-call (15 s
+	// idle, then 15 s apart: Go's defaults). Off by default, as Tomcat's socket.soKeepAlive and
+	// HttpClient's SocketConfig.soKeepAlive are unset by default: with it on, a long hang's
+	// CLOSE_WAIT sockets are reaped by keepalive about 75 s after their clients left (the
+	// client's FIN_WAIT2 timeout of 60 s, then the next probe), and the count falls while the fds
+	// stay open; without it, they stay in CLOSE_WAIT up to the fd limit, as in the incident.
+	TCPKeepAlive bool          `json:"tcp_keepalive"`
+	WorkTime     time.Duration `json:"work_time"`
 	// WorkTimeDist is how each /page draws its work time: WorkFixed (always WorkTime),
 	// WorkExponential (mean WorkTime) or WorkLognormal (median WorkTime, p99 WorkTimeP99).
 	WorkTimeDist string        `json:"work_time_dist"`
@@ -127,7 +135,7 @@ func Keys() []Key {
 		{"addr", "app listener host:port (loopback unless allow_non_loopback; port 0 picks a free one)", func(c *Config) any { return &c.Addr }},
 		{"admin_addr", "admin listener (/metrics, /stats, /healthz, /debug/pprof) host:port", func(c *Config) any { return &c.AdminAddr }},
 		{"static_addr", "split: static server host:port", func(c *Config) any { return &c.StaticAddr }},
-		{"allow_non_loopback", "listen on non-loopback addresses (containers); never on a shared network", func(c *Config) any { return &c.AllowNonLoopback }},
+		{"allow_non_loopback", "listen on non-loopback addresses (containers) and let the admin listener answer any Host header; never on a shared network", func(c *Config) any { return &c.AllowNonLoopback }},
 		{"connector", "nio (accept every connection, queue requests) or bio (a worker per connection)", func(c *Config) any { return &c.Connector }},
 		{"max_threads", "worker pool size (Tomcat maxThreads)", func(c *Config) any { return &c.MaxThreads }},
 		{"max_connections", "open connections before the acceptor stops (Tomcat maxConnections; bio: max_threads)", func(c *Config) any { return &c.MaxConnections }},
@@ -135,6 +143,7 @@ func Keys() []Key {
 		{"connection_timeout", "wait for a request after accept; 0 = none (Tomcat connectionTimeout)", func(c *Config) any { return &c.ConnectionTimeout }},
 		{"keep_alive_timeout", "idle keep-alive lifetime; unset = connection_timeout (Tomcat keepAliveTimeout)", func(c *Config) any { return &c.KeepAliveTimeout }},
 		{"honor_client_close", "drop a queued request when its client closes (Tomcat does not)", func(c *Config) any { return &c.HonorClientClose }},
+		{"tcp_keepalive", "SO_KEEPALIVE on the app's connections, probes after 15s idle (Tomcat socket.soKeepAlive, unset by default: off); on, a long hang's CLOSE_WAIT sockets are reaped ~75s after their clients left", func(c *Config) any { return &c.TCPKeepAlive }},
 		{"work_time", "business logic time of GET /page before its self-call; with work_time_dist, the mean (exponential) or median (lognormal)", func(c *Config) any { return &c.WorkTime }},
 		{"work_time_dist", "work time distribution: fixed (always work_time), exponential (mean work_time) or lognormal (median work_time, p99 work_time_p99); draws are capped at min(10 x p99, 60s)", func(c *Config) any { return &c.WorkTimeDist }},
 		{"work_time_p99", "lognormal: the 99th percentile of the work time; > work_time, <= 60s", func(c *Config) any { return &c.WorkTimeP99 }},
@@ -151,19 +160,22 @@ func Keys() []Key {
 	}
 }
 
+// defaultListenAddr is every listener's default: loopback, and a free port picked by the kernel.
+const defaultListenAddr = "127.0.0.1:0"
+
 // Defaults returns the config with every key at its default.
 func Defaults() Config {
 	return Config{
 		Topology:          Self,
-		Addr:              "127.0.0.1:0",
-		AdminAddr:         "127.0.0.1:0",
-		StaticAddr:        "127.0.0.1:0",
+		Addr:              defaultListenAddr,
+		AdminAddr:         defaultListenAddr,
+		StaticAddr:        defaultListenAddr,
 		Connector:         connector.NIO,
 		MaxThreads:        DefaultMaxThreads,
 		MaxConnections:    DefaultMaxConnections,
 		AcceptCount:       DefaultAcceptCount,
 		ConnectionTimeout: DefaultConnectionTimeout,
-		KeepAliveTimeout:  -1,
+		KeepAliveTimeout:  unsetKeepAlive,
 		WorkTime:          DefaultWorkTime,
 		WorkTimeDist:      WorkFixed,
 		WorkTimeSeed:      DefaultWorkTimeSeed,
@@ -174,12 +186,18 @@ func Defaults() Config {
 	}
 }
 
-// Normalize resolves the defaults that depend on other keys.
+// unsetKeepAlive is KeepAliveTimeout's default, "not set": Normalize makes it
+// connection_timeout, as Tomcat does. Any other negative value is refused by Validate, not
+// taken for unset (--keep-alive-timeout=-5s used to run with the connection timeout).
+const unsetKeepAlive time.Duration = -1
+
+// Normalize resolves the defaults that depend on other keys. It changes only values left at
+// their defaults, so that Validate still sees a value that contradicts another key.
 func (c *Config) Normalize() {
-	if c.KeepAliveTimeout < 0 {
+	if c.KeepAliveTimeout == unsetKeepAlive {
 		c.KeepAliveTimeout = c.ConnectionTimeout
 	}
-	if c.Connector == connector.BIO {
+	if c.Connector == connector.BIO && c.MaxConnections == DefaultMaxConnections {
 		c.MaxConnections = c.MaxThreads
 	}
 }
@@ -196,9 +214,11 @@ func (c *Config) Validate() error {
 		{c.Connector != connector.NIO && c.Connector != connector.BIO, "connector", c.Connector, "one of nio, bio"},
 		{c.MaxThreads < 1 || c.MaxThreads > maxThreadsLimit, "max_threads", c.MaxThreads, fmt.Sprintf("1 to %d", maxThreadsLimit)},
 		{c.MaxConnections < 1 || c.MaxConnections > maxConnectionsLimit, "max_connections", c.MaxConnections, fmt.Sprintf("1 to %d", maxConnectionsLimit)},
+		{c.Connector == connector.BIO && c.MaxConnections != c.MaxThreads, "max_connections", c.MaxConnections,
+			fmt.Sprintf("unset with connector bio, which serves a connection per worker: max_threads (%d)", c.MaxThreads)},
 		{c.AcceptCount < 1 || c.AcceptCount > maxAcceptCount, "accept_count", c.AcceptCount, fmt.Sprintf("1 to %d", maxAcceptCount)},
 		{c.ConnectionTimeout < 0, "connection_timeout", c.ConnectionTimeout, "a duration >= 0"},
-		{c.KeepAliveTimeout < -1, "keep_alive_timeout", c.KeepAliveTimeout, "a duration >= 0"},
+		{c.KeepAliveTimeout < 0 && c.KeepAliveTimeout != unsetKeepAlive, "keep_alive_timeout", c.KeepAliveTimeout, "a duration >= 0"},
 		{c.WorkTime < 0 || c.WorkTime > maxWorkTime, "work_time", c.WorkTime, "0 to " + maxWorkTime.String()},
 		{c.WorkTimeDist != WorkFixed && c.WorkTimeDist != WorkExponential && c.WorkTimeDist != WorkLognormal, "work_time_dist", c.WorkTimeDist, "one of fixed, exponential, lognormal"},
 		{c.WorkTimeDist != WorkFixed && c.WorkTime <= 0, "work_time", c.WorkTime, "a duration > 0 with work_time_dist " + c.WorkTimeDist},
@@ -208,6 +228,8 @@ func (c *Config) Validate() error {
 			fmt.Sprintf("a duration > work_time (%v) and <= %v with work_time_dist lognormal", c.WorkTime, maxWorkDraw)},
 		{c.WorkTimeDist != WorkLognormal && c.WorkTimeP99 != 0, "work_time_p99", c.WorkTimeP99, "0 unless work_time_dist is lognormal (exponential: p99 = work_time x ln 100)"},
 		{c.WorkTimeSeed < 0, "work_time_seed", c.WorkTimeSeed, "a whole number >= 0"},
+		{c.WorkTimeDist == WorkFixed && c.WorkTimeSeed != DefaultWorkTimeSeed, "work_time_seed", c.WorkTimeSeed,
+			fmt.Sprintf("the default (%d) unless work_time_dist is exponential or lognormal: fixed work times draw nothing", DefaultWorkTimeSeed)},
 		{c.MaxPerRoute < 1 || c.MaxPerRoute > maxThreadsLimit, "max_per_route", c.MaxPerRoute, fmt.Sprintf("1 to %d", maxThreadsLimit)},
 		{c.MaxTotal < 1 || c.MaxTotal > maxThreadsLimit, "max_total", c.MaxTotal, fmt.Sprintf("1 to %d", maxThreadsLimit)},
 		{c.ConnectionRequestTimeout < 0, "connection_request_timeout", c.ConnectionRequestTimeout, "a duration >= 0 (0 = none)"},
@@ -216,7 +238,15 @@ func (c *Config) Validate() error {
 		{c.NoFile != 0 && (c.NoFile < minNoFile || c.NoFile > maxNoFile), "nofile", c.NoFile, fmt.Sprintf("0 (leave as is) or %d to %d", minNoFile, maxNoFile)},
 		{c.Static.Server != static.Embedded && c.Static.Server != static.Nginx, "static.server", c.Static.Server, "one of embedded, nginx"},
 		{c.Static.URL != "" && c.Topology != Split, "static.url", c.Static.URL, "empty unless topology is split"},
-		{c.Static.URL != "" && checkBaseURL(c.Static.URL) != nil, "static.url", c.Static.URL, "an http:// or https:// base URL with a host and no query, e.g. http://nginx"},
+		// The static server's folder and address mean something only when split starts one:
+		// given otherwise, they would be ignored without a word. static.server is not refused
+		// with self: a profile's server section serves every topology of a comparison (the
+		// incident profile names nginx for its split run), and the runner passes every key on.
+		{c.Static.Dir != "" && (c.Topology != Split || c.Static.URL != "" || c.Static.Server != static.Nginx), "static.dir", c.Static.Dir,
+			"empty unless topology is split with static.server nginx (it is nginx's folder)"},
+		{c.StaticAddr != defaultListenAddr && (c.Topology != Split || c.Static.URL != ""), "static_addr", c.StaticAddr,
+			"the default " + defaultListenAddr + " unless topology is split without static.url: only then is a static server started"},
+		{c.Static.URL != "" && checkBaseURL(c.Static.URL) != nil, "static.url", c.Static.URL, "an http:// or https:// base URL with a host, a port (if any) from 1 to 65535 and no query, e.g. http://nginx"},
 	}
 	for _, ch := range checks {
 		if ch.bad {
@@ -265,6 +295,9 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
+// maxPort is the highest TCP port.
+const maxPort = 65535
+
 // checkBaseURL accepts an absolute http(s) URL with a host, to which PagePath is appended.
 func checkBaseURL(raw string) error {
 	u, err := url.Parse(raw)
@@ -273,6 +306,11 @@ func checkBaseURL(raw string) error {
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return fmt.Errorf("%q is not an http(s) base URL", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > maxPort {
+			return fmt.Errorf("port %s of %q is not 1 to %d", p, raw, maxPort)
+		}
 	}
 	return nil
 }
@@ -286,6 +324,7 @@ func (c *Config) connectorConfig() connector.Config {
 		ConnectionTimeout: c.ConnectionTimeout,
 		KeepAliveTimeout:  c.KeepAliveTimeout,
 		HonorClientClose:  c.HonorClientClose,
+		TCPKeepAlive:      c.TCPKeepAlive,
 	}
 }
 

@@ -161,7 +161,7 @@ func TestValidateWorkTime(t *testing.T) {
 		})
 	}
 	for _, c := range []Config{
-		workConfig(WorkFixed, 0, 0, 0),
+		workConfig(WorkFixed, 0, 0, DefaultWorkTimeSeed), // a seed other than the default means nothing to fixed: refused
 		workConfig(WorkExponential, 13*time.Second, 0, 0),
 		workConfig(WorkLognormal, 200*time.Millisecond, time.Second, 123),
 		workConfig(WorkLognormal, time.Millisecond, time.Minute, 1),

@@ -1,6 +1,7 @@
 // Package connector is a Tomcat-like HTTP connector on real sockets: a listen() backlog of
 // accept_count, an acceptor that stops at max_connections and backs off on EMFILE, and a bounded
 // pool of max_threads workers that requests wait for in an unbounded FIFO queue with no timer.
+// Accepted sockets get no TCP keepalive unless asked, as in Tomcat (see Config.TCPKeepAlive).
 //
 // Two modes, as in Tomcat 8:
 //   - nio (default): every connection is accepted (each holds an fd); a request waits for a
@@ -35,6 +36,17 @@ const (
 	acceptBackoffMax     = 1600 * time.Millisecond
 )
 
+// TCP keepalive of an accepted connection when Config.TCPKeepAlive is on: Go's own defaults for
+// a net.Listen listener (net.defaultTCPKeepAliveIdle, -Interval and -Count), which is what sim
+// did before keepalive could be turned off, so that runs recorded then can be repeated. A Tomcat
+// with socket.soKeepAlive=true would use the kernel's net.ipv4.tcp_keepalive_* instead (7200 s
+// idle by default on Linux).
+const (
+	KeepAliveIdle     = 15 * time.Second // first probe after this long without traffic
+	KeepAliveInterval = 15 * time.Second // between unanswered probes
+	KeepAliveCount    = 9                // unanswered probes before the connection is dropped
+)
+
 // Config is the connector's part of the server config.
 type Config struct {
 	Mode              string        // NIO or BIO
@@ -44,6 +56,14 @@ type Config struct {
 	ConnectionTimeout time.Duration // wait for a request's headers after accept; 0 = none
 	KeepAliveTimeout  time.Duration // idle keep-alive connection lifetime; 0 = none
 	HonorClientClose  bool          // drop a queued request when its client leaves (not Tomcat's behaviour)
+	// TCPKeepAlive turns SO_KEEPALIVE on for accepted connections: a first probe after 15 s
+	// idle, then every 15 s, 9 probes (Go's defaults). Off by default, as Tomcat's
+	// socket.soKeepAlive is unset by default. It matters in a long hang: the client's orphaned
+	// FIN_WAIT2 socket dies after tcp_fin_timeout (60 s), the next probe then gets a RST, and the
+	// server's CLOSE_WAIT socket leaves every TCP state while its fd stays open, so the
+	// CLOSE_WAIT count falls although nothing recovered. Without keepalive it stays in
+	// CLOSE_WAIT until the fd is closed, as in the incident.
+	TCPKeepAlive bool
 }
 
 // Stats is a snapshot of the connector.
@@ -85,7 +105,7 @@ func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
 		maxConns = cfg.MaxThreads
 	}
 	c.conns = sem.New(maxConns)
-	c.ln = &Listener{inner: tl, conns: c.conns, life: life}
+	c.ln = &Listener{inner: tl, conns: c.conns, life: life, keepAlive: cfg.TCPKeepAlive}
 	if cfg.Mode == BIO {
 		c.ln.workers = c.workers
 	} else {
@@ -107,7 +127,9 @@ func (c *Connector) Addr() *net.TCPAddr { return c.ln.Addr().(*net.TCPAddr) }
 // Serve accepts and serves until Close. It returns nil after Close.
 func (c *Connector) Serve() error {
 	err := c.srv.Serve(c.ln)
-	if errors.Is(err, http.ErrServerClosed) {
+	// Close cancels life first, which ends an Accept waiting for a connection slot or a worker
+	// with net.ErrClosed; net/http may see that before it knows it is closing.
+	if errors.Is(err, http.ErrServerClosed) || c.life.Err() != nil {
 		return nil
 	}
 	return err
@@ -141,8 +163,9 @@ func (c *Connector) queue(next http.Handler) http.Handler {
 			ctx = r.Context()
 		}
 		if err := c.workers.Acquire(ctx); err != nil {
-			// Client gone (honor_client_close) or server stopping: nobody to answer.
-			return
+			// Client gone (honor_client_close) or server stopping: end the connection without
+			// an answer. Returning would make net/http send an empty 200 for a page never made.
+			panic(http.ErrAbortHandler)
 		}
 		defer c.workers.Release()
 		next.ServeHTTP(w, r)
@@ -156,6 +179,7 @@ type Listener struct {
 	conns        *sem.FIFO
 	workers      *sem.FIFO // bio only
 	life         context.Context
+	keepAlive    bool
 	open         atomic.Int64
 	acceptErrors atomic.Int64
 	accepted     atomic.Int64
@@ -180,8 +204,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 	var delay time.Duration
 	for {
-		c, err := l.inner.Accept()
+		c, err := l.inner.AcceptTCP()
 		if err == nil {
+			l.setKeepAlive(c)
 			l.open.Add(1)
 			l.accepted.Add(1)
 			return &conn{Conn: c, l: l}, nil
@@ -199,6 +224,21 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		}
 	}
+}
+
+// setKeepAlive sets SO_KEEPALIVE as configured. It must be cleared explicitly: Go's
+// TCPListener turns keepalive on (15 s) for every connection it accepts unless its ListenConfig
+// says otherwise, and a listener made by hand (Listen) has no ListenConfig to say it. The error
+// is ignored: setsockopt on a socket just accepted fails only for a bad descriptor, and then the
+// connection's first read fails anyway.
+func (l *Listener) setKeepAlive(c *net.TCPConn) {
+	if l.keepAlive {
+		_ = c.SetKeepAliveConfig(net.KeepAliveConfig{
+			Enable: true, Idle: KeepAliveIdle, Interval: KeepAliveInterval, Count: KeepAliveCount,
+		})
+		return
+	}
+	_ = c.SetKeepAlive(false)
 }
 
 func (l *Listener) release() {

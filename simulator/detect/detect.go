@@ -36,6 +36,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 )
 
@@ -197,7 +198,11 @@ func Verdict(collapsed, recovered bool) string {
 // whether the run finished; results.Writer.WriteSummary turns the verdict of an incomplete
 // record into "incomplete". A run that sent no probes has no recovery, so a collapse there is a
 // hang: the runner must probe to tell saturation apart.
-func Summarize(s *results.Summary, timeline []results.Sample, probes []results.Probe, th Thresholds) {
+//
+// stages, when given, are the profile's stages: a hang that began in a hold stage (mode: hold)
+// also gets HangStage and HangAfterStageStartS (see HoldStage), the time to hang under a steady
+// rate. Without them both stay null.
+func Summarize(s *results.Summary, timeline []results.Sample, probes []results.Probe, th Thresholds, stages ...loadprofiles.Stage) {
 	s.Thresholds = th.Record()
 
 	onset, collapsed := Collapse(timeline, th)
@@ -217,8 +222,12 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 
 	s.Verdict = Verdict(collapsed, recovered)
 	s.Hang, s.HangOnsetS = s.Verdict == results.VerdictHang, nil
+	s.HangStage, s.HangAfterStageStartS = nil, nil
 	if s.Hang {
 		s.HangOnsetS = ptr(onset.T)
+		if i, since, ok := HoldStage(stages, onset.T); ok {
+			s.HangStage, s.HangAfterStageStartS = ptr(i), ptr(since)
+		}
 	}
 
 	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakFDs, s.AcceptErrors = 0, 0, 0, 0
@@ -231,6 +240,25 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		// answer reports 0, which must not hide it.
 		s.AcceptErrors = max(s.AcceptErrors, x.AcceptErrors)
 	}
+}
+
+// HoldStage finds the stage that t, seconds since the load started, falls in, and reports its
+// index and how long after its start t is; false when that stage is a ramp or t is outside the
+// stages. A stage holds [start, start+duration); a t a hair before 0 (a window boundary
+// computed from a late tick) counts as the first stage's start.
+func HoldStage(stages []loadprofiles.Stage, t float64) (index int, sinceStart float64, ok bool) {
+	start := 0.0
+	for i, st := range stages {
+		end := start + st.Duration.Seconds()
+		if t < end {
+			if st.Mode != loadprofiles.ModeHold {
+				return 0, 0, false
+			}
+			return i, max(t-start, 0), true
+		}
+		start = end
+	}
+	return 0, 0, false
 }
 
 func ptr[T any](v T) *T { return &v }

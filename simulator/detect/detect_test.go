@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 )
 
@@ -334,6 +335,101 @@ func TestSummarize(t *testing.T) {
 	if s.Hang || s.HangOnsetS != nil || s.CollapseOnsetS != nil || s.OnsetRateRPS != nil || s.OnsetCloseWait != 0 ||
 		s.Verdict != results.VerdictOK || s.Thresholds.HangHoldS != 2 {
 		t.Errorf("re-summarized: %+v", s)
+	}
+}
+
+// The time to hang of a steady stage: a hang that begins in a hold is reported from that
+// stage's start, one that begins in a ramp is not, and nothing is without the stages.
+func TestSummarizeTimeToHang(t *testing.T) {
+	stages := []loadprofiles.Stage{
+		{Duration: 3 * time.Second, Target: 30},                              // ramp, [0, 3) s
+		{Duration: 4 * time.Second, Target: 30, Mode: loadprofiles.ModeHold}, // [3, 7) s
+		{Duration: 5 * time.Second, Target: 60, Mode: loadprofiles.ModeHold}, // [7, 12) s
+	}
+	silent := []results.Probe{{SinceLoadEnd: 0.5}, {SinceLoadEnd: 1.5}}
+	answered := []results.Probe{{SinceLoadEnd: 0.5, OK: true, Status: 200}}
+	// goodFor: 12 one-second windows of 30 rps offered, answered in full for the first n.
+	goodFor := func(n int) []results.Sample {
+		return recovery(load(repeat(30, 12), cat(repeat(30, n), repeat(0, 12-n))), 3)
+	}
+	type want struct {
+		stage any // float64 (JSON) or nil
+		after any
+	}
+	tests := []struct {
+		name     string
+		timeline []results.Sample
+		probes   []results.Probe
+		stages   []loadprofiles.Stage
+		want     want
+	}{
+		{"hang in the first hold", goodFor(5), silent, stages, want{1.0, 2.0}},
+		{"hang at the start of the second hold", goodFor(7), silent, stages, want{2.0, 0.0}},
+		{"hang in the ramp", goodFor(2), silent, stages, want{nil, nil}},
+		{"saturation in a hold is no hang", goodFor(5), answered, stages, want{nil, nil}},
+		{"no stages given", goodFor(5), silent, nil, want{nil, nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s results.Summary
+			Summarize(&s, tt.timeline, tt.probes, Thresholds{}, tt.stages...)
+			data, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"hang_stage", "hang_after_stage_start_s"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("%s missing from the summary JSON, want it (null when not a hold)", k)
+				}
+			}
+			if m["hang_stage"] != tt.want.stage || m["hang_after_stage_start_s"] != tt.want.after {
+				t.Errorf("hang_stage %v, hang_after_stage_start_s %v; want %v, %v (hang onset %v)",
+					m["hang_stage"], m["hang_after_stage_start_s"], tt.want.stage, tt.want.after, m["hang_onset_s"])
+			}
+		})
+	}
+
+	// Summarize again without a hang clears them.
+	var s results.Summary
+	Summarize(&s, goodFor(5), silent, Thresholds{}, stages...)
+	Summarize(&s, goodFor(12), silent, Thresholds{}, stages...)
+	if s.HangStage != nil || s.HangAfterStageStartS != nil {
+		t.Errorf("re-summarized without a hang: stage %v, after %v; want both nil", s.HangStage, s.HangAfterStageStartS)
+	}
+}
+
+func TestHoldStage(t *testing.T) {
+	hold := func(d time.Duration) loadprofiles.Stage {
+		return loadprofiles.Stage{Duration: d, Target: 10, Mode: loadprofiles.ModeHold}
+	}
+	ramp := loadprofiles.Stage{Duration: 10 * time.Second, Target: 10}
+	tests := []struct {
+		name      string
+		stages    []loadprofiles.Stage
+		t         float64
+		wantIndex int
+		wantSince float64
+		wantOK    bool
+	}{
+		{"single hold", []loadprofiles.Stage{hold(time.Minute)}, 42.5, 0, 42.5, true},
+		{"start of a hold", []loadprofiles.Stage{ramp, hold(time.Minute)}, 10, 1, 0, true},
+		{"late tick before the start", []loadprofiles.Stage{hold(time.Minute)}, -0.001, 0, 0, true},
+		{"in a ramp", []loadprofiles.Stage{ramp, hold(time.Minute)}, 9.99, 0, 0, false},
+		{"third stage", []loadprofiles.Stage{hold(5 * time.Second), ramp, hold(time.Minute)}, 20, 2, 5, true},
+		{"after the last stage", []loadprofiles.Stage{hold(5 * time.Second)}, 5, 0, 0, false},
+		{"no stages", nil, 1, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i, since, ok := HoldStage(tt.stages, tt.t)
+			if i != tt.wantIndex || math.Abs(since-tt.wantSince) > 1e-9 || ok != tt.wantOK {
+				t.Errorf("HoldStage(%v) = %d, %v, %v; want %d, %v, %v", tt.t, i, since, ok, tt.wantIndex, tt.wantSince, tt.wantOK)
+			}
+		})
 	}
 }
 

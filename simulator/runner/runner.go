@@ -20,6 +20,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/simdev/sim/internal/redact"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -51,6 +52,11 @@ type Options struct {
 	// Server, if set, adjusts the server config after the profile's section is applied (e.g.
 	// `sim reproduce --static embedded`); the result is validated again.
 	Server func(*app.Config)
+	// StopOnHang ends the load phase as soon as the collapse detector's condition has held for
+	// hang_hold (the rule of package detect), then probes for recovery as usual: a steady hold
+	// that hangs 40 s in costs about 40 s plus the recovery window instead of its full length.
+	// The summary then has StoppedOnHang and LoadStoppedS.
+	StopOnHang bool
 }
 
 // Progress is what a live progress line shows.
@@ -103,6 +109,9 @@ func ServerConfig(topology string, p *loadprofiles.Profile) (app.Config, error) 
 	setD(&c.KeepAliveTimeout, s.KeepAliveTimeout)
 	if s.HonorClientClose != nil {
 		c.HonorClientClose = *s.HonorClientClose
+	}
+	if s.TCPKeepAlive != nil {
+		c.TCPKeepAlive = *s.TCPKeepAlive
 	}
 	setD(&c.WorkTime, s.WorkTime)
 	setS(&c.WorkTimeDist, s.WorkTimeDist)
@@ -164,7 +173,8 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err // "create record DIR: ..."
 	}
-	r := &run{o: o, cfg: cfg, rec: rec, started: time.Now(), kinds: map[string]int{}}
+	r := &run{o: o, cfg: cfg, rec: rec, started: time.Now(), kinds: map[string]int{}, collapsed: make(chan struct{}),
+		hide: redact.Replacer(o.Target)}
 	r.th = detect.Thresholds{
 		HangFraction:  o.Profile.Detect.HangFraction,
 		HangHold:      o.Profile.Detect.HangHold,
@@ -194,6 +204,9 @@ type run struct {
 
 	serve *child.Process
 	admin *adminClient // nil when there is no admin listener to read
+	// hide masks the credentials of an external target in whatever the record keeps: they go
+	// on the wire only.
+	hide *strings.Replacer
 	// What the run attacks and watches: the child's app, or an external target.
 	pageURL   string
 	port      uint16
@@ -212,6 +225,12 @@ type run struct {
 	probes         []results.Probe
 	sent           atomic.Int64
 	done           atomic.Int64
+
+	// collapsed is closed by the sampler when Options.StopOnHang is set and the collapse
+	// condition has held for hang_hold; stoppedAt is then when (since the attack started), the
+	// end of the load phase for everything after it.
+	collapsed chan struct{}
+	stoppedAt atomic.Int64 // time.Duration; 0 while the load runs its planned length
 }
 
 func (r *run) execute(ctx context.Context) (*Outcome, error) {
@@ -222,7 +241,7 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 	if err := r.rec.WriteConfig(EffectiveConfig{
 		Topology: r.o.Topology, Profile: r.o.ProfileName, Load: r.o.Profile,
 		Server: r.cfg, ServeArgs: args, Thresholds: r.th,
-		Target: r.o.Target, WatchPort: r.o.WatchPort,
+		Target: redact.URL(r.o.Target), WatchPort: r.o.WatchPort,
 	}); err != nil {
 		return nil, err
 	}
@@ -244,7 +263,7 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 		adminURL = sum.AdminURL
 	} else {
 		r.pageURL, r.port = r.o.Target, r.o.WatchPort
-		sum.AppURL, sum.AdminURL = r.o.Target, adminURL
+		sum.AppURL, sum.AdminURL = redact.URL(r.o.Target), adminURL
 	}
 	if err := r.rec.WriteSummary(sum); err != nil {
 		return r.fail(sum, err)
@@ -305,6 +324,7 @@ func (r *run) baseSummary() results.Summary {
 		SchemaVersion: results.SchemaVersion,
 		Topology:      r.o.Topology,
 		Profile:       r.o.ProfileName,
+		Engine:        results.EngineSockets,
 		StartedAt:     r.started.UTC(),
 		Verdict:       "incomplete",
 	}
@@ -312,7 +332,7 @@ func (r *run) baseSummary() results.Summary {
 
 func (r *run) fail(sum results.Summary, err error) (*Outcome, error) {
 	sum.Complete = false
-	sum.InterruptedReason = err.Error()
+	sum.InterruptedReason = r.hide.Replace(err.Error())
 	sum.FinishedAt = time.Now().UTC()
 	_ = r.rec.Close() // frees the reserve for the summary; Run reports a close error
 	_ = r.rec.WriteSummary(sum)
@@ -383,6 +403,8 @@ func (r *run) attackAndObserve(ctx context.Context) error {
 	go func() {
 		var werr error
 		for res := range resc {
+			// vegeta copies the target's URL into each result, and net/http's errors quote it.
+			res.URL, res.Error = r.hide.Replace(res.URL), r.hide.Replace(res.Error)
 			if werr == nil {
 				if werr = r.rec.AddResult(res); werr != nil {
 					r.abort(werr)
@@ -419,6 +441,11 @@ func (r *run) attackAndObserve(ctx context.Context) error {
 		r.drain(drained)
 		return cause(ctx)
 	case <-loadEnd.C:
+	case <-r.collapsed:
+		// Stop sending now: the recovery probes must see the app without the load, as after
+		// a load that ran its planned length.
+		atk.Stop()
+		loadDur = time.Duration(r.stoppedAt.Load())
 	}
 	r.saveGoroutines()
 	if st, err := r.admin.stats(ctx, 3*time.Second); err == nil {
@@ -458,8 +485,17 @@ func (r *run) drain(drained <-chan error) error {
 	}
 }
 
+// maxBodyCounted is how much of each response body vegeta reads into its result. vegeta's
+// BytesIn is the length of what it kept (a MaxBody of 0 recorded 0 bytes in for every request),
+// so the body must be kept to be counted; results.Writer drops it before writing results.bin.
+// sim's page is about 3 KB; an external target's larger bodies are counted up to this much
+// (vegeta reads the rest and drops it), so that memory stays bounded at in-flight requests x
+// 1 MiB whatever the target serves.
+const maxBodyCounted = 1 << 20
+
 // AttackerOptions are the vegeta options of a profile's client settings: its timeout,
-// keep-alive, connections and worker cap, no redirects, HTTP/1.1, and no response bodies kept.
+// keep-alive, connections and worker cap, no redirects, HTTP/1.1, and bodies read up to
+// maxBodyCounted so that BytesIn counts them.
 func AttackerOptions(c loadprofiles.Client) []func(*vegeta.Attacker) {
 	opts := []func(*vegeta.Attacker){
 		vegeta.Timeout(c.Timeout),
@@ -467,9 +503,7 @@ func AttackerOptions(c loadprofiles.Client) []func(*vegeta.Attacker) {
 		vegeta.Connections(c.Connections),
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.HTTP2(false),
-		// Keep no response bodies in results.bin: pages are all alike, and a long run would
-		// otherwise write every one of them.
-		vegeta.MaxBody(0),
+		vegeta.MaxBody(maxBodyCounted),
 	}
 	if c.MaxWorkers > 0 {
 		opts = append(opts, vegeta.MaxWorkers(uint64(c.MaxWorkers)))
@@ -499,6 +533,9 @@ func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.D
 		case now := <-tick.C:
 			elapsed := now.Sub(t0)
 			s := results.Sample{T: elapsed.Seconds(), Phase: "load"}
+			if at := r.stoppedAt.Load(); at > 0 {
+				loadDur = time.Duration(at)
+			}
 			if elapsed > loadDur {
 				s.Phase = "recovery"
 			}
@@ -524,6 +561,13 @@ func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.D
 			r.mu.Lock()
 			r.timeline = append(r.timeline, s)
 			r.mu.Unlock()
+			// Only this goroutine appends to the timeline, so it may read it unlocked.
+			if r.o.StopOnHang && s.Phase == "load" && r.stoppedAt.Load() == 0 {
+				if _, hung := detect.Collapse(r.timeline, r.th); hung {
+					r.stoppedAt.Store(int64(elapsed))
+					close(r.collapsed)
+				}
+			}
 			if r.o.Progress != nil {
 				r.o.Progress(Progress{Elapsed: elapsed, Total: total, Phase: s.Phase, Sample: s})
 			}
@@ -584,6 +628,7 @@ func (r *run) recover(ctx context.Context, pageURL string, t0 time.Time, loadDur
 			// shows the server was serving at that moment.
 			t := time.Since(t0)
 			pr := Probe(ctx, pageURL, rc.Timeout)
+			pr.Error = r.hide.Replace(pr.Error)
 			pr.T = t.Seconds()
 			pr.SinceLoadEnd = (t - loadDur).Seconds()
 			if err := r.rec.AddProbe(pr); err != nil {
@@ -605,6 +650,11 @@ func Probe(ctx context.Context, url string, timeout time.Duration) results.Probe
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	// A Transport, unlike a Client (and vegeta), sends no credentials from the URL by itself.
+	if u := req.URL.User; u != nil {
+		password, _ := u.Password()
+		req.SetBasicAuth(u.Username(), password)
+	}
 	start := time.Now()
 	resp, err := tr.RoundTrip(req)
 	p := results.Probe{}
@@ -637,7 +687,7 @@ func (r *run) finish(sum *results.Summary, runErr error) {
 	probes := append([]results.Probe(nil), r.probes...)
 	sort.Slice(probes, func(i, j int) bool { return probes[i].T < probes[j].T })
 	r.mu.Unlock()
-	detect.Summarize(sum, timeline, probes, r.th)
+	detect.Summarize(sum, timeline, probes, r.th, r.o.Profile.Stages...)
 	r.mu.Lock()
 	r.metrics.Close()
 	m := r.metrics
@@ -656,6 +706,11 @@ func (r *run) finish(sum *results.Summary, runErr error) {
 	}
 	r.mu.Unlock()
 	sum.LoadDurationS = r.o.Profile.Duration().Seconds()
+	sum.StoppedOnHang, sum.LoadStoppedS = false, nil
+	if at := time.Duration(r.stoppedAt.Load()); at > 0 {
+		stopped := at.Seconds()
+		sum.StoppedOnHang, sum.LoadStoppedS, sum.LoadDurationS = true, &stopped, stopped
+	}
 	sum.RecoveryWindowS = r.o.Profile.Recovery.Duration.Seconds()
 	sum.FinishedAt = time.Now().UTC()
 	sum.Complete = runErr == nil
@@ -663,7 +718,7 @@ func (r *run) finish(sum *results.Summary, runErr error) {
 	if runErr != nil {
 		sum.Complete = false
 		sum.Verdict = "incomplete"
-		sum.InterruptedReason = runErr.Error()
+		sum.InterruptedReason = r.hide.Replace(runErr.Error())
 	}
 }
 

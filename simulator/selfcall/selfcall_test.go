@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -36,6 +37,18 @@ func (b *blockingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.active--
 	b.mu.Unlock()
 	_, _ = w.Write([]byte("ok"))
+}
+
+func (b *blockingServer) activeNow() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.active
+}
+
+func (b *blockingServer) peakSeen() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak
 }
 
 func TestLeaseLimits(t *testing.T) {
@@ -69,14 +82,16 @@ func TestLeaseLimits(t *testing.T) {
 					}
 				}()
 			}
+			// A lease comes before the request reaches the server: wait for the server to see
+			// them, which is what is asserted.
 			waitFor(t, func() bool {
 				s := c.Stats()
-				return s.Leased == tt.wantLeased && s.Waiting == tt.wantWaiting
+				return s.Leased == tt.wantLeased && s.Waiting == tt.wantWaiting && bs.activeNow() == tt.wantLeased
 			})
 			close(bs.release)
 			wg.Wait()
-			if bs.peak != tt.wantLeased {
-				t.Fatalf("server saw %d concurrent requests, want %d", bs.peak, tt.wantLeased)
+			if peak := bs.peakSeen(); peak != tt.wantLeased {
+				t.Fatalf("server saw %d concurrent requests, want %d", peak, tt.wantLeased)
 			}
 			if s := c.Stats(); s.Leased != 0 || s.Waiting != 0 || s.Calls != int64(tt.callers) {
 				t.Fatalf("after: %+v", s)
@@ -193,5 +208,54 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 5s")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// HttpClient sets no SO_KEEPALIVE unless its SocketConfig says so; Go's Dialer would (15 s).
+// The pool's connections come from the transport's dialer, read here with getsockopt.
+func TestTCPKeepAlive(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"off by default, as HttpClient", Config{MaxPerRoute: 2, MaxTotal: 20}, 0},
+		{"off with a socket timeout too", Config{MaxPerRoute: 2, MaxTotal: 20, SocketTimeout: time.Second}, 0},
+		{"on with tcp_keepalive", Config{MaxPerRoute: 2, MaxTotal: 20, TCPKeepAlive: true}, 1},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			life, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := New(life, tt.cfg)
+			defer c.Close()
+			nc, err := c.transport.DialContext(life, "tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if sc, ok := nc.(*soTimeoutConn); ok {
+				nc = sc.Conn
+			}
+			rc, err := nc.(*net.TCPConn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got int
+			var gerr error
+			if err := rc.Control(func(fd uintptr) {
+				got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+			}); err != nil || gerr != nil {
+				t.Fatal(err, gerr)
+			}
+			if got != tt.want {
+				t.Fatalf("SO_KEEPALIVE on the self-call's socket = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

@@ -28,7 +28,10 @@ type Server interface {
 // Serve runs the embedded static server on addr until ctx ends; announce is called with the
 // base URL once it listens. It is what `sim static` runs in its own process.
 func Serve(ctx context.Context, addr string, announce func(url string)) error {
-	ln, err := net.Listen("tcp", addr)
+	// No TCP keepalive on accepted connections, as nginx's listen so_keepalive is off by
+	// default; Go's net.Listen would turn it on (15 s).
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("static server: %w", err)
 	}

@@ -1,6 +1,6 @@
 // Shared by report.html and plan.html: builds uPlot charts from the page's data blob, draws the
 // vertical markers, and writes #render-status ("charts=N drawn=N errors=N ...") once the
-// charts have painted, for a person and for the headless browser test.
+// charts have painted, for the headless browser test; it is hidden unless a chart failed.
 var SimCharts = (function () {
   "use strict";
   var HEIGHT = 320;
@@ -100,6 +100,8 @@ var SimCharts = (function () {
       legend: { live: true },
       hooks: { draw: [markerHook(o.markers)] }
     };
+    // A page may change the options the charts share (log scales, extra draw hooks).
+    if (o.configure) o.configure(opts);
     var u = new uPlot(opts, data, box.plot);
     charts.push({ id: spec.id, u: u, box: box });
     return u;
@@ -140,6 +142,8 @@ var SimCharts = (function () {
       status.textContent = "charts=" + charts.length + " expected=" + expected + " drawn=" + drawn +
         " errors=" + errs.length + " ink=" + parts.join(",") + (errs.length ? "\nfirst error: " + errs[0] : "");
       status.setAttribute("data-done", "1");
+      // The line is for the browser test; a reader sees it only when something went wrong.
+      if (errs.length || drawn < expected) status.hidden = false;
     }
     // uPlot paints in a microtask after construction, so everything has painted by the next
     // frame. Report once: reading a canvas back twice makes Chromium warn on the console.
@@ -156,6 +160,7 @@ var SimCharts = (function () {
     (window.__reportErrors = window.__reportErrors || []).push(String(e && e.stack || e));
     var status = document.getElementById("render-status");
     status.textContent = "charts=" + charts.length + " drawn=0 errors=" + window.__reportErrors.length + "\nfirst error: " + window.__reportErrors[0];
+    status.hidden = false;
   }
 
   return { el: el, figure: figure, make: make, alpha: alpha, finish: finish, fail: fail, fmtNum: fmtNum };

@@ -1,0 +1,40 @@
+package model
+
+import (
+	"testing"
+	"time"
+
+	"github.com/simdev/sim/loadprofiles"
+	"github.com/simdev/sim/simulator/app"
+)
+
+// BenchmarkQuickProfile is one `sim run --engine model --profile quick` (self), record included:
+// the issue's target is 50 ms.
+func BenchmarkQuickProfile(b *testing.B) {
+	prof, err := loadprofiles.Load("quick")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		runProfile(b, app.Self, prof)
+	}
+}
+
+// BenchmarkSteadyHour is one simulated hour of 16 workers × 200 ms at 60 rps, as the hazard
+// estimators drive it: the issue's target is 1 s. Split serves the hour; self hangs within
+// seconds and then piles arrivals up for the rest of the hour.
+func BenchmarkSteadyHour(b *testing.B) {
+	for _, top := range []string{app.Split, app.Self} {
+		b.Run(top, func(b *testing.B) {
+			f := steadyFactory(b, serverConfig(top, nil), loadprofiles.Client{Timeout: 2 * time.Second, Keepalive: true, Connections: 10000})
+			events := 0
+			for i := range b.N {
+				s := f(60, uint64(i)+1)
+				for s.Now() < 3600 && s.Step() {
+					events++
+				}
+			}
+			b.ReportMetric(float64(events)/float64(b.N), "events/op")
+		})
+	}
+}

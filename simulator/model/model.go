@@ -1,0 +1,419 @@
+// Package model is the virtual-time model of sim's server: a discrete-event simulation of the
+// mechanics `sim serve` runs on real sockets, fed the load a profile describes, that writes the
+// same run record as the socket engine (simulator/runner) in milliseconds instead of minutes.
+//
+// What it simulates, one event at a time in float64 seconds, with no goroutine and no clock:
+//
+//   - the load client (vegeta): the profile's own pacer (uniform or seeded Poisson, so the model
+//     is offered exactly the arrival times the socket engine is), keep-alive connections reused
+//     most recently used first, the client timeout (a timed-out client closes its connection),
+//     the worker cap; and the recovery probes after the load, each on a fresh connection;
+//   - the listener and acceptor: the accept queue (accept_count; a SYN beyond it is dropped and
+//     retried after 1 s, 2 s, ...), max_connections, the fd limit (nofile: accept fails with
+//     EMFILE and backs off 50 ms doubling to 1.6 s), TIME_WAIT and CLOSE_WAIT sockets, TCP
+//     keepalive reaping of CLOSE_WAIT when tcp_keepalive is on;
+//   - the connector: nio (every connection accepted, requests wait for one of max_threads
+//     workers in an unbounded FIFO queue with no timer; honor_client_close drops a queued
+//     request whose client left) or bio (a worker per connection, held while it idles);
+//   - the page: a worker, the work time (fixed, exponential or lognormal, drawn like the app
+//     draws them, from the same seeded generator), the self-call through the pool (max_per_route
+//     and max_total leases with FIFO waiters, connection_request_timeout, connect_timeout,
+//     socket_timeout; a failed self-call answers 502), to the app itself (self: the inner request
+//     joins the same worker queue) or to a separate static server (split);
+//   - the few timings that are not configuration, measured on real loopback sockets
+//     (calibration.go): the static handler's time on a worker, the self-call's round trip, a
+//     page's overhead beyond its work.
+//
+// Run drives a profile through it and writes a record marked engine "model"; Steady makes the
+// steady Poisson systems the hazard estimators (simulator/hazard) drive.
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/simdev/sim/loadprofiles"
+	"github.com/simdev/sim/results"
+	"github.com/simdev/sim/simulator/app"
+	"github.com/simdev/sim/simulator/detect"
+	"github.com/simdev/sim/simulator/runner"
+)
+
+// Options says what to simulate.
+type Options struct {
+	// Topology names the run in the record (self, split).
+	Topology string
+	// Profile is the load: stages, arrivals and seed, client, recovery probes, sample interval,
+	// detection thresholds. It must be normalized and validated (loadprofiles.Load does both).
+	Profile *loadprofiles.Profile
+	// ProfileName is the profile as the user named it (a built-in name or a path).
+	ProfileName string
+	// Server is the server config. Left zero (MaxThreads 0), it is runner.ServerConfig(Topology,
+	// Profile): the defaults with the profile's server section, as `sim run` would start.
+	Server app.Config
+	// RecordDir is the run record's folder; it must not exist yet.
+	RecordDir string
+	// Progress, if set, is called after every observation window, in virtual time.
+	Progress func(runner.Progress)
+	// StopOnHang ends the load as soon as the collapse has held for hang_hold, as
+	// runner.Options.StopOnHang does.
+	StopOnHang bool
+}
+
+// Outcome is what a run produced: the record's folder and its summary, as for the socket
+// engine.
+type Outcome = runner.Outcome
+
+// config is what config.json holds for a model run: the socket engine's effective config, and
+// what the model adds.
+type config struct {
+	runner.EffectiveConfig
+	Engine string `json:"engine"`
+	// Calibration are the measured timings the model used (calibration.go), in milliseconds.
+	Calibration calibration `json:"calibration"`
+}
+
+type calibration struct {
+	StaticServiceMS float64 `json:"static_service_ms"`
+	SelfCallMS      float64 `json:"self_call_ms"`
+	PageOverheadMS  float64 `json:"page_overhead_ms"`
+	BaseFDs         int     `json:"base_fds"`
+}
+
+// pageURL is the URL in the model's results.bin: no socket was opened, and the .invalid domain
+// (RFC 2606) says so to anyone who reads it.
+const pageURL = "http://model.invalid/page"
+
+// ctxCheckEvery is how many events pass between two looks at the context: often enough to stop
+// within a millisecond, rarely enough to cost nothing.
+const ctxCheckEvery = 4096
+
+// Run simulates one run of o.Profile on o.Server and writes its record, as runner.Run does for
+// real sockets: config.json, timeline.csv (one row per sample_interval), probes.csv,
+// results.bin (every simulated request, in vegeta's format) and summary.json (engine "model"),
+// with the verdicts of package detect. The record is written even when the run is interrupted;
+// the error then says why (wrapping runner.ErrInterrupted) and the summary is marked incomplete.
+func Run(ctx context.Context, o Options) (*Outcome, error) {
+	if o.Profile == nil {
+		return nil, errors.New("model run: no profile")
+	}
+	cfg := o.Server
+	if cfg.MaxThreads == 0 {
+		var err error
+		if cfg, err = runner.ServerConfig(o.Topology, o.Profile); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Normalize()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Topology == "" {
+		o.Topology = cfg.Topology
+	}
+	rec, err := results.Create(o.RecordDir)
+	if err != nil {
+		return nil, err
+	}
+	th := detect.Thresholds{HangFraction: o.Profile.Detect.HangFraction, HangHold: o.Profile.Detect.HangHold, MinOfferedRPS: 1}
+	r := &recorder{o: o, cfg: cfg, rec: rec, th: th, started: time.Now(), kinds: map[string]int{}}
+	out, runErr := r.execute(ctx)
+	if out == nil {
+		if derr := rec.Discard(); derr != nil {
+			runErr = errors.Join(runErr, derr)
+		}
+		return nil, runErr
+	}
+	return out, runErr
+}
+
+// recorder runs the engine for a profile and records what it sees, as the socket engine's
+// runner does.
+type recorder struct {
+	o       Options
+	cfg     app.Config
+	rec     *results.Writer
+	th      detect.Thresholds
+	started time.Time
+	e       *engine
+
+	window   results.Window
+	metrics  vegeta.Metrics
+	kinds    map[string]int
+	timeline []results.Sample
+	probes   []results.Probe
+	writeErr error
+
+	interval   float64
+	loadEnd    float64 // when arrivals stop: the profile's duration, or the stop on a hang
+	stopped    bool    // StopOnHang ended the load
+	probesLeft int     // probes not answered or given up yet
+	probesEnd  float64 // when the last probe finished; sampling stops there
+	sampleK    int
+	selfcallMS float64
+}
+
+func (r *recorder) execute(ctx context.Context) (*Outcome, error) {
+	p := r.o.Profile
+	if err := r.rec.WriteConfig(config{
+		EffectiveConfig: runner.EffectiveConfig{
+			Topology: r.o.Topology, Profile: r.o.ProfileName, Load: p, Server: r.cfg, Thresholds: r.th,
+		},
+		Engine: results.EngineModel,
+		Calibration: calibration{
+			StaticServiceMS: ms(StaticServiceTime), SelfCallMS: ms(SelfCallTime), PageOverheadMS: ms(PageOverhead), BaseFDs: BaseFDs,
+		},
+	}); err != nil {
+		return nil, err
+	}
+	sum := results.Summary{
+		SchemaVersion: results.SchemaVersion, Topology: r.o.Topology, Profile: r.o.ProfileName,
+		Engine: results.EngineModel, StartedAt: r.started.UTC(), Verdict: results.VerdictIncomplete,
+		InterruptedReason: "run in progress (or killed before it could finish)",
+	}
+	if err := r.rec.WriteSummary(sum); err != nil {
+		return nil, err
+	}
+	err := r.simulate(ctx)
+	if cerr := r.rec.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close run record: %w", cerr)
+	}
+	r.finish(&sum, err)
+	if werr := r.rec.WriteSummary(sum); werr != nil {
+		if err == nil {
+			err = werr
+		} else {
+			err = fmt.Errorf("%w (and the final summary: %v)", err, werr)
+		}
+	}
+	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+}
+
+// simulate runs the load and the recovery probes in virtual time.
+func (r *recorder) simulate(ctx context.Context) error {
+	p := r.o.Profile
+	params := newParams(r.cfg)
+	params.setClient(p.Client)
+	params.probeTimeout = p.Recovery.Timeout.Seconds()
+	rng := rand.New(rand.NewPCG(uint64(r.cfg.WorkTimeSeed), workPCGStream))
+	e := newEngine(params, rng)
+	e.obs = r
+	r.e = e
+	r.interval = p.SampleInterval.Seconds()
+	r.loadEnd = p.Duration().Seconds()
+	r.probesEnd = math.Inf(1)
+
+	pacer := p.Pacer()
+	loadDur := p.Duration()
+	var hits uint64
+	var lastNs int64
+	e.pacer = func(now float64) (float64, bool) {
+		if r.stopped {
+			return 0, false
+		}
+		elapsed := max(lastNs, int64(math.Round(now*1e9)))
+		if time.Duration(elapsed) > loadDur {
+			return 0, false
+		}
+		wait, stop := pacer.Pace(time.Duration(elapsed), hits)
+		if stop {
+			return 0, false
+		}
+		hits++
+		lastNs = elapsed + int64(wait)
+		return float64(lastNs) / 1e9, true
+	}
+	e.scheduleArrival()
+	e.schedule(r.interval, evSample, -1, 0)
+	r.scheduleProbes(r.loadEnd, probesPlanned)
+
+	for n := 0; ; n++ {
+		if n%ctxCheckEvery == 0 && ctx.Err() != nil {
+			return fmt.Errorf("%w: %v", runner.ErrInterrupted, context.Cause(ctx))
+		}
+		if r.writeErr != nil {
+			return r.writeErr
+		}
+		if r.probesLeft == 0 && e.inflight == 0 && (len(e.h) == 0 || e.h[0].t > r.probesEnd) {
+			return nil
+		}
+		if !e.step() {
+			return nil
+		}
+	}
+}
+
+// Probe batches, in an evProbe's id: the probes planned at the profile's end, and those that
+// replace them when StopOnHang ends the load early.
+const (
+	probesPlanned int32 = iota
+	probesOnStop
+)
+
+// scheduleProbes plans the recovery probes from the end of the load: one every interval for
+// the recovery duration, the first at once, as the runner sends them.
+func (r *recorder) scheduleProbes(from float64, batch int32) {
+	rc := r.o.Profile.Recovery
+	n := int(rc.Duration/rc.Interval) + 1
+	r.probesLeft = n
+	for i := range n {
+		r.e.schedule(from+float64(i)*rc.Interval.Seconds(), evProbe, batch, 0)
+	}
+}
+
+// event handles the run's own events: probes and observation windows.
+func (r *recorder) event(e *engine, ev event) {
+	switch ev.kind {
+	case evProbe:
+		if r.stopped && ev.id == probesPlanned {
+			return // planned for the full load; replaced by the probes after the stop
+		}
+		e.sendProbe(e.p.probeTimeout)
+	case evSample:
+		r.sample(e)
+	}
+}
+
+func (r *recorder) sent(e *engine, q *request) {
+	if q.kind == kindPage {
+		r.window.AddSent(1)
+	}
+}
+
+func (r *recorder) result(e *engine, q *request, status uint16, kind string, latency float64) {
+	lat := time.Duration(math.Round(latency * 1e9))
+	if q.kind == kindProbe {
+		pr := results.Probe{
+			T: q.sent, SinceLoadEnd: q.sent - r.loadEnd, Status: int(status),
+			OK: status == http.StatusOK, LatencyMS: float64(lat.Microseconds()) / 1000,
+		}
+		if status == 0 {
+			pr.Error = fmt.Sprintf("Get %q: context deadline exceeded", pageURL)
+		}
+		r.probes = append(r.probes, pr)
+		r.keep(r.rec.AddProbe(pr))
+		r.probesLeft--
+		if r.probesLeft == 0 {
+			r.probesEnd = e.now
+		}
+		return
+	}
+	res := vegeta.Result{
+		Attack: "sim-" + r.o.Topology, Seq: q.seq, Code: status,
+		Timestamp: r.started.Add(time.Duration(math.Round(q.sent * 1e9))), Latency: lat,
+		Method: http.MethodGet, URL: pageURL,
+	}
+	switch {
+	case status == 0:
+		res.Error = fmt.Sprintf("Get %q: context deadline exceeded (Client.Timeout exceeded while awaiting headers)", pageURL)
+	case status != http.StatusOK:
+		res.Error = fmt.Sprintf("%d %s", status, http.StatusText(int(status)))
+	}
+	r.window.Add(&res)
+	r.metrics.Add(&res)
+	r.kinds[results.Classify(&res)]++
+	r.keep(r.rec.AddResult(&res))
+}
+
+func (r *recorder) keep(err error) {
+	if err != nil && r.writeErr == nil {
+		r.writeErr = err
+	}
+}
+
+// sample closes the observation window ending now.
+func (r *recorder) sample(e *engine) {
+	r.sampleK++
+	t := float64(r.sampleK) * r.interval
+	if t > r.probesEnd {
+		return
+	}
+	s := results.Sample{T: t, Phase: results.PhaseLoad}
+	if t > r.loadEnd {
+		s.Phase = results.PhaseRecovery
+	} else {
+		s.OfferedRPS = r.o.Profile.RateAt(time.Duration((t - r.interval/2) * 1e9))
+	}
+	r.window.Fill(&s, time.Duration(math.Round(r.interval*1e9)))
+	s.InFlight = e.inflight
+	s.CloseWait = e.srvN[tCloseWait]
+	s.Established = e.srvN[tEst]
+	s.TimeWait = e.srvN[tTimeWait]
+	s.ClientEstablished = e.cliN[tEst]
+	s.ClientFinWait2 = e.cliN[tFinWait2]
+	s.ClientTimeWait = e.cliN[tTimeWait]
+	s.ClientSynSent = e.synSent
+	s.AcceptQueue = e.backlogLive
+	s.AcceptQueueMax = r.cfg.AcceptCount
+	s.AppUp = true
+	s.WorkersBusy = e.busy
+	s.Queued = e.queueLive
+	s.ConnectionsOpen = e.open
+	s.SelfcallLeased = e.totalHeld
+	s.SelfcallWaiting = e.routeLive + e.totalLive
+	s.AcceptErrors = e.acceptErrors
+	s.FDsOpen = e.fds()
+	r.keep(r.rec.AddSample(s))
+	r.timeline = append(r.timeline, s)
+	if s.Phase == results.PhaseLoad {
+		r.selfcallMS = 0
+		if e.selfcallN > 0 {
+			r.selfcallMS = e.selfcallSum / float64(e.selfcallN) * 1000
+		}
+		if r.o.StopOnHang && !r.stopped {
+			if _, hung := detect.Collapse(r.timeline, r.th); hung {
+				r.stopped = true
+				r.loadEnd = t
+				r.scheduleProbes(t, probesOnStop)
+			}
+		}
+	}
+	if r.o.Progress != nil {
+		total := time.Duration((r.o.Profile.Duration() + r.o.Profile.Recovery.Duration).Seconds() * 1e9)
+		r.o.Progress(runner.Progress{Elapsed: time.Duration(t * 1e9), Total: total, Phase: s.Phase, Sample: s})
+	}
+	e.schedule(t+r.interval, evSample, -1, 0)
+}
+
+// finish fills the summary from what was observed, as the runner does.
+func (r *recorder) finish(sum *results.Summary, runErr error) {
+	detect.Summarize(sum, r.timeline, r.probes, r.th, r.o.Profile.Stages...)
+	r.metrics.Close()
+	m := r.metrics
+	sum.Requests = int(m.Requests)
+	sum.SelfcallMeanMS = r.selfcallMS
+	sum.OK = r.kinds[results.KindOK]
+	sum.P50MS = ms(m.Latencies.P50)
+	sum.P90MS = ms(m.Latencies.P90)
+	sum.P99MS = ms(m.Latencies.P99)
+	sum.MaxMS = ms(m.Latencies.Max)
+	sum.Errors = map[string]int{}
+	for k, n := range r.kinds {
+		if k != results.KindOK {
+			sum.Errors[k] = n
+		}
+	}
+	sum.LoadDurationS = r.o.Profile.Duration().Seconds()
+	sum.StoppedOnHang, sum.LoadStoppedS = false, nil
+	if r.stopped {
+		stopped := r.loadEnd
+		sum.StoppedOnHang, sum.LoadStoppedS, sum.LoadDurationS = true, &stopped, stopped
+	}
+	sum.RecoveryWindowS = r.o.Profile.Recovery.Duration.Seconds()
+	sum.FinishedAt = time.Now().UTC()
+	sum.Complete = runErr == nil
+	sum.InterruptedReason = ""
+	if runErr != nil {
+		sum.Verdict = results.VerdictIncomplete
+		sum.InterruptedReason = runErr.Error()
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
