@@ -22,9 +22,9 @@
 //	arrivals: uniform        # uniform (vegeta's even pacing, default) | poisson (same stages)
 //	seed: 1                  # poisson: the same seed gives the same send times (default 1)
 //	client:    {timeout: 2s, keepalive: true, max_workers: 0, connections: 10000}
-//	recovery:  {duration: 10s, interval: 500ms, timeout: 1s}
-//	sample_interval: 250ms   # >= 10ms
-//	detect:    {hang_fraction: 0.1, hang_hold: 3s}
+//	recovery:  {duration: 10s, interval: 500ms, timeout: 1s}   # interval >= 10ms; <= 100,000 probes
+//	sample_interval: 250ms   # 10ms to 10s; at most 400,000 windows of load and recovery
+//	detect:    {hang_fraction: 0.1, hang_hold: 3s}             # hang_hold <= 1h
 //	thresholds: {p99: 500ms, errors: 1%, hang: forbidden}   # breach = exit 1; all optional
 //	server:                  # every field optional; see Server
 //	  max_threads: 16
@@ -36,7 +36,11 @@
 // Parsing is strict, because a profile that is read differently from how it was written runs a
 // different experiment without saying so:
 //
-//   - unknown keys are rejected, with the keys allowed at that place and the nearest one;
+//   - a profile file must be a regular file of at most MaxFileSize (a FIFO or /dev/zero is
+//     refused at once, not read);
+//   - unknown keys are rejected, with the keys allowed at that place and the nearest one, and
+//     so are keys that differ only in case ("target" and "Target"), which would set one field;
+//   - NaN and infinite numbers are rejected wherever a number is read;
 //   - values are not converted between types ("keepalive: yes", "target: '40'" are errors);
 //   - a duration needs a unit: "duration: 10" is rejected (seconds? Go's nanoseconds?), only a
 //     bare 0 is accepted;

@@ -71,7 +71,8 @@ const (
 	MaxRecoveryProbes = 100_000
 	// MaxProbesInFlight caps recovery.timeout / recovery.interval, the probes a hung server can
 	// hold at once: each holds a connection (a file descriptor of the runner) and a goroutine
-	// until its timeout. The default holds 2; 1,000 stays far below the runner's descriptors.
+	// until its timeout. The default holds 2; 1,000 leaves room for the attacker's connections
+	// within the smallest usual RLIMIT_NOFILE, 4,096.
 	MaxProbesInFlight = 1_000
 	// MaxHangHold caps detect.hang_hold. A hang is a collapse that lasts hang_hold up to the end
 	// of the load; the incident's server hung for good within minutes, a longer hold only needs
@@ -331,7 +332,7 @@ func (p *Profile) check() error {
 	if p.SampleInterval < MinSampleInterval || p.SampleInterval > MaxSampleInterval {
 		return invalid.Field("sample_interval", p.SampleInterval, ">= "+MinSampleInterval.String()+" and <= "+MaxSampleInterval.String())
 	}
-	// In seconds: both durations are within MaxDuration here, and the sum of two could overflow.
+	// Both durations are within MaxDuration here (checkStages, Recovery.check).
 	run := p.Duration().Seconds() + p.Recovery.Duration.Seconds()
 	if windows := run / p.SampleInterval.Seconds(); windows > MaxWindows {
 		return invalid.Field("sample_interval", p.SampleInterval, fmt.Sprintf(
@@ -391,7 +392,7 @@ func checkRate(field string, r float64) error {
 		return err
 	}
 	switch {
-	case math.IsNaN(r) || r < 0:
+	case r < 0:
 		return invalid.Field(field, r, "a rate >= 0 requests/second")
 	case r > MaxTarget:
 		return invalid.Field(field, r, fmt.Sprintf("a rate <= %g requests/second (MaxTarget)", MaxTarget))

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/simdev/sim/internal/invalid"
 )
 
 // FuzzRead: whatever summary.json, timeline.csv and probes.csv hold (a run killed mid-write, a
@@ -50,7 +52,17 @@ func FuzzRead(f *testing.F) {
 		}
 		rec, err := Read(dir)
 		if err != nil {
+			// Whatever the files hold, the record is the user's input: exit 2, never 3.
+			if !invalid.Is(err) {
+				t.Fatalf("error %q is a %T, want one wrapping an *invalid.Error", err, err)
+			}
 			return
+		}
+		// What Read accepts, a report can encode: every number finite and within range.
+		for _, v := range []any{rec.Summary, rec.Timeline, rec.Probes} {
+			if err := CheckNumbers("fuzz", v); err != nil {
+				t.Fatalf("Read accepted %v", err)
+			}
 		}
 		if v := rec.Summary.SchemaVersion; v < 1 || v > SchemaVersion {
 			t.Fatalf("Read accepted schema_version %d", v)

@@ -38,7 +38,7 @@ const (
 	// an error message, and a run at most 100,000 probes (loadprofiles.MaxRecoveryProbes).
 	maxProbesSize = 64 << 20
 	// maxConfigSize: config.json is the run's profile and server settings: a few KiB, a few MiB
-	// for a profile of thousands of stages at the profile's own 1 MiB cap.
+	// for a profile of thousands of stages at the profile's own 512 KiB cap.
 	maxConfigSize = 8 << 20
 	// maxGoroutinesSize: goroutines.txt is the app's goroutine dump, in the form that groups
 	// identical stacks: tens of KiB even with thousands of workers.

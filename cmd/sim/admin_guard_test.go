@@ -8,8 +8,9 @@ import (
 )
 
 // A real sim serve's admin listener answers GET and HEAD only, to loopback Host values only;
-// --allow-non-loopback lifts the Host check (containers), not the method check. The app's
-// self-call still works behind it.
+// --allow-non-loopback widens the Host check to IP addresses and single-label names (compose
+// service names) but never a dotted DNS name, the one thing DNS rebinding sends; the method
+// check stays. The app's self-call still works behind it.
 func TestAdminGuardServe(t *testing.T) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	do := func(method, url, host string) (int, string) {
@@ -52,12 +53,15 @@ func TestAdminGuardServe(t *testing.T) {
 						t.Errorf("%s %s: %d, Allow %q; want 405, GET, HEAD", m, path, code, allow)
 					}
 				}
+				if code, _ := do("GET", admin+path, "rebind.attacker.example:"+port(admin)); code != 421 {
+					t.Errorf("GET %s with Host rebind.attacker.example: %d, want 421", path, code)
+				}
 				want := 421
 				if tt.anyHost {
 					want = 200
 				}
-				if code, _ := do("GET", admin+path, "rebind.attacker.example:"+port(admin)); code != want {
-					t.Errorf("GET %s with Host rebind.attacker.example: %d, want %d", path, code, want)
+				if code, _ := do("GET", admin+path, "app-self:"+port(admin)); code != want {
+					t.Errorf("GET %s with Host app-self (a compose service name): %d, want %d", path, code, want)
 				}
 			}
 			if code, _ := do("GET", p.URL("app")+"/page", ""); code != 200 {

@@ -239,7 +239,10 @@ func runPlan(cmd *cobra.Command, f planFlags) error {
 	if p == nil {
 		return planErr
 	}
-	data, _ := json.MarshalIndent(p, "", "  ")
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return &exitError{code: exitFailed, err: errors.Join(fmt.Errorf("write plan: %w", err), planErr)}
+	}
 	if err := results.WriteFileAtomic(dir, results.PlanFile, append(data, '\n')); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}

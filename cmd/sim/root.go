@@ -70,7 +70,7 @@ load on it and measures hang onset, CLOSE_WAIT sockets and recovery on real loop
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %v (see '%s --help')", errUsage, err, c.CommandPath())
 	})
-	root.AddCommand(newCompareCmd(), newReproduceCmd(), newRunCmd(), newPlanCmd(), newReportCmd(), newServeCmd(), newStaticCmd())
+	root.AddCommand(newCompareCmd(), newReproduceCmd(), newRunCmd(), newPlanCmd(), newReportCmd(), newServeCmd(), newStaticCmd(), newWatchCmd())
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
 	}

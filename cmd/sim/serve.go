@@ -23,8 +23,9 @@ HttpClient-like self-call client: from the app itself (--topology self) or from 
 static server process (--topology split): sim's embedded server (--static-server embedded) or
 Debian's nginx with a generated config (--static-server nginx), or an external one at
 --static-url. The admin listener, outside the worker pool, serves /metrics, /stats, /healthz and
-/debug/pprof/, to GET and HEAD only and, unless --allow-non-loopback, only to a loopback Host
-(localhost, 127.0.0.0/8, [::1]): a web page cannot read it by DNS rebinding.
+/debug/pprof/, to GET and HEAD only and only to a loopback Host (localhost, 127.0.0.0/8,
+[::1]) — with --allow-non-loopback also an IP address or a single-label name (a compose
+service), never a dotted DNS name: a web page cannot read it by DNS rebinding.
 
 Once listening it prints one line per listener:
   app http://127.0.0.1:PORT

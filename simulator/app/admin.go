@@ -6,12 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/simdev/sim/internal/hostguard"
 )
 
 // adminServer is the admin listener. It is a plain Go server outside the connector's worker
@@ -71,7 +72,7 @@ func (s *adminServer) close() error { return s.srv.Close() }
 // the admin listener of a remote host by its IP address.
 func guardAdmin(next http.Handler, anyHost bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !loopbackHost(r.Host) && (!anyHost || !undottedHost(r.Host)) {
+		if !hostguard.LoopbackHost(r.Host) && (!anyHost || !hostguard.UndottedHost(r.Host)) {
 			allowed := "loopback Host values (localhost, 127.0.0.0/8, [::1]), unless allow_non_loopback is set"
 			if anyHost {
 				allowed = "IP addresses and single-label names (no dotted DNS names: they are how DNS rebinding reaches this port)"
@@ -87,36 +88,6 @@ func guardAdmin(next http.Handler, anyHost bool) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// loopbackHost reports whether a Host header value (host, host:port, [v6]:port) names
-// localhost or a loopback address. An empty Host (HTTP/1.0) is refused: every browser sends one.
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// undottedHost reports whether a Host header value is an IP address or a name without a dot.
-func undottedHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	}
-	if host == "" {
-		return false
-	}
-	return net.ParseIP(host) != nil || !strings.Contains(host, ".")
 }
 
 // registry exposes Stats to Prometheus, read at scrape time.

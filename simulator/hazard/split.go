@@ -61,10 +61,13 @@ const (
 	// DefaultEffort trajectories per stage per batch keep the stage's relative error near
 	// √((1−p)/(p·100)) ≈ 15 % for a typical level-to-level probability p ≈ 0.3.
 	DefaultEffort = 100
-	// DefaultSuccesses keeps a stage's relative error near 1/√30 ≈ 18 % however small its
-	// probability: on the toy chain at 1e-6/h and below (p ≈ 0.07 at the top levels) fixed
-	// effort alone gave intervals spanning a factor of 20.
-	DefaultSuccesses = 30
+	// DefaultSuccesses keeps a stage's relative error near 1/√60 ≈ 13 % however small its
+	// probability. Measured at 1e-4/h on the toys (8 seeds each): with exponential work times
+	// fixed effort alone gave intervals spanning a factor of 20 at 1e-6/h, 30 successes a
+	// factor of 3; with fixed 200 ms work times, where states of one level differ more, 30
+	// successes spanned a factor of 11.6, 60 a factor of 5.5 for 1.5× the steps (100: 5.2
+	// for 2.3×; 16 batches instead of 8: 5.4 for 1.9×).
+	DefaultSuccesses = 60
 	// DefaultPilotSteps is enough steps for the pilot to see the levels the long runs will
 	// use entered hundreds of times.
 	DefaultPilotSteps = 20000
@@ -180,10 +183,9 @@ func (s *SplitOptions) normalize() error {
 
 // SplitDetail is how a splitting estimate was made, pooled over its batches.
 type SplitDetail struct {
-	// Base is L0; Levels are the thresholds the stages started from, L1 first (fractional
-	// between two levels for a Refiner).
-	Base   int       `json:"base"`
-	Levels []float64 `json:"levels"`
+	// Base is L0; Levels are the thresholds the stages started from, L1 first.
+	Base   int   `json:"base"`
+	Levels []int `json:"levels"`
 	// Warmup is the virtual time each long run discarded.
 	Warmup time.Duration `json:"warmup"`
 	// EntranceRate is the mean rate of L0→L1 crossings, per second.
@@ -200,10 +202,9 @@ type SplitDetail struct {
 
 // Stage is one level-to-level step of a splitting estimate.
 type Stage struct {
-	// From is the level its trajectories started at, To the level they had to reach (of
-	// Score for a Refiner).
-	From float64 `json:"from"`
-	To   float64 `json:"to"`
+	// From is the level its trajectories started at, To the level they had to reach.
+	From int `json:"from"`
+	To   int `json:"to"`
 	// Trials started; Reached got to To without hanging; Hung hung on the way.
 	Trials  int `json:"trials"`
 	Reached int `json:"reached"`
@@ -231,6 +232,12 @@ type Stage struct {
 // last stage can hang. A long run that hangs starts afresh (its exposure counts). A batch
 // whose climb falls below opt.Split.Floor stops there and reports rate × P(reach that level),
 // which bounds the hazard from above (Estimate.Bound).
+//
+// Precision needs the clones of a state to diverge at once. A System whose Clone keeps an
+// already drawn Poisson arrival makes every clone of a state share it, and the states of one
+// level then differ far more than their level says: on a toy with fixed 200 ms work times at
+// 1e-4/h that widened the 95 % interval from a factor of ~10 to factors of 60–10¹¹ (still
+// unbiased). Clone should redraw such memoryless clocks from its fresh generator.
 //
 // The estimate is the mean of the batches, unbiased because each batch is, and the interval
 // comes from their spread (see batchInterval): honest because the batches are independent
@@ -260,10 +267,7 @@ func split(ctx context.Context, f Factory, rate float64, opt Options, p pilot) (
 	var lad ladder
 	var scoutSteps int64
 	if so.Levels != nil {
-		lad.base = so.Levels[0]
-		for _, l := range so.Levels[1:] {
-			lad.up = append(lad.up, float64(l))
-		}
+		lad = ladder{base: so.Levels[0], up: so.Levels[1:]}
 	} else {
 		l1 := p.firstLevel(so)
 		var err error
@@ -391,7 +395,7 @@ type effort struct{ min, successes, max int }
 func runBatch(ctx context.Context, f Factory, rate float64, opt Options, lad ladder, warm time.Duration, b uint64) (batch, error) {
 	so := opt.Split
 	var res batch
-	l1 := int(lad.up[0])
+	l1 := lad.up[0]
 	states, err := longRun(ctx, f, rate, opt, lad.base, l1, warm, b, so.Effort, so.Entrances, &res)
 	if err != nil {
 		return res, err
@@ -454,7 +458,7 @@ type stageResult struct {
 // runStage runs trajectories from states (each in turn) that start at level from, until they
 // reach level to, hang, or fall to l0: at least eff.min, then on until eff.successes succeeded
 // (unless giveUp says the stage no longer matters), at most eff.max.
-func runStage(ctx context.Context, opt Options, states []System, l0 int, from, to float64, eff effort, giveUp func(Stage) bool, stream, k uint64) (stageResult, error) {
+func runStage(ctx context.Context, opt Options, states []System, l0, from, to int, eff effort, giveUp func(Stage) bool, stream, k uint64) (stageResult, error) {
 	r := stageResult{stage: Stage{From: from, To: to}, next: make([]System, 0, eff.min)}
 	st := &r.stage
 	for st.Trials < eff.max && (st.Trials < eff.min || st.Reached+st.Hung < eff.successes) {
@@ -467,7 +471,7 @@ func runStage(ctx context.Context, opt Options, states []System, l0 int, from, t
 		out, n, err := trajectory(ctx, s, l0, to, opt.Split.MaxTrajectorySteps)
 		r.steps += n
 		if err != nil {
-			return r, fmt.Errorf("stage %g→%g: %w", from, to, err)
+			return r, fmt.Errorf("stage %d→%d: %w", from, to, err)
 		}
 		switch out {
 		case reached:
@@ -482,12 +486,11 @@ func runStage(ctx context.Context, opt Options, states []System, l0 int, from, t
 
 // scout is one rough batch that places the thresholds above L1: from each threshold it tries a
 // stage of some width, estimates the probability per level, and sizes the next stage so that
-// it succeeds with probability near stageTarget — whole levels, or eighths of one for a Refiner.
-// A stage in which nothing succeeded is retried half as wide; the scout ends where its
+// it succeeds with probability near stageTarget. A stage in which nothing succeeded is retried half as wide; the scout ends where its
 // trajectories hang, where nothing succeeds even at the narrowest width, or below the floor.
 func scout(ctx context.Context, f Factory, rate float64, opt Options, l0, l1 int, warm time.Duration) (ladder, int64, error) {
 	var res batch
-	lad := ladder{base: l0, up: []float64{float64(l1)}}
+	lad := ladder{base: l0, up: []int{l1}}
 	states, err := longRun(ctx, f, rate, opt, l0, l1, warm, scoutStream, scoutEffort, scoutEffort, &res)
 	if err != nil {
 		return lad, res.steps, fmt.Errorf("scout: %w", err)
@@ -495,13 +498,9 @@ func scout(ctx context.Context, f Factory, rate float64, opt Options, l0, l1 int
 	if res.crossings < 2 || len(states) == 0 {
 		return lad, res.steps, nil // the batches will say so
 	}
-	grain := 1.0
-	if _, ok := states[0].(Refiner); ok {
-		grain = 1.0 / refinerGrain
-	}
 	bound := res.entranceRate() * 3600
 	eff := effort{scoutEffort, scoutSuccesses, scoutMaxEffort}
-	from, width := float64(l1), 1.0
+	from, width := l1, 1
 	for k := uint64(0); len(states) > 0 && len(lad.up) < maxStages; k++ {
 		sr, err := runStage(ctx, opt, states, l0, from, from+width, eff, nil, scoutStream, k)
 		res.steps += sr.steps
@@ -511,10 +510,10 @@ func scout(ctx context.Context, f Factory, rate float64, opt Options, l0, l1 int
 		st := sr.stage
 		ok := st.Reached + st.Hung
 		if ok == 0 {
-			if width <= grain {
+			if width == 1 {
 				break
 			}
-			width = math.Max(grain, math.Floor(width/2/grain)*grain)
+			width = max(1, width/2)
 			continue
 		}
 		lad.up = append(lad.up, from+width)
@@ -523,11 +522,10 @@ func scout(ctx context.Context, f Factory, rate float64, opt Options, l0, l1 int
 		if st.Reached == 0 || bound < opt.Split.Floor {
 			break
 		}
-		perLevel := math.Pow(p, 1/width)
+		perLevel := math.Pow(p, 1/float64(width))
 		wider := maxSpacingGrowth * width
 		if perLevel < 1 {
-			fit := math.Round(math.Log(stageTarget)/math.Log(perLevel)/grain) * grain
-			wider = math.Min(wider, math.Max(grain, fit))
+			wider = min(wider, max(1, int(math.Round(math.Log(stageTarget)/math.Log(perLevel)))))
 		}
 		from, width, states = from+width, wider, sr.next
 	}
@@ -554,39 +552,18 @@ func (st Stage) probability(effort, successes int) float64 {
 var errTooRare = errors.New("level too rarely entered: lower the levels or raise long_run_steps")
 
 // ladder is where the stages start and end: the base level L0 (falling to it fails) and the
-// thresholds up[0] = L1 < up[1] < … (of importance).
+// thresholds up[0] = L1 < up[1] < ….
 type ladder struct {
 	base int
-	up   []float64
+	up   []int
 }
 
-// at is threshold i (0 = L1), one level apart beyond the last one placed.
-func (l ladder) at(i int) float64 {
+// at is threshold i (0 = L1), every level beyond the last one placed.
+func (l ladder) at(i int) int {
 	if i < len(l.up) {
 		return l.up[i]
 	}
-	return l.up[len(l.up)-1] + float64(i-len(l.up)+1)
-}
-
-// Refiner is a System with an importance finer than Level, for systems whose chance of hanging
-// depends on more than the number of workers held: with fixed work times, on how soon the
-// oldest page frees its worker. Score must lie in [Level(), Level()+1) and grow with the chance
-// of hanging among the states of one level; Split then places thresholds between levels, where
-// single levels would make stages whose probabilities are too small, and varied too much from
-// state to state, to estimate well. Optional: Level alone is the importance otherwise.
-type Refiner interface {
-	Score() float64
-}
-
-// refinerGrain: a Refiner's thresholds are placed to an eighth of a level.
-const refinerGrain = 8
-
-// importance is what thresholds are measured on: Score for a Refiner, else Level.
-func importance(s System) float64 {
-	if r, ok := s.(Refiner); ok {
-		return r.Score()
-	}
-	return float64(s.Level())
+	return l.up[len(l.up)-1] + i - len(l.up) + 1
 }
 
 // longRun counts L0→L1 crossings after a warm-up and keeps a uniform sample (reservoir) of
@@ -655,16 +632,16 @@ func longRun(ctx context.Context, f Factory, rate float64, opt Options, l0, l1 i
 	}
 }
 
-// trajectory steps s until it hangs, reaches importance to, or falls to level l0 or below.
-func trajectory(ctx context.Context, s System, l0 int, to float64, maxSteps int64) (outcome, int64, error) {
+// trajectory steps s until it hangs, reaches level to, or falls to level l0 or below.
+func trajectory(ctx context.Context, s System, l0, to int, maxSteps int64) (outcome, int64, error) {
 	for n := int64(0); ; n++ {
 		if s.Absorbed() {
 			return hung, n, nil
 		}
-		if importance(s) >= to {
+		lv := s.Level()
+		if lv >= to {
 			return reached, n, nil
 		}
-		lv := s.Level()
 		if lv <= l0 {
 			return fell, n, nil
 		}
@@ -674,7 +651,7 @@ func trajectory(ctx context.Context, s System, l0 int, to float64, maxSteps int6
 			}
 		}
 		if n >= maxSteps {
-			return fell, n, fmt.Errorf("trajectory at level %d neither reached %g nor fell to %d in %d steps", lv, to, l0, maxSteps)
+			return fell, n, fmt.Errorf("trajectory at level %d neither reached %d nor fell to %d in %d steps", lv, to, l0, maxSteps)
 		}
 		if !s.Step() {
 			return fell, n, errNoEvent

@@ -140,6 +140,30 @@ func TestSplitAgreesWithBruteForce(t *testing.T) {
 	}
 }
 
+// With fixed work times (the server's default) whether a state hangs soon depends on when its
+// oldest page leaves, which Level does not see; splitting must still agree with brute force.
+func TestSplitOnFixedWorkTimes(t *testing.T) {
+	f := fixedToyFactory(toyWorkers, 1/toyMu)
+	for _, rate := range []float64{25, 30} {
+		opt := Options{Seed: 21, Confidence: testConfidence}
+		s, err := Split(context.Background(), f, rate, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := BruteForce(context.Background(), f, rate, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%g rps, 16 × 200 ms fixed: split %v, brute force %v (%d hangs)", rate, s, b, b.Hangs)
+		if b.Hangs < 20 {
+			t.Errorf("%g rps: brute force saw %d hangs: no check", rate, b.Hangs)
+		}
+		if s.Upper < b.Lower || b.Upper < s.Lower {
+			t.Errorf("%g rps: intervals do not overlap: split %v, brute force %v", rate, s, b)
+		}
+	}
+}
+
 // At picks brute force where hangs come within seconds and splitting where they are rare, and
 // both give the exact answer.
 func TestAtChoosesTheEstimator(t *testing.T) {
@@ -238,7 +262,7 @@ func TestSplitHonoursLevels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []float64{6, 9, 10, 11, 12, 13, 14, 15}
+	want := []int{6, 9, 10, 11, 12, 13, 14, 15}
 	if e.Split.Base != 2 || !reflect.DeepEqual(e.Split.Levels, want) {
 		t.Errorf("base %d levels %v, want 2 and %v", e.Split.Base, e.Split.Levels, want)
 	}

@@ -90,7 +90,7 @@ func toyRateFor(perHour, mu float64, n int) float64 {
 // fixedToy is the toy with fixed holding times: n workers, page requests arriving as a Poisson
 // process of rate lambda, each holding a free worker for exactly hold seconds, hung for good
 // when all n are held. It is the mechanics of the 16 × 200 ms server without the self-call:
-// whether a state hangs soon depends on when its oldest page leaves, which fixedScore exposes.
+// whether a state hangs soon depends on when its oldest page leaves, not only on the level.
 type fixedToy struct {
 	lambda, hold float64
 	n            int
@@ -136,24 +136,3 @@ func (t *fixedToy) Clone(seed uint64) System {
 	c.rng = rand.New(rand.NewPCG(seed, toyStream))
 	return &c
 }
-
-// scoredToy is a fixedToy that refines Level by how long its oldest page still holds its
-// worker: a state whose oldest page leaves late has longer for the pool to fill.
-type scoredToy struct{ *fixedToy }
-
-var _ Refiner = scoredToy{}
-
-func scoredToyFactory(n int, hold float64) Factory {
-	f := fixedToyFactory(n, hold)
-	return func(rate float64, seed uint64) System { return scoredToy{f(rate, seed).(*fixedToy)} }
-}
-
-func (t scoredToy) Score() float64 {
-	if len(t.ends) == 0 {
-		return 0
-	}
-	frac := math.Min((t.ends[0]-t.now)/t.hold, math.Nextafter(1, 0))
-	return float64(len(t.ends)) + frac
-}
-
-func (t scoredToy) Clone(seed uint64) System { return scoredToy{t.fixedToy.Clone(seed).(*fixedToy)} }

@@ -1,0 +1,172 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/simdev/sim/internal/hostguard"
+	"github.com/simdev/sim/internal/invalid"
+)
+
+// DefaultAddr is where the agent listens unless told otherwise: loopback, a free port.
+const DefaultAddr = "127.0.0.1:0"
+
+// MinTokenLen is the shortest token accepted: 16 characters of a random string are beyond
+// guessing at any rate an HTTP listener answers.
+const MinTokenLen = 16
+
+// maxTokenLen bounds a token: it travels in a header, whose size the server bounds too.
+const maxTokenLen = 1 << 10
+
+const (
+	// readHeaderTimeout bounds a client's request headers, so an idle connection cannot hold
+	// a slot forever.
+	readHeaderTimeout = 5 * time.Second
+	// writeTimeout bounds a whole exchange: requestTimeout for the sample, then the write.
+	writeTimeout = requestTimeout + 5*time.Second
+	// idleTimeout closes keep-alive connections a scraper left idle, well above the usual
+	// 15 s to 60 s scrape interval.
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes bounds request headers: a request needs a Host and a token.
+	maxHeaderBytes = 8 << 10
+)
+
+// Config is what `sim watch` is told. Field names in errors are the command's flags.
+type Config struct {
+	// Port is the app's port (1 to 65535).
+	Port int
+	// PID is the app's process; 0 finds the owner of the port's listening socket.
+	PID int
+	// Addr is the agent's own listen address, host:port.
+	Addr string
+	// AllowNonLoopback lets Addr be beyond loopback (a container's 0.0.0.0, reached through
+	// a published port) and the Host header any IP or single-label name.
+	AllowNonLoopback bool
+	// Token is the bearer token; required when Addr is beyond loopback.
+	Token string
+}
+
+// Validate checks c and returns an invalid.Field error naming the flag for the first
+// mistake. The token's value never appears in a message.
+func (c Config) Validate() error {
+	if c.Port < 1 || c.Port > 65535 {
+		return invalid.Field("--port", c.Port, "the app's TCP port, 1 to 65535")
+	}
+	if c.PID < 0 {
+		return invalid.Field("--pid", c.PID, "the id of a running process, or 0 (the default) to find the owner of the port's listening socket")
+	}
+	if c.PID > 0 {
+		if _, err := os.Stat(procRoot + "/" + strconv.Itoa(c.PID)); err != nil {
+			return invalid.Field("--pid", c.PID, fmt.Sprintf("the id of a running process visible in %s, or 0 (the default) to find the owner of the port's listening socket", procRoot))
+		}
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) {
+		return invalid.Field("--addr", c.Addr, "host:port, port 0 to 65535 (0 picks a free one), e.g. "+DefaultAddr)
+	}
+	loopback := hostguard.LoopbackAddr(c.Addr)
+	if !loopback && !c.AllowNonLoopback {
+		return invalid.Field("--addr", c.Addr, "host:port on loopback (127.0.0.0/8, ::1 or localhost); other hosts only with --allow-non-loopback and a --token")
+	}
+	if c.Token != "" {
+		if len(c.Token) < MinTokenLen || len(c.Token) > maxTokenLen || strings.IndexFunc(c.Token, notTokenRune) >= 0 {
+			return invalid.Field("--token", secret(len(c.Token)),
+				fmt.Sprintf("%d to %d printable characters without spaces (e.g. openssl rand -hex 16)", MinTokenLen, maxTokenLen))
+		}
+	} else if !loopback {
+		return invalid.Field("--token", secret(0),
+			fmt.Sprintf("a token of at least %d characters (--token or SIM_WATCH_TOKEN) when --addr %s is beyond loopback: the census and the app's fd counts would be open to anyone who reaches the port", MinTokenLen, c.Addr))
+	}
+	return nil
+}
+
+// validPort reports whether a port string is a decimal 0 to 65535 (no service names: the
+// agent's address is written by hand, and "http" would be a mistake, not a wish).
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535 && strconv.Itoa(n) == s
+}
+
+// notTokenRune is a rune a token may not hold: it must survive an HTTP header as it is.
+func notTokenRune(r rune) bool { return r > unicode.MaxASCII || !unicode.IsPrint(r) || r == ' ' }
+
+// secret stands for a token in an error message: its length, never its value.
+type secret int
+
+func (s secret) String() string {
+	if s == 0 {
+		return "<none>"
+	}
+	return fmt.Sprintf("<a token of %d characters, not shown>", int(s))
+}
+
+// Agent is a running `sim watch`: a Watcher behind its own HTTP listener.
+type Agent struct {
+	w    *Watcher
+	srv  *http.Server
+	url  string
+	done chan error
+}
+
+// Start validates cfg, opens the listener and serves until Close. On error nothing is left
+// open.
+func Start(cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w, err := New(Options{Port: uint16(cfg.Port), PID: cfg.PID})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("watch agent: %w", err)
+	}
+	a := &Agent{
+		w: w,
+		srv: &http.Server{
+			Handler:           w.Handler(HandlerOptions{Token: cfg.Token, AnyHost: cfg.AllowNonLoopback}),
+			ReadHeaderTimeout: readHeaderTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+		},
+		url:  "http://" + ln.Addr().String(),
+		done: make(chan error, 1),
+	}
+	go func() {
+		err := a.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		a.done <- err
+	}()
+	return a, nil
+}
+
+// URL returns the agent's base URL, http://HOST:PORT.
+func (a *Agent) URL() string { return a.url }
+
+// Watcher returns the agent's watcher.
+func (a *Agent) Watcher() *Watcher { return a.w }
+
+// Err delivers the listener's error if it stops by itself (nil after Close).
+func (a *Agent) Err() <-chan error { return a.done }
+
+// Close stops the listener, waits for requests in progress until ctx ends (then cuts them
+// off), and releases the sampler.
+func (a *Agent) Close(ctx context.Context) error {
+	err := a.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("stop watch agent: %w", err), a.srv.Close())
+	}
+	return errors.Join(err, a.w.Close())
+}
