@@ -68,18 +68,20 @@ func strictHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 // checkKeys returns an *invalid.Error for the first key (in sorted order, depth first) of raw
 // that the struct type t has no field for. raw comes from yamldoc, so its keys are lower case.
 func checkKeys(raw map[string]any, t reflect.Type, path string) *invalid.Error {
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(raw) {
 		field, ok := fieldByKey(t, k)
 		if !ok {
 			return unknownKey(t, path, k)
 		}
 		ft := deref(field.Type)
 		switch {
+		case ft == reflect.TypeFor[Server]():
+			// The server's keys are the server's schema's, not this struct's fields.
+			if m, ok := raw[k].(map[string]any); ok {
+				if err := checkServerKeys(m, join(path, k), ""); err != nil {
+					return err
+				}
+			}
 		case ft.Kind() == reflect.Struct:
 			if m, ok := raw[k].(map[string]any); ok {
 				if err := checkKeys(m, ft, join(path, k)); err != nil {
@@ -101,12 +103,26 @@ func checkKeys(raw map[string]any, t reflect.Type, path string) *invalid.Error {
 	return nil
 }
 
+// sortedKeys returns the keys of m, sorted.
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 func unknownKey(t reflect.Type, path, key string) *invalid.Error {
+	return unknownKeyIn(path, key, keysOf(t))
+}
+
+// unknownKeyIn is the error for key, unknown in the mapping at path, whose keys are known.
+func unknownKeyIn(path, key string, known []string) *invalid.Error {
 	where := path
 	if where == "" {
 		where = "the top level"
 	}
-	known := keysOf(t)
 	allowed := "a key of " + where + ": " + strings.Join(known, ", ")
 	if key == "" {
 		return &invalid.Error{Field: join(path, `""`), Value: "an empty key", Allowed: allowed}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -160,8 +161,15 @@ func Parse(name string, data []byte) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profile decoder: %w", err)
 	}
-	if err := dec.Decode(raw); err != nil {
+	// The server section is read by the server's schema (decodeServer), after the fields
+	// before it in the struct, as the decoder would have.
+	rest := maps.Clone(raw)
+	delete(rest, serverSection)
+	if err := dec.Decode(rest); err != nil {
 		return nil, decodeError(name, raw, err)
+	}
+	if p.Server, err = decodeServer(name, raw); err != nil {
+		return nil, err
 	}
 	if p.Name == "" {
 		p.Name = baseName(name)

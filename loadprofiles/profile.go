@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/serverconf"
 )
 
 // Defaults applied by Normalize (and by Parse to keys a profile leaves out).
@@ -49,8 +50,8 @@ const (
 	// (netlink dumps, admin scrapes) would distort the run they measure.
 	MinSampleInterval = 10 * time.Millisecond
 	// MinNofile leaves room for the process's own files (binary, stdio, listeners, admin port)
-	// before any connection is accepted.
-	MinNofile = 64
+	// before any connection is accepted: the server's own floor on nofile.
+	MinNofile = serverconf.MinNoFile
 	// MaxSampleInterval is the longest observation window. The collapse detector judges whole
 	// windows against hang_hold (3 s by default) and the onset is known to a window: beyond 10 s
 	// the timeline can no longer show when a run hung, which is what it is for.
@@ -345,7 +346,7 @@ func (p *Profile) check() error {
 	if err := p.Thresholds.check(); err != nil {
 		return err
 	}
-	return p.Server.check()
+	return checkServer(p.Server)
 }
 
 func checkStages(stages []Stage) error {

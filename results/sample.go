@@ -59,6 +59,11 @@ type Sample struct {
 	// AcceptQueue and AcceptQueueMax are the listener's accept queue length and limit.
 	AcceptQueue    int `json:"accept_queue"`
 	AcceptQueueMax int `json:"accept_queue_max"`
+	// SocketsMissing marks a gap in the socket census: its source did not give one for this
+	// window in time (a watch agent that did not answer within its timeout, refused, or sent a
+	// stale sample). The socket fields above are then not measured: zero here, empty cells in
+	// timeline.csv, a break in the report's charts, and no part in peak CLOSE_WAIT.
+	SocketsMissing bool `json:"sockets_missing"`
 
 	// AppUp is false when the app's admin /stats did not answer in the window; the fields below
 	// are then zero, not measured.
@@ -185,6 +190,20 @@ var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 func oneLine(s string) string { return lineBreaks.Replace(s) }
 
+// socketCol is a socket census column: an empty cell in a window whose census is missing, so
+// that a gap never reads as zero sockets (sockets_missing says it was one).
+func socketCol(name string, f func(*Sample) *int) column[Sample] {
+	c := intCol(name, f)
+	get := c.get
+	c.get = func(s *Sample) string {
+		if s.SocketsMissing {
+			return ""
+		}
+		return get(s)
+	}
+	return c
+}
+
 // sampleColumns is the timeline.csv layout.
 var sampleColumns = []column[Sample]{
 	floatCol("t_s", func(s *Sample) *float64 { return &s.T }),
@@ -205,19 +224,20 @@ var sampleColumns = []column[Sample]{
 	floatCol("p99_ms", func(s *Sample) *float64 { return &s.P99 }),
 	floatCol("max_ms", func(s *Sample) *float64 { return &s.Max }),
 	intCol("in_flight", func(s *Sample) *int { return &s.InFlight }),
-	intCol("close_wait", func(s *Sample) *int { return &s.CloseWait }),
-	intCol("established", func(s *Sample) *int { return &s.Established }),
-	intCol("time_wait", func(s *Sample) *int { return &s.TimeWait }),
-	intCol("fin_wait1", func(s *Sample) *int { return &s.FinWait1 }),
-	intCol("fin_wait2", func(s *Sample) *int { return &s.FinWait2 }),
-	intCol("syn_recv", func(s *Sample) *int { return &s.SynRecv }),
-	intCol("last_ack", func(s *Sample) *int { return &s.LastAck }),
-	intCol("client_established", func(s *Sample) *int { return &s.ClientEstablished }),
-	intCol("client_fin_wait2", func(s *Sample) *int { return &s.ClientFinWait2 }),
-	intCol("client_time_wait", func(s *Sample) *int { return &s.ClientTimeWait }),
-	intCol("client_syn_sent", func(s *Sample) *int { return &s.ClientSynSent }),
-	intCol("accept_queue", func(s *Sample) *int { return &s.AcceptQueue }),
-	intCol("accept_queue_max", func(s *Sample) *int { return &s.AcceptQueueMax }),
+	socketCol("close_wait", func(s *Sample) *int { return &s.CloseWait }),
+	socketCol("established", func(s *Sample) *int { return &s.Established }),
+	socketCol("time_wait", func(s *Sample) *int { return &s.TimeWait }),
+	socketCol("fin_wait1", func(s *Sample) *int { return &s.FinWait1 }),
+	socketCol("fin_wait2", func(s *Sample) *int { return &s.FinWait2 }),
+	socketCol("syn_recv", func(s *Sample) *int { return &s.SynRecv }),
+	socketCol("last_ack", func(s *Sample) *int { return &s.LastAck }),
+	socketCol("client_established", func(s *Sample) *int { return &s.ClientEstablished }),
+	socketCol("client_fin_wait2", func(s *Sample) *int { return &s.ClientFinWait2 }),
+	socketCol("client_time_wait", func(s *Sample) *int { return &s.ClientTimeWait }),
+	socketCol("client_syn_sent", func(s *Sample) *int { return &s.ClientSynSent }),
+	socketCol("accept_queue", func(s *Sample) *int { return &s.AcceptQueue }),
+	socketCol("accept_queue_max", func(s *Sample) *int { return &s.AcceptQueueMax }),
+	boolCol("sockets_missing", func(s *Sample) *bool { return &s.SocketsMissing }),
 	boolCol("app_up", func(s *Sample) *bool { return &s.AppUp }),
 	intCol("workers_busy", func(s *Sample) *int { return &s.WorkersBusy }),
 	intCol("queued", func(s *Sample) *int { return &s.Queued }),

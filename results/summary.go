@@ -1,6 +1,10 @@
 package results
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // SchemaVersion is the version of the record layout this sim writes and the newest it reads.
 // Bump it when a change would make an older sim misread a record (a renamed or re-meant key),
@@ -9,10 +13,12 @@ const SchemaVersion = 1
 
 // Verdicts, as written in Summary.Verdict.
 const (
-	// VerdictOK: good throughput never collapsed during the load.
+	// VerdictOK: good throughput never collapsed during the load, nor held below the offered
+	// rate for hang_hold.
 	VerdictOK = "ok"
-	// VerdictSaturated: throughput collapsed under load but the app answered again after the
-	// load stopped, as a merely overloaded server does.
+	// VerdictSaturated: the app reached its capacity (good throughput held below the offered
+	// rate for at least hang_hold: CapacityRPS), or its throughput collapsed under load but it
+	// answered again after the load stopped, as a merely overloaded server does.
 	VerdictSaturated = "saturated"
 	// VerdictHang: throughput collapsed and the app did not answer again within the recovery
 	// window: the self-call deadlock.
@@ -97,6 +103,16 @@ type Summary struct {
 	OnsetWorkersBusy int      `json:"onset_workers_busy"`
 	OnsetCloseWait   int      `json:"onset_close_wait"`
 
+	// Saturated is true when the verdict is VerdictSaturated.
+	Saturated bool `json:"saturated"`
+	// CapacityRPS is the good (2xx) throughput the app plateaued at while the offered rate was
+	// above it, for at least hang_hold (see package simulator/detect), and SaturationOnsetS the
+	// start of that plateau: the capacity this topology reached under this load. Both null when
+	// throughput kept up with the offered rate, in a collapse that came with no plateau, and in
+	// records written before the keys existed. A hang may have one: its plateau came first.
+	CapacityRPS      *float64 `json:"capacity_rps"`
+	SaturationOnsetS *float64 `json:"saturation_onset_s"`
+
 	// PeakCloseWait is the most server-side CLOSE_WAIT sockets in any window, PeakCloseWaitTS
 	// the end of the first window that had it (0 when there were none).
 	PeakCloseWait   int     `json:"peak_close_wait"`
@@ -137,6 +153,62 @@ type Summary struct {
 	// Thresholds are the detection thresholds the verdict was reached with, so a report can
 	// state its definitions.
 	Thresholds Thresholds `json:"thresholds"`
+
+	// Census says where the timeline's socket columns came from; null in model runs and in
+	// records written before the key existed (all counted by the local kernel).
+	Census *Census `json:"census,omitempty"`
+}
+
+// Census sources, as written in Census.Source.
+const (
+	// CensusLocal: the runner counted the sockets itself, in its own network namespace.
+	CensusLocal = "local"
+	// CensusAgent: a `sim watch` agent beside the app counted them (`sim run --watch`).
+	CensusAgent = "agent"
+)
+
+// Census says where a timeline's socket columns came from and how many of its windows have
+// none. Every census is placed on the runner's clock, in the window it was taken for.
+type Census struct {
+	// Source is CensusLocal or CensusAgent.
+	Source string `json:"source"`
+	// URL is the agent's URL with its credentials masked; empty for a local census.
+	URL string `json:"url,omitempty"`
+	// Method is how the sockets were counted: "netlink" or "proc" (the agent's, as it said).
+	Method string `json:"method,omitempty"`
+	// Port is the port counted: the agent's, which may differ from the target's behind a
+	// published (NATed) port.
+	Port uint16 `json:"port,omitempty"`
+	// Windows is the number of timeline windows, Gaps those without a census
+	// (Sample.SocketsMissing), and LastGap why the last gap happened.
+	Windows int    `json:"windows"`
+	Gaps    int    `json:"gaps"`
+	LastGap string `json:"last_gap,omitempty"`
+	// ClockOffsetMS estimates the agent's clock minus the runner's, from the census with the
+	// shortest round trip (NTP's rule), within ClockOffsetErrorMS (half that round trip). Null
+	// for a local census. It is reported, not applied: windows are on the runner's clock.
+	ClockOffsetMS      *float64 `json:"clock_offset_ms,omitempty"`
+	ClockOffsetErrorMS *float64 `json:"clock_offset_error_ms,omitempty"`
+}
+
+// String names the census source in a line: "agent http://10.0.0.2:8082 (netlink, port
+// 8080)" or "local kernel (netlink, port 8080)".
+func (c Census) String() string {
+	where := "local kernel"
+	if c.Source == CensusAgent {
+		where = "agent " + c.URL
+	}
+	var detail []string
+	if c.Method != "" {
+		detail = append(detail, c.Method)
+	}
+	if c.Port != 0 {
+		detail = append(detail, "port "+strconv.Itoa(int(c.Port)))
+	}
+	if len(detail) > 0 {
+		where += " (" + strings.Join(detail, ", ") + ")"
+	}
+	return where
 }
 
 // Thresholds are the collapse-detection thresholds as stored in a record.
@@ -148,4 +220,8 @@ type Thresholds struct {
 	HangHoldS float64 `json:"hang_hold_s"`
 	// MinOfferedRPS: windows offering less are not judged.
 	MinOfferedRPS float64 `json:"min_offered_rps"`
+	// SaturationFraction: a window is short of the offered rate when its 2xx rate is below
+	// this fraction of it; a plateau of such windows lasting HangHoldS is a saturation. 0 in
+	// records written before saturation was detected.
+	SaturationFraction float64 `json:"saturation_fraction,omitempty"`
 }

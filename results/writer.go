@@ -269,15 +269,15 @@ func (w *Writer) AddProbe(p Probe) error {
 }
 
 // WriteSummary replaces summary.json atomically, with SchemaVersion set and RecordDir left out.
-// While s.Complete is false it writes verdict "incomplete" and hang false whatever s says: a
-// verdict is only final once the run is, and scripts can trust hang=true without also checking
-// complete. It also works after Close, so a run can close the streams first and mark the record
+// While s.Complete is false it writes verdict "incomplete" and hang and saturated false whatever
+// s says: a verdict is only final once the run is, and scripts can trust hang=true without also
+// checking complete. It also works after Close, so a run can close the streams first and mark the record
 // complete last: complete=true then promises the other files are whole.
 func (w *Writer) WriteSummary(s Summary) error {
 	s.SchemaVersion = SchemaVersion
 	s.RecordDir = ""
 	if !s.Complete {
-		s.Verdict, s.Hang, s.HangOnsetS = VerdictIncomplete, false, nil
+		s.Verdict, s.Hang, s.HangOnsetS, s.Saturated = VerdictIncomplete, false, nil, false
 	}
 	// An empty object, not null, so scripts can index it without a null check.
 	if s.Errors == nil {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/simdev/sim/simulator/runner"
 	"io"
 	"math"
 	"net/http"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
+	"github.com/simdev/sim/simulator/observe"
 )
 
 // Exit codes, as sim's: 2 for a usage mistake, 3 for an attack that could not run to its end.
@@ -136,7 +136,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 // attack runs the attack and counts its results; an interrupt stops it early and is an error.
 func attack(ctx context.Context, o options) (report, error) {
 	// The same options as sim run's, so only the runner's own work differs.
-	atk := vegeta.NewAttacker(runner.AttackerOptions(loadprofiles.Client{
+	atk := vegeta.NewAttacker(observe.AttackerOptions(loadprofiles.Client{
 		Timeout: o.timeout, Keepalive: o.keepalive, Connections: o.connections, MaxWorkers: o.maxWorkers,
 	})...)
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: o.url})

@@ -179,7 +179,7 @@ func TestBadInputFlagsServeMatchesProfile(t *testing.T) {
 		reflect.TypeOf(0):                "-1",
 		reflect.TypeOf(""):               "bogus",
 	}
-	keys := profileServerKeys(reflect.TypeOf(loadprofiles.Server{}), "")
+	keys := profileServerKeys()
 	if len(keys) < 15 {
 		t.Fatalf("found %d server keys in the profile schema: %v", len(keys), keys)
 	}
@@ -221,26 +221,13 @@ func TestBadInputFlagsServeMatchesProfile(t *testing.T) {
 }
 
 // profileServerKeys maps each key of the profile's server section (dots for nesting) to its
-// value type, from the yaml tags.
-func profileServerKeys(typ reflect.Type, prefix string) map[string]reflect.Type {
+// value type, from the server's schema: a key added there is covered here.
+func profileServerKeys() map[string]reflect.Type {
 	keys := map[string]reflect.Type{}
-	for i := 0; i < typ.NumField(); i++ {
-		f := typ.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
+	for _, k := range app.Keys() {
+		if k.Profile {
+			keys[k.Name] = reflect.TypeOf(k.Default())
 		}
-		ft := f.Type
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		if ft.Kind() == reflect.Struct {
-			for k, v := range profileServerKeys(ft, prefix+name+".") {
-				keys[k] = v
-			}
-			continue
-		}
-		keys[prefix+name] = ft
 	}
 	return keys
 }

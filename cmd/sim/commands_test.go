@@ -27,7 +27,8 @@ func TestCompareDefault(t *testing.T) {
 	if wall > 2*time.Minute {
 		t.Errorf("sim compare took %s, want about 2 minutes or less", wall)
 	}
-	for _, want := range []string{"verdict", "HANG", "OK", "peak CLOSE_WAIT", "recovery", "p50 / p99", "report.html"} {
+	// split reaches its capacity (80 rps: 16 workers × 200 ms) on the quick ramp and recovers.
+	for _, want := range []string{"verdict", "HANG", "SATURATED at", "recovered", "capacity", "peak CLOSE_WAIT", "recovery", "p50 / p99", "report.html"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}

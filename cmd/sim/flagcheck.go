@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/simdev/sim/internal/invalid"
 	"github.com/simdev/sim/internal/redact"
 	"github.com/simdev/sim/simulator/app"
+	"github.com/simdev/sim/simulator/watch"
 )
 
 // maxPort is the highest TCP port.
@@ -55,12 +57,21 @@ func (f runFlags) check(fs *pflag.FlagSet) error {
 	}
 	external := f.target != ""
 	const withTarget = "only with --target, in external mode"
-	return checkNeeds(fs,
+	if err := checkNeeds(fs,
 		needs{"topology", !external, "not with --target: external mode attacks the server already running at --target, whatever its topology"},
 		needs{"watch-port", external, withTarget + " (the port whose sockets are sampled)"},
 		needs{"admin", external, withTarget + " (run starts its own admin listener otherwise)"},
 		needs{"allow-remote", external, withTarget + " (run attacks its own loopback server otherwise)"},
-	)
+		needs{"watch", external, withTarget + " (the sim watch agent beside the target counts its sockets)"},
+		needs{"watch-port", f.watch == "", "not with --watch: the agent counts the sockets of the port it watches (sim watch --port)"},
+	); err != nil {
+		return err
+	}
+	// A token is never echoed, not even a misplaced one.
+	if fs.Changed("watch-token") && f.watch == "" {
+		return invalid.Field("--watch-token", fmt.Sprintf("(a token of %d characters)", len(f.watchToken)), "only with --watch (the token of the sim watch agent)")
+	}
+	return nil
 }
 
 // checkFlags refuses plan's flags that the other flags make meaningless and an empty --out.
@@ -124,6 +135,22 @@ func checkAdmin(raw string) (string, error) {
 		return "", bad
 	}
 	return strings.TrimSuffix(raw, "/"), nil
+}
+
+// checkWatch checks --watch, the URL of a sim watch agent: an http(s) base URL as the agent
+// prints it (watch.NewClient's rule), on loopback unless allowRemote. Errors show the URL with
+// its credentials masked.
+func checkWatch(raw string, allowRemote bool) error {
+	c, err := watch.NewClient(raw, "", time.Second)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	u, _ := url.Parse(raw) // NewClient parsed it
+	if !allowRemote && !isLoopbackHost(u.Hostname()) {
+		return invalid.Field("--watch", redact.URL(raw), "a sim watch agent on loopback (127.0.0.0/8, ::1, localhost); --allow-remote reads an agent on another host")
+	}
+	return nil
 }
 
 // urlPort is the port a URL connects to: its own, or its scheme's default.

@@ -65,7 +65,7 @@ func TestRemoteNotice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := remoteNotice("http://10.1.2.3:8080/page", prof, 8080)
+	got := remoteNotice("http://10.1.2.3:8080/page", prof, 8080, "")
 	for _, want := range []string{
 		"--allow-remote: will send GET http://10.1.2.3:8080/page",
 		"up to 60 rps for 6s",

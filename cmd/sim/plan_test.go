@@ -218,6 +218,7 @@ func TestPlanSafeRateHoldsOnSockets(t *testing.T) {
 	t.Logf("safe_rps %.2f (hazard %s per hour, %s), holding %s at it three times", safe,
 		results.FormatHazard(*p.Rows[0].HazardPerHour), p.Rows[0].HazardMethod, hold)
 
+	t.Logf("load average before the holds: %s", loadAverage())
 	var wg sync.WaitGroup
 	sums := make([]results.Summary, 3)
 	errs := make([]string, 3)
@@ -227,7 +228,7 @@ func TestPlanSafeRateHoldsOnSockets(t *testing.T) {
 			prof := writeFile(t, out, fmt.Sprintf("hold-%d.yaml", seed), fmt.Sprintf(planHoldProfile, hold, safe, seed))
 			ctx, cancel := context.WithTimeout(context.Background(), hold+2*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, simBin, "run", "--topology", "self", "--profile", prof, "--json", "--out", filepath.Join(out, fmt.Sprintf("runs-%d", seed)))
+			cmd := exec.CommandContext(ctx, simBin, "run", "--topology", "self", "--profile", prof, "--stop-on-hang", "--json", "--out", filepath.Join(out, fmt.Sprintf("runs-%d", seed)))
 			b, err := cmd.Output()
 			if err != nil {
 				errs[i] = fmt.Sprintf("seed %d: %v\n%s", seed, err, b)
@@ -246,8 +247,26 @@ func TestPlanSafeRateHoldsOnSockets(t *testing.T) {
 		}
 		t.Logf("seed %d: %d requests, %d OK, p99 %.0f ms, verdict %s", i+1, s.Requests, s.OK, s.P99MS, s.Verdict)
 		if s.Hang || s.Verdict == results.VerdictHang {
-			t.Errorf("seed %d: hung at %.1f rps, the safe rate, after %v s", i+1, safe, s.HangAfterStageStartS)
+			after := "?"
+			if s.HangAfterStageStartS != nil {
+				after = fmt.Sprintf("%.1f", *s.HangAfterStageStartS)
+			}
+			t.Errorf("seed %d: hung at %.1f rps, the safe rate, %s s into the hold (load average then: %s)", i+1, safe, after, loadAverage())
 		}
 		assertNothingLeft(t, s)
 	}
+}
+
+// loadAverage is /proc/loadavg's first three figures: a hang on a shared 2-core machine may be a
+// stall of the server process (the model has none), and the load says whether one was likely.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -35,9 +35,12 @@ type runFlags struct {
 	target      string
 	watchPort   int
 	admin       string
+	watch       string
+	watchToken  string
 	allowRemote bool
 	stopOnHang  bool
 	engine      string
+	shard       string
 	limits      limitFlags
 }
 
@@ -82,8 +85,9 @@ the load stops, and write a run record:
     config.json    the effective config; serve.log, goroutines.txt (the app's thread dump)
 
 Verdicts: collapse = good throughput below hang_fraction of the offered rate for at least
-hang_hold until the load ends; hang = collapse and no good probe during recovery; saturated =
-collapse but recovered; ok = no collapse.
+hang_hold until the load ends; capacity = the good throughput of a plateau below 90% of the
+offered rate lasting at least hang_hold; hang = collapse and no good probe during recovery;
+saturated (at its capacity) = collapse but recovered, or a plateau without a hang; ok = neither.
 
 Built-in profiles:
 ` + profileList() + `
@@ -92,6 +96,18 @@ Tomcat, a real nginx, your own app) with the same profile, samples the sockets o
 (default: the target's port) and writes the same record -- the way to check your own app for the
 self-call deadlock: if it hangs and does not recover, look for calls it makes to itself. Targets
 outside loopback need --allow-remote, which prints what will be sent first.
+
+--watch http://AGENT takes the socket columns from a 'sim watch' agent beside the app instead
+of this machine's kernel: the way to see the CLOSE_WAIT sockets of an app in a container, a pod
+or on another host (--watch-token or SIM_WATCH_TOKEN if the agent wants one; an agent outside
+loopback needs --allow-remote). Each window asks the agent for its census at the window's end,
+on this machine's clock, and waits at most half a sample_interval: a census that does not come
+back in time, fails, or is not newer by the agent's clock than the one before is a gap (an empty
+cell in timeline.csv), never zero sockets. The agent's clock is used only for that and for the
+offset estimate the summary reports (census.clock_offset_ms); windows are placed on this
+machine's clock. summary.json and the report say where the census came from.
+
+` + shardHelp + `
 
 ` + limitsHelp() + `
 
@@ -105,8 +121,15 @@ run failed or was interrupted (the record is kept, marked incomplete).`,
 		Example: `  sim run --topology self --profile quick
   sim run --topology split --profile ramp --out /tmp/runs --json
   sim run --topology self --profile ./my-profile.yaml
-  sim run --target http://127.0.0.1:8080/app/page.jsp --profile ramp`,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd, f) },
+  sim run --target http://127.0.0.1:8080/app/page.jsp --profile ramp
+  sim run --target http://127.0.0.1:8080/page --watch http://127.0.0.1:8082
+  sim run --target http://127.0.0.1:8080/page --shard 1/3 --out runs/shards`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("watch-token") {
+				f.watchToken = os.Getenv(watchTokenEnv)
+			}
+			return runRun(cmd, f)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.topology, "topology", app.Self, "self or split")
@@ -116,8 +139,11 @@ run failed or was interrupted (the record is kept, marked incomplete).`,
 	fl.StringVar(&f.target, "target", "", "attack this URL on a server already running (external mode: no child is started)")
 	fl.IntVar(&f.watchPort, "watch-port", 0, "external mode: the server port whose sockets are sampled (default: the target's port)")
 	fl.StringVar(&f.admin, "admin", "", "external mode: a sim admin listener to read /stats from (optional)")
+	fl.StringVar(&f.watch, "watch", "", "external mode: take the socket columns from the sim watch agent at this URL instead of this machine's kernel")
+	fl.StringVar(&f.watchToken, "watch-token", "", "the --watch agent's bearer token (default $"+watchTokenEnv+")")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "external mode: allow a target outside 127.0.0.0/8 and ::1")
 	fl.StringVar(&f.engine, "engine", results.EngineSockets, "sockets (the real server on loopback) or model (the virtual-time model: milliseconds, record marked engine model)")
+	fl.StringVar(&f.shard, "shard", "", "external mode: I/N, send 1/N of the profile's load as shard I (0-based) of N processes; 'sim report --merge' merges their records")
 	fl.BoolVar(&f.stopOnHang, "stop-on-hang", false, "end the load as soon as the collapse has held for hang_hold, then probe for recovery (time-to-hang measurements)")
 	f.limits.add(fl)
 	return cmd
@@ -154,6 +180,9 @@ func profileList() string {
 
 func runRun(cmd *cobra.Command, f runFlags) error {
 	if err := f.check(cmd.Flags()); err != nil {
+		return err
+	}
+	if err := checkShardMode(cmd.Flags(), f.target != ""); err != nil {
 		return err
 	}
 	if err := checkEngine(f.engine); err != nil {
@@ -231,7 +260,7 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 	if s.Engine == results.EngineModel {
 		engine = " (model)"
 	}
-	fmt.Fprintf(w, "sim run: topology %s, profile %s%s: %s\n", s.Topology, s.Profile, engine, strings.ToUpper(s.Verdict))
+	fmt.Fprintf(w, "sim run: topology %s, profile %s%s: %s\n", s.Topology, s.Profile, engine, s.VerdictLine())
 	switch {
 	case s.Collapse && s.CollapseOnsetS != nil:
 		label := "hang onset"
@@ -243,6 +272,9 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 	default:
 		fmt.Fprintf(w, "  %-15s none\n", "hang onset")
 	}
+	if s.CapacityRPS != nil && s.SaturationOnsetS != nil {
+		fmt.Fprintf(w, "  %-15s %.0f rps (OK throughput held below the offered rate from %.1f s)\n", "capacity", *s.CapacityRPS, *s.SaturationOnsetS)
+	}
 	if s.HangStage != nil && s.HangAfterStageStartS != nil {
 		fmt.Fprintf(w, "  %-15s %.1f s after the start of stage %d (a hold)\n", "time to hang", *s.HangAfterStageStartS, *s.HangStage+1)
 	}
@@ -250,6 +282,9 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 		fmt.Fprintf(w, "  %-15s stopped early at %.1f s (--stop-on-hang: the collapse had held for %.0f s)\n", "load", *s.LoadStoppedS, s.Thresholds.HangHoldS)
 	}
 	fmt.Fprintf(w, "  %-15s %d (at %.1f s); accept errors %d\n", "peak CLOSE_WAIT", s.PeakCloseWait, s.PeakCloseWaitTS, s.AcceptErrors)
+	if c := s.Census; c != nil && (c.Source == results.CensusAgent || c.Gaps > 0) {
+		fmt.Fprintf(w, "  %-15s %s; %d of %d windows missing\n", "socket census", c, c.Gaps, c.Windows)
+	}
 	switch {
 	case s.Recovered && s.RecoveryS != nil:
 		fmt.Fprintf(w, "  %-15s recovered %.1f s after the load stopped\n", "recovery", *s.RecoveryS)
@@ -303,8 +338,12 @@ func newProgressPrinter(w io.Writer) *progressPrinter {
 
 func (p *progressPrinter) update(pr runner.Progress) {
 	s := pr.Sample
-	line := fmt.Sprintf("%5.1f/%.0fs %-8s offered %5.0f rps  ok %5.0f rps  p99 %6.0f ms  CLOSE_WAIT %5d  busy %4d  queued %5d",
-		pr.Elapsed.Seconds(), pr.Total.Seconds(), pr.Phase, s.OfferedRPS, s.OKRPS, s.P99, s.CloseWait, s.WorkersBusy, s.Queued)
+	closeWait := fmt.Sprintf("%5d", s.CloseWait)
+	if s.SocketsMissing {
+		closeWait = "  gap" // the census did not come back in time: not a count
+	}
+	line := fmt.Sprintf("%5.1f/%.0fs %-8s offered %5.0f rps  ok %5.0f rps  p99 %6.0f ms  CLOSE_WAIT %s  busy %4d  queued %5d",
+		pr.Elapsed.Seconds(), pr.Total.Seconds(), pr.Phase, s.OfferedRPS, s.OKRPS, s.P99, closeWait, s.WorkersBusy, s.Queued)
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.printed = true
@@ -328,6 +367,15 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	var shard *loadprofiles.Shard
+	label := "external"
+	if cmd.Flags().Changed("shard") {
+		s, err := parseShard(f.shard)
+		if err != nil {
+			return err
+		}
+		shard, label = &s, shardLabel(s)
+	}
 	remote := !isLoopbackHost(u.Hostname())
 	port := f.watchPort
 	if !cmd.Flags().Changed("watch-port") {
@@ -335,6 +383,12 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 	}
 	if port < 1 || port > maxPort {
 		return &invalid.Error{Field: "--watch-port", Value: f.watchPort, Allowed: fmt.Sprintf("1 to %d", maxPort)}
+	}
+	if f.watch != "" {
+		if err := checkWatch(f.watch, f.allowRemote); err != nil {
+			return err
+		}
+		port = 0 // the agent counts the port it watches; --watch-port is refused with --watch
 	}
 	if f.admin != "" {
 		if f.admin, err = checkAdmin(f.admin); err != nil {
@@ -349,7 +403,11 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "note: external mode ignores the profile's server section (%s)\n", strings.Join(prof.Server.Flags(), " "))
 	}
 	if remote {
-		fmt.Fprintln(cmd.ErrOrStderr(), remoteNotice(redact.URL(f.target), prof, port))
+		sent := prof
+		if shard != nil {
+			sent, _ = prof.Shard(*shard)
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), remoteNotice(redact.URL(f.target), sent, port, redact.URL(f.watch)))
 	}
 	sess, err := newSession(cmd)
 	if err != nil {
@@ -360,13 +418,16 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 		Topology:    "external",
 		Profile:     prof,
 		ProfileName: f.profile,
-		RecordDir:   results.NewRunDir(f.out, "external", time.Now()),
+		RecordDir:   results.NewRunDir(f.out, label, time.Now()),
 		Progress:    sess.progress.update,
 		Force:       sess.force.ch,
 		Target:      f.target,
 		WatchPort:   uint16(port),
 		AdminURL:    f.admin,
+		WatchURL:    f.watch,
+		WatchToken:  f.watchToken,
 		StopOnHang:  f.stopOnHang,
+		Shard:       shard,
 	})
 	sess.progress.done()
 	if perr := printOutcome(cmd, out, f.json); perr != nil {
@@ -376,10 +437,15 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 }
 
 // remoteNotice is what --allow-remote prints before attacking another machine: what will be
-// sent, how fast, for how long.
-func remoteNotice(target string, prof *loadprofiles.Profile, watchPort int) string {
-	return fmt.Sprintf("--allow-remote: will send GET %s from this machine, up to %.0f rps for %s (about %.0f requests), then probe it for %s; sockets are watched on local port %d only",
-		target, prof.PeakRate(), prof.Duration(), prof.Pacer().Hits(), prof.Recovery.Duration, watchPort)
+// sent, how fast, for how long, and where the sockets are counted: on local port watchPort, or
+// by the agent at watchURL (already masked) when it is not empty.
+func remoteNotice(target string, prof *loadprofiles.Profile, watchPort int, watchURL string) string {
+	census := fmt.Sprintf("sockets are watched on local port %d only", watchPort)
+	if watchURL != "" {
+		census = "sockets are counted by the sim watch agent at " + watchURL
+	}
+	return fmt.Sprintf("--allow-remote: will send GET %s from this machine, up to %.0f rps for %s (about %.0f requests), then probe it for %s; %s",
+		target, prof.PeakRate(), prof.Duration(), prof.Pacer().Hits(), prof.Recovery.Duration, census)
 }
 
 func isLoopbackHost(h string) bool {

@@ -139,7 +139,7 @@ func synthRecord(t *testing.T, dir, topology string) *results.Record {
 		StartedAt: start, FinishedAt: start.Add(28 * time.Second), Complete: true,
 		PeakCloseWait: cw, PeakCloseWaitTS: synthLoadS, PeakFDs: cw + 17,
 		RecoveryWindowS: synthRecovery, LoadDurationS: synthLoadS,
-		Requests: 1300, Thresholds: results.Thresholds{HangFraction: 0.1, HangHoldS: 3, MinOfferedRPS: 1},
+		Requests: 1300, Thresholds: results.Thresholds{HangFraction: 0.1, HangHoldS: 3, MinOfferedRPS: 1, SaturationFraction: 0.9},
 	}
 	s := &r.Summary
 	if self {
@@ -150,7 +150,9 @@ func synthRecord(t *testing.T, dir, topology string) *results.Record {
 		s.OK, s.Errors = 485, map[string]int{"timeout": 815}
 		s.P50MS, s.P90MS, s.P99MS, s.MaxMS = 1000.338, 1001.059, 1001.929, 1005.708
 	} else {
-		s.Verdict, s.Recovered, s.RecoveryS = results.VerdictOK, true, f64(2.206)
+		// What detect.Summarize makes of this timeline: a plateau at 80 rps from 14 s.
+		s.Verdict, s.Saturated, s.Recovered, s.RecoveryS = results.VerdictSaturated, true, true, f64(2.206)
+		s.CapacityRPS, s.SaturationOnsetS = f64(80), f64(14)
 		s.PeakCloseWait, s.PeakCloseWaitTS = 84, 21
 		s.OK, s.Errors = 1014, map[string]int{"timeout": 280, "reset": 6}
 		s.P50MS, s.P90MS, s.P99MS, s.MaxMS = 235.2, 700.1, 1000.9, 1003
@@ -404,6 +406,47 @@ func TestReportEdgeCases(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A run whose census came from a watch agent says so in the definitions, with its gaps and the
+// agent's clock offset, and a window without a census is a break (null) in the socket charts,
+// not a drop to zero.
+func TestReportCensusGaps(t *testing.T) {
+	out, recs := synthCompare(t)
+	r := recs[0]
+	off, bound := 12.5, 0.4
+	r.Summary.Census = &results.Census{Source: results.CensusAgent, URL: "http://10.254.7.2:9090", Method: "netlink",
+		Port: 8080, Windows: len(r.Timeline), Gaps: 1, ClockOffsetMS: &off, ClockOffsetErrorMS: &bound}
+	gap := len(r.Timeline) / 2
+	r.Timeline[gap].SocketsMissing = true
+	r.Timeline[gap].CloseWait = 0
+	v := buildView(out, recs[:1], Options{})
+	md := string(renderMarkdown(v, nil))
+	for _, w := range []string{"socket census", "agent http://10.254.7.2:9090 (netlink, port 8080), 1 of", "+12.5 ms (± 0.4 ms)"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("report.md lacks %q", w)
+		}
+	}
+	data, err := json.Marshal(v.Runs[0].Series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series map[string][]*float64
+	if err := json.Unmarshal(data, &series); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"close_wait", "established", "time_wait", "accept_queue"} {
+		if series[k][gap] != nil {
+			t.Errorf("%s at the gap = %v, want null", k, *series[k][gap])
+		}
+		if series[k][gap-1] == nil {
+			t.Errorf("%s next to the gap is null, want its count", k)
+		}
+	}
+	// Records without the key (older ones, the golden files) get no such definition.
+	if md := string(renderMarkdown(buildView(out, recs[1:], Options{}), nil)); strings.Contains(md, "socket census") {
+		t.Error("a record without a census source got a socket census definition")
 	}
 }
 

@@ -55,6 +55,7 @@ type cells struct {
 	Onset         string `json:"onset"`
 	OnsetRate     string `json:"onset_rate"`
 	AtOnset       string `json:"at_onset"`
+	Capacity      string `json:"capacity"`
 	PeakCloseWait string `json:"peak_close_wait"`
 	Recovery      string `json:"recovery"`
 	Throughput    string `json:"throughput"`
@@ -74,6 +75,7 @@ var metrics = []metric{
 	{"onset", func(c cells) string { return c.Onset }},
 	{"offered at onset", func(c cells) string { return c.OnsetRate }},
 	{"at onset", func(c cells) string { return c.AtOnset }},
+	{"capacity", func(c cells) string { return c.Capacity }},
 	{"peak CLOSE_WAIT", func(c cells) string { return c.PeakCloseWait }},
 	{"recovery", func(c cells) string { return c.Recovery }},
 	{"throughput", func(c cells) string { return c.Throughput }},
@@ -296,6 +298,7 @@ func runCells(s *results.Summary) cells {
 		Onset:         "none",
 		OnsetRate:     "–",
 		AtOnset:       "–",
+		Capacity:      "–",
 		PeakCloseWait: strconv.Itoa(s.PeakCloseWait),
 		Throughput:    "–",
 		Latency:       fmt.Sprintf("%s / %s ms", fmtMS(s.P50MS), fmtMS(s.P99MS)),
@@ -312,6 +315,9 @@ func runCells(s *results.Summary) cells {
 			c.OnsetRate = fmtRate(*s.OnsetRateRPS) + " rps"
 		}
 		c.AtOnset = fmt.Sprintf("in flight %d, busy %d, CLOSE_WAIT %d", s.OnsetInFlight, s.OnsetWorkersBusy, s.OnsetCloseWait)
+	}
+	if s.CapacityRPS != nil && s.SaturationOnsetS != nil {
+		c.Capacity = fmtRate(*s.CapacityRPS) + " rps from " + fmtSeconds(*s.SaturationOnsetS)
 	}
 	if s.PeakCloseWait > 0 {
 		c.PeakCloseWait += " at " + fmtSeconds(s.PeakCloseWaitTS)
@@ -335,6 +341,9 @@ func runCells(s *results.Summary) cells {
 // headline is the run's outcome in words, for the top of a report.
 func headline(s *results.Summary) string {
 	parts := []string{}
+	if s.CapacityRPS != nil && s.SaturationOnsetS != nil {
+		parts = append(parts, "OK throughput plateaued below the offered rate from "+fmtSeconds(*s.SaturationOnsetS))
+	}
 	if on := onsetS(s); on != nil {
 		p := "collapsed at " + fmtSeconds(*on)
 		if s.OnsetRateRPS != nil {
@@ -360,7 +369,7 @@ func verdictText(s *results.Summary) string {
 	if s.Verdict == "" {
 		return "–"
 	}
-	return strings.ToUpper(s.Verdict)
+	return s.VerdictLine()
 }
 
 // onsetS is the collapse onset the report marks: the hang onset for a hang, else the collapse
@@ -416,10 +425,18 @@ func buildSeries(tl []results.Sample) series {
 			s.P50 = append(s.P50, nan)
 			s.P99 = append(s.P99, nan)
 		}
-		s.CloseWait = append(s.CloseWait, num(x.CloseWait))
-		s.Established = append(s.Established, num(x.Established))
-		s.TimeWait = append(s.TimeWait, num(x.TimeWait))
-		s.AcceptQueue = append(s.AcceptQueue, num(x.AcceptQueue))
+		if x.SocketsMissing {
+			// A gap in the socket census: a break in the line, not a drop to zero.
+			s.CloseWait = append(s.CloseWait, nan)
+			s.Established = append(s.Established, nan)
+			s.TimeWait = append(s.TimeWait, nan)
+			s.AcceptQueue = append(s.AcceptQueue, nan)
+		} else {
+			s.CloseWait = append(s.CloseWait, num(x.CloseWait))
+			s.Established = append(s.Established, num(x.Established))
+			s.TimeWait = append(s.TimeWait, num(x.TimeWait))
+			s.AcceptQueue = append(s.AcceptQueue, num(x.AcceptQueue))
+		}
 		if x.AppUp {
 			s.WorkersBusy = append(s.WorkersBusy, num(x.WorkersBusy))
 			s.Queued = append(s.Queued, num(x.Queued))
@@ -475,6 +492,13 @@ func buildDefinitions(recs []*results.Record, labels []string, cfgs []runConfig)
 		return fmt.Sprintf("below %s of the offered rate (hang_fraction %s) for at least %s (hang_hold), windows offering under %s rps ignored (min_offered_rps)",
 			fmtPercent(t.HangFraction), fmtFloat(t.HangFraction), fmtSeconds(t.HangHoldS), fmtFloat(t.MinOfferedRPS))
 	})
+	saturation := perRun(recs, labels, func(i int) string {
+		t := recs[i].Summary.Thresholds
+		if t.SaturationFraction == 0 {
+			return "below the offered rate by more than its jitter (this record predates capacity detection and has none)"
+		}
+		return fmt.Sprintf("below %s of the offered rate (saturation_fraction %s)", fmtPercent(t.SaturationFraction), fmtFloat(t.SaturationFraction))
+	})
 	recovery := perRun(recs, labels, func(i int) string {
 		s := fmt.Sprintf("probed for %s after the load", fmtSeconds(recs[i].Summary.RecoveryWindowS))
 		if pt := cfgs[i].probeTimeout; pt != "" {
@@ -482,16 +506,47 @@ func buildDefinitions(recs []*results.Record, labels []string, cfgs []runConfig)
 		}
 		return s
 	})
-	return []definition{
+	defs := []definition{
 		{"collapse and onset", "Over the load phase, the OK (2xx) throughput of each sample window stays " + collapse +
 			", and stays there until the load ends. The onset is the start of that stretch; the offered rate, the requests in flight, the busy workers and the CLOSE_WAIT sockets are reported at it."},
 		{"recovery", "The time from the end of the load to the first probe (a fresh connection, GET /page) that answers 200 (" + recovery +
 			"), or \"not within N s\" when no probe in the recovery window does."},
-		{"verdict", "HANG = collapse and no recovery: the self-call deadlock, which outlives the load. SATURATED = collapse, then recovery: over capacity but alive. OK = no collapse. INCOMPLETE = the run was interrupted before a verdict."},
+		{"capacity", "The OK throughput a run plateaued at below the offered rate: over the load phase, a stretch of sample windows each " + saturation +
+			", whose windows that are not collapsed last at least hang_hold in all; the capacity is their median OK throughput, reported from the start of the first. Short dips are no plateau, and a collapse with no plateau before it has no capacity."},
+		{"verdict", "HANG = collapse and no recovery: the self-call deadlock, which outlives the load. SATURATED at X rps = the run reached its capacity X without hanging, or collapsed and then recovered: over capacity but alive (\"recovered\" or \"not recovered within N s\" says which). OK = neither collapse nor plateau. INCOMPLETE = the run was interrupted before a verdict."},
 		{"peak CLOSE_WAIT", "The most server-side sockets of the app port in CLOSE_WAIT in any sample window: connections whose client gave up and closed, that the app never read or closed because their requests wait in the queue for a worker."},
 		{"throughput", "OK (2xx) results of the whole run divided by the load duration."},
 		{"p50 / p99", "Latency percentiles over all results of the attack, whatever their outcome: a client timeout counts at the timeout."},
 	}
+	if hasCensus(recs) {
+		defs = append(defs, definition{"socket census", "Where the socket columns (CLOSE_WAIT, ESTABLISHED, TIME_WAIT, accept queue) came from: " +
+			perRun(recs, labels, func(i int) string { return censusText(recs[i].Summary.Census) }) +
+			". A census from a sim watch agent is placed in the window it was asked for, on the runner's clock; a window whose census did not come back in time is a gap (a break in the charts), never a zero, and takes no part in peak CLOSE_WAIT."})
+	}
+	return defs
+}
+
+// hasCensus reports whether any record says where its socket census came from (records
+// written before summary.json had the key do not).
+func hasCensus(recs []*results.Record) bool {
+	for _, r := range recs {
+		if r.Summary.Census != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// censusText names a run's census source with its gaps and, for an agent, the clock offset.
+func censusText(c *results.Census) string {
+	if c == nil {
+		return "not recorded"
+	}
+	s := c.String() + fmt.Sprintf(", %d of %d windows missing", c.Gaps, c.Windows)
+	if c.ClockOffsetMS != nil && c.ClockOffsetErrorMS != nil {
+		s += fmt.Sprintf(", agent clock %+.1f ms (± %.1f ms) from the runner's", *c.ClockOffsetMS, *c.ClockOffsetErrorMS)
+	}
+	return s
 }
 
 // perRun renders a per-run phrase once when every run gives the same, else labelled per run.

@@ -84,7 +84,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 	if cfg.Topology == Self {
 		r.Method(http.MethodGet, static.PagePath, static.Handler())
 	}
-	conn, err := connector.New(cfg.Addr, cfg.connectorConfig(), r)
+	conn, err := connector.New(cfg.Addr, connectorConfig(cfg), r)
 	if err != nil {
 		return nil, fmt.Errorf("app listener: %w", err)
 	}

@@ -5,28 +5,26 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/simdev/sim/internal/serverconf"
 )
 
-// Work time distributions (work_time_dist).
+// Work time distributions (work_time_dist), as serverconf names them.
 const (
 	// WorkFixed: every /page works exactly work_time.
-	WorkFixed = "fixed"
-	// WorkExponential: work times are exponential with mean work_time; memoryless, the
-	// textbook service time of queueing models (M/M/c).
-	WorkExponential = "exponential"
-	// WorkLognormal: work times are lognormal with median work_time and 99th percentile
-	// work_time_p99, the long right tail of real request latencies.
-	WorkLognormal = "lognormal"
+	WorkFixed = serverconf.WorkFixed
+	// WorkExponential: work times are exponential with mean work_time.
+	WorkExponential = serverconf.WorkExponential
+	// WorkLognormal: work times are lognormal with median work_time and p99 work_time_p99.
+	WorkLognormal = serverconf.WorkLognormal
 )
 
-// DefaultWorkTimeSeed seeds the work time draws when no seed is given: fixed rather than taken
-// from the clock, so that two runs of the same config draw the same work times.
-const DefaultWorkTimeSeed = 1
+// DefaultWorkTimeSeed seeds the work time draws when no seed is given (serverconf's).
+const DefaultWorkTimeSeed = serverconf.DefaultWorkTimeSeed
 
 const (
-	// maxWorkDraw is the ceiling of a single draw: a lognormal tail can draw minutes, and a
-	// worker pinned that long would read as a hang that the config did not ask for.
-	maxWorkDraw = 60 * time.Second
+	// maxWorkDraw is the ceiling of a single draw, which Validate keeps every p99 under.
+	maxWorkDraw = serverconf.MaxWorkDraw
 	// workCapP99s caps a draw at 10 × the distribution's p99 (below maxWorkDraw): far out in the
 	// tail, so the cut changes nothing a run measures (exponential: 10 × p99 is 46 means, a draw
 	// beyond it has probability e^-46; lognormal with p99 = 10 × median: 2·z99 σ, 1 in 600,000).
@@ -38,16 +36,8 @@ const (
 	workPCGStream = 0xb7e151628aed2a6a
 )
 
-// maxExponentialMean is the largest exponential mean whose p99 (mean × ln 100) stays within
-// maxWorkDraw.
-func maxExponentialMean() time.Duration {
-	return time.Duration(float64(maxWorkDraw) / math.Log(100))
-}
-
 // exponentialP99 is the 99th percentile of an exponential distribution of mean m.
-func exponentialP99(m time.Duration) time.Duration {
-	return time.Duration(float64(m) * math.Log(100))
-}
+func exponentialP99(m time.Duration) time.Duration { return serverconf.ExponentialP99(m) }
 
 // workTimes draws the work time of each /page. Its generator is a PCG seeded with
 // work_time_seed when the app starts, behind a mutex: the sequence of draws, in the order the

@@ -21,19 +21,35 @@
 // is within one window after it. Completed responses lag the load by their latency; with a
 // client timeout of about a window (1 s), that shifts a drop by at most a window. The onset
 // reports the offered rate of that window and the in-flight requests, busy workers and
-// server-side CLOSE_WAIT sockets measured at its end.
+// server-side CLOSE_WAIT sockets measured at its end (for CLOSE_WAIT, when that window's socket
+// census is a gap, the last census before it). Gaps in the census (results.Sample.SocketsMissing)
+// take no part in peak CLOSE_WAIT.
+//
+// # Saturation and capacity
+//
+// A server past its capacity serves its capacity and falls behind the rest: its good throughput
+// flattens while the offered rate goes on above it. A judged window is short when its good
+// throughput is below SaturationFraction (90 %) of the offered rate; a short window that is not
+// collapsed is a plateau window. A saturation is a run of consecutive short judged windows
+// (collapsed ones may be among them) whose plateau windows last at least HangHold in all. Its
+// capacity is the median good throughput of those plateau windows, and its onset the start of
+// the first of them. When several runs qualify, the one with the longest plateau is reported.
+// So a dip shorter than HangHold is no saturation, and neither is a collapse with no plateau
+// before it: a server that drops from keeping up to answering nothing shows no capacity.
 //
 // # Recovery and verdict
 //
 // After the load the runner probes the app. It has recovered at the first probe answered with a
 // 2xx; the recovery time is how long after the load ended that probe was sent. A merely
 // overloaded server recovers as soon as the load stops, a deadlocked one never does, so recovery,
-// not collapse, tells a hang from saturation: no collapse is "ok", a collapse with recovery is
-// "saturated", a collapse without recovery is "hang".
+// not collapse, tells a hang from saturation: a collapse without recovery is "hang"; a
+// collapse with recovery, or a saturation without a hang, is "saturated" (at its capacity,
+// when it has one); anything else is "ok".
 package detect
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/simdev/sim/loadprofiles"
@@ -52,6 +68,11 @@ const (
 	// DefaultMinOfferedRPS: below one request per second a one-second window may hold no request
 	// at all, and its throughput says nothing.
 	DefaultMinOfferedRPS = 1
+	// DefaultSaturationFraction: a server that keeps up completes what is offered, give or take
+	// one request in a window (4 rps in a 250 ms window, a tenth of 40 rps) and the latency by
+	// which completions lag the offered rate on a ramp; 10 % short, held for hang_hold (a dozen
+	// such windows in a row), is more than that jitter makes.
+	DefaultSaturationFraction = 0.9
 )
 
 // holdSlack is the share of a window by which a collapse may fall short of HangHold and still
@@ -70,6 +91,9 @@ type Thresholds struct {
 	// MinOfferedRPS: windows offering less than this are not judged. Default
 	// DefaultMinOfferedRPS.
 	MinOfferedRPS float64
+	// SaturationFraction: a window is short of the offered rate when its 2xx rate is below this
+	// fraction of it (see Saturate). Default DefaultSaturationFraction.
+	SaturationFraction float64
 }
 
 // Normalize returns t with the defaults in place of zero or negative fields.
@@ -83,6 +107,9 @@ func (t Thresholds) Normalize() Thresholds {
 	if !(t.MinOfferedRPS > 0) {
 		t.MinOfferedRPS = DefaultMinOfferedRPS
 	}
+	if !(t.SaturationFraction > 0) {
+		t.SaturationFraction = DefaultSaturationFraction
+	}
 	return t
 }
 
@@ -90,9 +117,10 @@ func (t Thresholds) Normalize() Thresholds {
 func (t Thresholds) Record() results.Thresholds {
 	t = t.Normalize()
 	return results.Thresholds{
-		HangFraction:  t.HangFraction,
-		HangHoldS:     t.HangHold.Seconds(),
-		MinOfferedRPS: t.MinOfferedRPS,
+		HangFraction:       t.HangFraction,
+		HangHoldS:          t.HangHold.Seconds(),
+		MinOfferedRPS:      t.MinOfferedRPS,
+		SaturationFraction: t.SaturationFraction,
 	}
 }
 
@@ -143,9 +171,82 @@ func Collapse(timeline []results.Sample, th Thresholds) (Onset, bool) {
 		OfferedRPS:  s.OfferedRPS,
 		InFlight:    s.InFlight,
 		WorkersBusy: s.WorkersBusy,
-		CloseWait:   s.CloseWait,
+		CloseWait:   closeWaitAt(timeline, onset),
 		Index:       onset,
 	}, true
+}
+
+// closeWaitAt is the CLOSE_WAIT count of window i, or, when its census is a gap, of the last
+// window before it that has one: the latest figure known at the onset, never a gap's zero.
+func closeWaitAt(timeline []results.Sample, i int) int {
+	for ; i >= 0; i-- {
+		if !timeline[i].SocketsMissing {
+			return timeline[i].CloseWait
+		}
+	}
+	return 0
+}
+
+// Saturation is a plateau of good throughput below the offered rate.
+type Saturation struct {
+	// T is the start of its first plateau window, in seconds since the attack started.
+	T float64
+	// PlateauS is how long its plateau windows last in all.
+	PlateauS float64
+	// CapacityRPS is the median 2xx rate of its plateau windows.
+	CapacityRPS float64
+}
+
+// Saturate finds the saturation in timeline, as defined in the package doc, and reports its
+// capacity; false when there is none. Zero thresholds take the defaults.
+func Saturate(timeline []results.Sample, th Thresholds) (Saturation, bool) {
+	th = th.Normalize()
+	var best Saturation
+	found := false
+	var plateau []int // the plateau windows of the current run of short windows
+	end := func() {
+		if len(plateau) == 0 {
+			return
+		}
+		var length float64
+		rates := make([]float64, 0, len(plateau))
+		for _, i := range plateau {
+			length += timeline[i].T - windowStart(timeline, i)
+			rates = append(rates, timeline[i].OKRPS)
+		}
+		last := plateau[len(plateau)-1]
+		slack := holdSlack * (timeline[last].T - windowStart(timeline, last))
+		if length >= th.HangHold.Seconds()-slack && (!found || length > best.PlateauS) {
+			best = Saturation{T: windowStart(timeline, plateau[0]), PlateauS: length, CapacityRPS: median(rates)}
+			found = true
+		}
+		plateau = plateau[:0]
+	}
+	for i, s := range timeline {
+		if s.Phase != results.PhaseLoad || !(s.OfferedRPS >= th.MinOfferedRPS) {
+			continue
+		}
+		// Written so that a NaN rate counts as keeping up, as in Collapse.
+		if !(s.OKRPS < th.SaturationFraction*s.OfferedRPS) {
+			end()
+			continue
+		}
+		if !(s.OKRPS < th.HangFraction*s.OfferedRPS) {
+			plateau = append(plateau, i)
+		}
+	}
+	end()
+	return best, found
+}
+
+// median is the middle of xs (the mean of the middle two for an even count); xs is reordered.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // windowStart is when window i began: from its own length when the record has it, else the end
@@ -175,22 +276,22 @@ func Recovery(probes []results.Probe) (sinceLoadEnd float64, ok bool) {
 	return first, true
 }
 
-// Verdict names a complete run's outcome: results.VerdictOK without a collapse,
-// results.VerdictSaturated for a collapse the app recovered from after the load,
-// results.VerdictHang for one it did not.
-func Verdict(collapsed, recovered bool) string {
+// Verdict names a complete run's outcome: results.VerdictHang for a collapse the app did not
+// recover from after the load; results.VerdictSaturated for a collapse it recovered from, or a
+// saturation (Saturate) without a hang; results.VerdictOK otherwise.
+func Verdict(collapsed, saturated, recovered bool) string {
 	switch {
-	case !collapsed:
-		return results.VerdictOK
-	case recovered:
+	case collapsed && !recovered:
+		return results.VerdictHang
+	case collapsed || saturated:
 		return results.VerdictSaturated
 	}
-	return results.VerdictHang
+	return results.VerdictOK
 }
 
 // Summarize fills the verdict fields of s from the timeline, the probes and the thresholds:
-// Thresholds, Collapse and CollapseOnsetS, the Onset fields, Recovered and RecoveryS, Hang and
-// HangOnsetS, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakFDs and AcceptErrors. The other
+// Thresholds, Collapse and CollapseOnsetS, the Onset fields, CapacityRPS and SaturationOnsetS,
+// Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakFDs and AcceptErrors. The other
 // fields (counts, latencies, times, names, Complete) are the runner's and are left alone, and
 // calling it again replaces everything it set.
 //
@@ -220,7 +321,14 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		s.RecoveryS = ptr(since)
 	}
 
-	s.Verdict = Verdict(collapsed, recovered)
+	sat, saturated := Saturate(timeline, th)
+	s.CapacityRPS, s.SaturationOnsetS = nil, nil
+	if saturated {
+		s.CapacityRPS, s.SaturationOnsetS = ptr(sat.CapacityRPS), ptr(sat.T)
+	}
+
+	s.Verdict = Verdict(collapsed, saturated, recovered)
+	s.Saturated = s.Verdict == results.VerdictSaturated
 	s.Hang, s.HangOnsetS = s.Verdict == results.VerdictHang, nil
 	s.HangStage, s.HangAfterStageStartS = nil, nil
 	if s.Hang {
@@ -232,7 +340,8 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 
 	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakFDs, s.AcceptErrors = 0, 0, 0, 0
 	for _, x := range timeline {
-		if x.CloseWait > s.PeakCloseWait {
+		// A gap in the census measured nothing; its zero is not a count.
+		if !x.SocketsMissing && x.CloseWait > s.PeakCloseWait {
 			s.PeakCloseWait, s.PeakCloseWaitTS = x.CloseWait, x.T
 		}
 		s.PeakFDs = max(s.PeakFDs, x.FDsOpen)

@@ -3,6 +3,7 @@ package detect
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -240,18 +241,199 @@ func TestRecovery(t *testing.T) {
 
 func TestVerdict(t *testing.T) {
 	tests := []struct {
-		collapsed, recovered bool
-		want                 string
+		collapsed, saturated, recovered bool
+		want                            string
 	}{
-		{false, true, results.VerdictOK},
-		{false, false, results.VerdictOK},
-		{true, true, results.VerdictSaturated},
-		{true, false, results.VerdictHang},
+		{false, false, true, results.VerdictOK},
+		{false, false, false, results.VerdictOK},
+		{true, false, true, results.VerdictSaturated},
+		{true, false, false, results.VerdictHang},
+		{false, true, true, results.VerdictSaturated},
+		{false, true, false, results.VerdictSaturated},
+		{true, true, true, results.VerdictSaturated},
+		// A plateau before a collapse the app never recovers from is still the deadlock.
+		{true, true, false, results.VerdictHang},
 	}
 	for _, tt := range tests {
-		if got := Verdict(tt.collapsed, tt.recovered); got != tt.want {
-			t.Errorf("Verdict(%v, %v) = %q, want %q", tt.collapsed, tt.recovered, got, tt.want)
+		if got := Verdict(tt.collapsed, tt.saturated, tt.recovered); got != tt.want {
+			t.Errorf("Verdict(%v, %v, %v) = %q, want %q", tt.collapsed, tt.saturated, tt.recovered, got, tt.want)
 		}
+	}
+}
+
+// quarter builds 250 ms load windows (the profiles' default sample interval) from the offered
+// and 2xx rates.
+func quarter(offered, ok []float64) []results.Sample {
+	tl := load(offered, ok)
+	for i := range tl {
+		tl[i].T, tl[i].WindowS = float64(i+1)/4, 0.25
+	}
+	return tl
+}
+
+// linear is n rates from a to b.
+func linear(a, b float64, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = a + (b-a)*float64(i)/float64(n-1)
+	}
+	return s
+}
+
+func TestSaturate(t *testing.T) {
+	// quick on split, as measured: a 10→120 rps ramp over 20 s, capacity 80 rps (16 workers ×
+	// 200 ms); 2xx track the offered rate to 80, hold there with the jitter of 250 ms windows,
+	// then fall to 0 for the last 1.25 s, when every queued request waits past the 1 s client
+	// timeout (too short a collapse for hang_hold).
+	offered := linear(10, 118, 80)
+	ok := make([]float64, 80)
+	for i, o := range offered {
+		ok[i] = math.Min(o, 80) - float64(i%2)*4 // a request more or less in a window
+	}
+	ok[70] = 72
+	for i := 75; i < 80; i++ {
+		ok[i] = 0
+	}
+	splitQuick := quarter(offered, ok)
+
+	ramp := linear(10, 100, 40)
+	tests := []struct {
+		name         string
+		timeline     []results.Sample
+		th           Thresholds
+		want         bool
+		wantCapacity float64
+		wantT        float64
+		// tol is how far capacity (rps) and onset (s) may be from the wanted values.
+		tol float64
+	}{
+		{
+			name: "keeps up along a ramp, with a request more or less per window",
+			timeline: quarter(ramp, func() []float64 {
+				ok := slices.Clone(ramp)
+				for i := range ok {
+					ok[i] -= float64(i%2) * 4
+				}
+				return ok
+			}()),
+		},
+		{
+			name:         "plateau below the offered rate for the hold",
+			timeline:     recovery(load(repeat(100, 8), cat(repeat(100, 2), []float64{60, 62, 58, 60, 61, 59})), 3),
+			want:         true,
+			wantCapacity: 60, wantT: 2,
+		},
+		{
+			name:         "split on quick: plateau at 80 rps, then a short collapse at the end",
+			timeline:     splitQuick,
+			want:         true,
+			wantCapacity: 78, wantT: 14.25, tol: 2,
+		},
+		{
+			name:     "short dips are no plateau",
+			timeline: load(repeat(100, 12), cat(repeat(100, 2), repeat(50, 2), repeat(100, 3), repeat(50, 2), repeat(100, 3))),
+		},
+		{
+			name:     "a plateau shorter than the hold",
+			timeline: load(repeat(100, 10), cat(repeat(100, 8), repeat(60, 2))),
+		},
+		{
+			name:         "a plateau of exactly the hold",
+			timeline:     load(repeat(100, 10), cat(repeat(100, 7), repeat(60, 3))),
+			want:         true,
+			wantCapacity: 60, wantT: 7,
+		},
+		{
+			name:     "a collapse with no plateau before it shows no capacity",
+			timeline: load(ramp[:10], cat(ramp[:4], repeat(0, 6))),
+		},
+		{
+			name:         "collapsed windows inside a run do not count toward the plateau, nor break it",
+			timeline:     load(repeat(100, 10), cat(repeat(100, 2), repeat(70, 2), []float64{0}, repeat(70, 1), repeat(100, 4))),
+			want:         true,
+			wantCapacity: 70, wantT: 2,
+		},
+		{
+			name:         "the longest of two plateaus",
+			timeline:     load(repeat(100, 14), cat(repeat(50, 3), repeat(100, 2), repeat(70, 5), repeat(100, 4))),
+			want:         true,
+			wantCapacity: 70, wantT: 5,
+		},
+		{
+			name:     "recovery windows are not judged",
+			timeline: recovery(load(repeat(100, 4), repeat(100, 4)), 10),
+		},
+		{
+			name:     "NaN throughput counts as keeping up",
+			timeline: load(repeat(100, 6), cat(repeat(100, 2), repeat(math.NaN(), 4))),
+		},
+		{
+			name:         "a stricter fraction",
+			timeline:     load(repeat(100, 6), cat(repeat(100, 2), repeat(96, 4))),
+			th:           Thresholds{SaturationFraction: 0.97},
+			want:         true,
+			wantCapacity: 96, wantT: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Saturate(tt.timeline, tt.th)
+			if ok != tt.want {
+				t.Fatalf("Saturate = %+v, %v; want %v", got, ok, tt.want)
+			}
+			if !ok {
+				return
+			}
+			if math.Abs(got.CapacityRPS-tt.wantCapacity) > tt.tol || math.Abs(got.T-tt.wantT) > tt.tol+1e-9 {
+				t.Errorf("capacity %v rps from %v s, want %v rps from %v s", got.CapacityRPS, got.T, tt.wantCapacity, tt.wantT)
+			}
+		})
+	}
+}
+
+// The verdicts of whole runs on synthetic timelines: a plateau then recovery is saturated at
+// its capacity; short dips are ok; a collapse without recovery is a hang.
+func TestSummarizeSaturation(t *testing.T) {
+	answered := []results.Probe{{SinceLoadEnd: 0.5, OK: true, Status: 200}}
+	silent := []results.Probe{{SinceLoadEnd: 0.5}, {SinceLoadEnd: 1.5}}
+	ramp := []float64{10, 20, 30, 40, 50, 60, 70, 80}
+	tests := []struct {
+		name      string
+		timeline  []results.Sample
+		probes    []results.Probe
+		verdict   string
+		capacity  any // float64 or nil, as JSON gives it
+		saturated bool
+	}{
+		{"plateau, recovered", recovery(load(repeat(100, 8), cat(repeat(100, 2), repeat(75, 6))), 2), answered, results.VerdictSaturated, 75.0, true},
+		{"plateau, not recovered", recovery(load(repeat(100, 8), cat(repeat(100, 2), repeat(75, 6))), 2), silent, results.VerdictSaturated, 75.0, true},
+		{"short dips", load(repeat(100, 8), []float64{100, 60, 100, 60, 60, 100, 60, 100}), answered, results.VerdictOK, nil, false},
+		{"collapse, no recovery", recovery(load(ramp, cat(ramp[:4], repeat(0, 4))), 3), silent, results.VerdictHang, nil, false},
+		{"plateau, then collapse, no recovery", load(repeat(100, 10), cat(repeat(60, 4), repeat(0, 6))), silent, results.VerdictHang, 60.0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := results.Summary{Complete: true}
+			Summarize(&s, tt.timeline, tt.probes, Thresholds{})
+			data, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m["verdict"] != tt.verdict || m["capacity_rps"] != tt.capacity || m["saturated"] != tt.saturated {
+				t.Errorf("verdict %v, capacity_rps %v, saturated %v; want %v, %v, %v",
+					m["verdict"], m["capacity_rps"], m["saturated"], tt.verdict, tt.capacity, tt.saturated)
+			}
+			if (m["saturation_onset_s"] == nil) != (tt.capacity == nil) {
+				t.Errorf("saturation_onset_s %v with capacity %v", m["saturation_onset_s"], tt.capacity)
+			}
+			if th := m["thresholds"].(map[string]any); th["saturation_fraction"] != DefaultSaturationFraction {
+				t.Errorf("thresholds %v lack saturation_fraction %v", th, DefaultSaturationFraction)
+			}
+		})
 	}
 }
 
@@ -335,6 +517,27 @@ func TestSummarize(t *testing.T) {
 	if s.Hang || s.HangOnsetS != nil || s.CollapseOnsetS != nil || s.OnsetRateRPS != nil || s.OnsetCloseWait != 0 ||
 		s.Verdict != results.VerdictOK || s.Thresholds.HangHoldS != 2 {
 		t.Errorf("re-summarized: %+v", s)
+	}
+}
+
+// A window whose socket census is a gap (a watch agent that did not answer in time) measured
+// no sockets: it takes no part in peak CLOSE_WAIT even when its row holds a number, and an
+// onset in such a window reports the last CLOSE_WAIT known before it.
+func TestSummarizeSkipsCensusGaps(t *testing.T) {
+	ramp := []float64{10, 20, 30, 40, 50, 60, 70, 80}
+	tl := load(ramp, cat(ramp[:4], repeat(0, 4))) // onset window 4 (CLOSE_WAIT 400)
+	tl[4].SocketsMissing = true                   // the onset window: a gap
+	tl[7].SocketsMissing, tl[7].CloseWait = true, 99999
+	var s results.Summary
+	Summarize(&s, tl, nil, Thresholds{})
+	if !s.Collapse || s.CollapseOnsetS == nil || *s.CollapseOnsetS != 4 {
+		t.Fatalf("collapse %v at %v, want the onset at 4 s", s.Collapse, s.CollapseOnsetS)
+	}
+	if s.OnsetCloseWait != 300 {
+		t.Errorf("onset CLOSE_WAIT %d, want 300: the onset window is a gap, the window before it had 300", s.OnsetCloseWait)
+	}
+	if s.PeakCloseWait != 600 || s.PeakCloseWaitTS != 7 {
+		t.Errorf("peak CLOSE_WAIT %d at %v s, want 600 at 7 s: the gap's 99999 was not measured", s.PeakCloseWait, s.PeakCloseWaitTS)
 	}
 }
 
@@ -435,11 +638,11 @@ func TestHoldStage(t *testing.T) {
 
 func TestNormalize(t *testing.T) {
 	got := Thresholds{}.Normalize()
-	want := Thresholds{HangFraction: 0.1, HangHold: 3 * time.Second, MinOfferedRPS: 1}
+	want := Thresholds{HangFraction: 0.1, HangHold: 3 * time.Second, MinOfferedRPS: 1, SaturationFraction: 0.9}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
-	custom := Thresholds{HangFraction: 0.25, HangHold: time.Second, MinOfferedRPS: 5}
+	custom := Thresholds{HangFraction: 0.25, HangHold: time.Second, MinOfferedRPS: 5, SaturationFraction: 0.8}
 	if got := custom.Normalize(); got != custom {
 		t.Errorf("Normalize changed set fields: %+v", got)
 	}

@@ -38,3 +38,26 @@ func BenchmarkSteadyHour(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClone is one Clone of a steady system (16 workers × 200 ms, self, the hazard
+// estimators' default client) at 10 rps, as splitting makes one per trajectory, and the steps
+// a clone costs (clone_steps: its time over the mean step's, measured on the same system).
+func BenchmarkClone(b *testing.B) {
+	f := steadyFactory(b, serverConfig(app.Self, nil), loadprofiles.Client{})
+	s := f(10, 1)
+	for s.Now() < 600 {
+		s.Step()
+	}
+	const steps = 100000
+	stepper := s.Clone(1)
+	start := time.Now()
+	for range steps {
+		stepper.Step()
+	}
+	step := time.Since(start) / steps
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		_ = s.Clone(uint64(i))
+	}
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(step), "clone_steps")
+}

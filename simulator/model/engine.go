@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -26,10 +27,13 @@ const (
 	evInnerResponse                // the self-call's response reaches the page (id: inner)
 	evSocketTimeout                // a self-call's socket_timeout (id: inner)
 	evPageEnd                      // a page answers and frees its worker (id: page)
-	evIdleTimeout                  // the server closes an idle keep-alive connection (id: conn)
+	evIdleTimeout                  // an idle keep-alive connection's timer is due (id: conn)
 	evReap                         // keepalive reaps a CLOSE_WAIT socket (id: conn)
-	evClientExpire                 // a client-side FIN_WAIT2 or TIME_WAIT ends (id: conn)
-	evServerExpire                 // a server-side TIME_WAIT ends (id: conn)
+	evFinWaitEnd                   // a client's orphaned FIN_WAIT2 socket ends (id: conn)
+	// A TIME_WAIT socket holds no fd and no slot, and nothing waits for it to end: it is a
+	// count, and its end only lowers the count (id: none). Its connection is recycled at once.
+	evServerTimeWaitEnd
+	evClientTimeWaitEnd
 )
 
 // Request kinds.
@@ -94,7 +98,9 @@ type request struct {
 	conn    ref // the connection it was sent on
 	other   ref // page: its inner request; inner: its page
 	sent    float64
-	// callStart is when a page started its self-call (lease wait included).
+	// workAt is when a page started its work time; callStart when it started its self-call
+	// (lease wait included).
+	workAt    float64
 	callStart float64
 	seq       uint64
 	status    uint16 // the page's answer
@@ -115,7 +121,12 @@ type conn struct {
 	freed    bool // in the free list
 	idle     bool // keep-alive, between requests
 	synTries uint8
-	timer    uint32 // the pending idle timer's number; changed to cancel it
+	// timerSet: an idle-timer event is pending for this connection. It is not cancelled when
+	// the connection is used again: it fires, finds the connection busy (nothing to do) or idle
+	// since idleAt (then it is armed again for idleAt + keep_alive_timeout). So a connection
+	// has at most one timer pending however often it goes idle, not one per answer.
+	timerSet bool
+	idleAt   float64 // when it last went idle
 	req      ref
 	closedAt float64 // when the client closed
 	// accAt is when the server accepted it.
@@ -146,6 +157,12 @@ type params struct {
 	maxIdle       int
 	maxWorkers    int // 0: unbounded
 	probeTimeout  float64
+	// sockets: follow the socket states that only a record shows (TIME_WAIT sockets, the end of
+	// an orphaned FIN_WAIT2). Run sets it; a steady system has no record and leaves it off (see
+	// Steady for why that cannot change a hang).
+	sockets bool
+	// delays are the agenda's fixed delays, by queue (setDelays).
+	delays [nQueues]float64
 }
 
 func newParams(c app.Config) params {
@@ -168,6 +185,7 @@ func newParams(c app.Config) params {
 		static:       StaticServiceTime.Seconds(),
 		halfTrip:     (SelfCallTime - StaticServiceTime).Seconds() / 2,
 		pageOverhead: PageOverhead.Seconds(),
+		sockets:      true,
 	}
 	if p.bio {
 		p.maxConns = p.workers
@@ -183,10 +201,9 @@ type observer interface {
 
 // engine is the discrete-event simulation of one server and its clients.
 type engine struct {
-	p   params
+	p   *params // shared by clones: never changed once the engine runs
 	now float64
-	seq uint64
-	h   eventHeap
+	ag  agenda
 	rng *rand.Rand // work times (and, for a steady system, arrivals)
 
 	reqs     []request
@@ -229,23 +246,95 @@ type engine struct {
 	answered     int64 // pages and probes answered, any status
 	timedOut     int64 // pages and probes given up by their client before an answer
 	pagesDone    int64 // load-client pages the server is done with (answered, dropped, never reached)
-	statusCounts map[uint16]int64
+	statusCounts statusCounts
 
 	// Arrivals: a steady Poisson source at rate, or a pacer (Run).
 	rate   float64
 	pacer  func(now float64) (float64, bool)
 	obs    observer
 	seqNum uint64
-	timers uint32 // numbers idle timers, so that a stale one is recognised
 }
 
-func newEngine(p params, rng *rand.Rand) *engine {
-	return &engine{p: p, rng: rng, statusCounts: map[uint16]int64{}}
+func newEngine(p *params, rng *rand.Rand) *engine {
+	e := &engine{}
+	e.init(p, rng)
+	return e
 }
 
+// init makes e a fresh engine: nothing in flight, time 0.
+func (e *engine) init(p *params, rng *rand.Rand) {
+	*e = engine{p: p, rng: rng}
+	e.ag.delay = &p.delays
+}
+
+// setDelays fills the delays of the agenda's fixed-delay queues; p must be complete.
+func (p *params) setDelays() {
+	d := &p.delays
+	d[qClientTimeout] = p.clientTimeout
+	d[qLeaseTimeout] = p.leaseTimeout
+	d[qConnectTimeout] = p.connTimeout
+	d[qSocketTimeout] = p.sockTimeout
+	d[qHalfTrip] = p.halfTrip
+	d[qStatic] = p.static
+	d[qOverhead] = p.pageOverhead
+	d[qNow] = 0
+	d[qWork] = p.work.base / 1e9 // used only by fixed work times (workDist.draw)
+	d[qIdle] = p.idleTimeout
+	d[qFinWait] = finTimeout
+	d[qTimeWait] = timeWait
+}
+
+// schedule schedules an event at time t (a delay that varies: on the agenda's heap).
 func (e *engine) schedule(t float64, kind evKind, id int32, gen uint32) {
-	e.seq++
-	e.h.push(event{t: t, seq: e.seq, kind: kind, id: id, gen: gen})
+	e.ag.at(t, kind, id, gen)
+}
+
+// after schedules an event the fixed delay of agenda queue q from now.
+func (e *engine) after(q int, kind evKind, id int32, gen uint32) {
+	e.ag.after(e.now, q, kind, id, gen)
+}
+
+// statusCounts counts the answers by HTTP status. The model answers 200 or 502 (and a client
+// that gives up gets none): a fixed array, copied with the engine, rather than a map a clone
+// would have to rebuild.
+type statusCounts [maxStatuses]statusCount
+
+// maxStatuses bounds the distinct statuses the model answers with (two are used).
+const maxStatuses = 4
+
+type statusCount struct {
+	status uint16
+	n      int64
+}
+
+func (s *statusCounts) add(status uint16) {
+	for i := range s {
+		if s[i].status == status || s[i].n == 0 {
+			s[i].status = status
+			s[i].n++
+			return
+		}
+	}
+	panic(fmt.Sprintf("model: more than %d distinct statuses", maxStatuses))
+}
+
+// get is the count of status.
+func (s *statusCounts) get(status uint16) int64 {
+	for _, c := range s {
+		if c.status == status && c.n > 0 {
+			return c.n
+		}
+	}
+	return 0
+}
+
+// total is the count of every status.
+func (s *statusCounts) total() int64 {
+	var n int64
+	for _, c := range s {
+		n += c.n
+	}
+	return n
 }
 
 // --- entities ---
@@ -363,38 +452,56 @@ func (e *engine) fdsFull() bool { return e.p.nofile > 0 && e.fds() >= e.p.nofile
 
 // --- the step loop ---
 
-// step processes the next event; false when none is left.
+// step processes the next event that changes something (an event made moot meanwhile, such as
+// the timeout of a request answered in time, is dropped on the way); false when none is left.
 func (e *engine) step() bool {
-	if len(e.h) == 0 {
-		return false
+	for {
+		src, t := e.ag.next()
+		if src == srcNone {
+			return false
+		}
+		ev := e.ag.take(src)
+		e.now = t
+		if e.dispatch(ev) {
+			return true
+		}
 	}
-	ev := e.h.pop()
-	e.now = ev.t
-	e.dispatch(ev)
-	return true
 }
 
-func (e *engine) dispatch(ev event) {
+// peek is the time of the next event, +Inf when none is pending.
+func (e *engine) peek() float64 {
+	if src, t := e.ag.next(); src != srcNone {
+		return t
+	}
+	return math.Inf(1)
+}
+
+// dispatch handles ev; false when it was moot (it changed nothing).
+func (e *engine) dispatch(ev event) bool {
 	switch ev.kind {
 	case evArrival:
 		e.onArrival()
 	case evClientTimeout:
-		e.onClientTimeout(ev)
+		return e.onClientTimeout(ev)
 	case evSynRetry:
 		e.onSynRetry(ev)
 	case evConnectTimeout:
-		e.onConnectTimeout(ev)
+		return e.onConnectTimeout(ev)
 	case evAcceptRetry:
 		e.acceptWait = false
 		e.tryAccept()
 	case evWorkEnd:
-		if r := e.live(ref{ev.id, ev.gen}); r != nil && r.state == rsWorking {
-			e.startSelfCall(ev.id)
+		r := e.live(ref{ev.id, ev.gen})
+		if r == nil || r.state != rsWorking {
+			return false
 		}
+		e.startSelfCall(ev.id)
 	case evLeaseTimeout:
-		if r := e.live(ref{ev.id, ev.gen}); r != nil && r.state == rsLeasing {
-			e.onLeaseTimeout(ev.id)
+		r := e.live(ref{ev.id, ev.gen})
+		if r == nil || r.state != rsLeasing {
+			return false
 		}
+		e.onLeaseTimeout(ev.id)
 	case evInnerArrive:
 		e.onInnerArrive(ev)
 	case evInnerServed:
@@ -402,32 +509,38 @@ func (e *engine) dispatch(ev event) {
 	case evInnerResponse:
 		e.onInnerResponse(ev)
 	case evSocketTimeout:
-		e.onSocketTimeout(ev)
+		return e.onSocketTimeout(ev)
 	case evPageEnd:
-		if r := e.live(ref{ev.id, ev.gen}); r != nil && r.state == rsFinishing {
-			e.endPage(ev.id)
+		r := e.live(ref{ev.id, ev.gen})
+		if r == nil || r.state != rsFinishing {
+			return false
 		}
+		e.endPage(ev.id)
 	case evIdleTimeout:
-		if c := &e.conns[ev.id]; c.timer == ev.gen && c.idle {
-			e.serverClose(ev.id)
-		}
+		return e.onIdleTimeout(ev)
 	case evReap:
-		if c := e.liveConn(ref{ev.id, ev.gen}); c != nil && c.srv == tCloseWait {
-			e.setSrv(c, tReaped)
+		c := e.liveConn(ref{ev.id, ev.gen})
+		if c == nil || c.srv != tCloseWait {
+			return false
 		}
-	case evClientExpire:
-		if c := e.liveConn(ref{ev.id, ev.gen}); c != nil && (c.cli == tFinWait2 || c.cli == tTimeWait) {
-			e.setCli(c, tGone)
-			e.maybeFreeConn(ev.id)
+		e.setSrv(c, tReaped)
+	case evFinWaitEnd:
+		c := e.liveConn(ref{ev.id, ev.gen})
+		if c == nil || c.cli != tFinWait2 {
+			return false
 		}
-	case evServerExpire:
-		if c := e.liveConn(ref{ev.id, ev.gen}); c != nil && c.srv == tTimeWait {
-			e.setSrv(c, tGone)
-			e.maybeFreeConn(ev.id)
-		}
+		e.setCli(c, tGone)
+		e.maybeFreeConn(ev.id)
+	case evServerTimeWaitEnd:
+		e.srvN[tTimeWait]--
+		e.srvN[tGone]++
+	case evClientTimeWaitEnd:
+		e.cliN[tTimeWait]--
+		e.cliN[tGone]++
 	default:
 		e.dispatchRun(ev)
 	}
+	return true
 }
 
 // dispatchRun handles the events only a recorded run schedules.
@@ -454,12 +567,12 @@ func (e *engine) onArrival() {
 func (e *engine) scheduleArrival() {
 	if e.pacer != nil {
 		if t, ok := e.pacer(e.now); ok {
-			e.schedule(t, evArrival, -1, 0)
+			e.ag.setArrival(t)
 		}
 		return
 	}
 	if e.rate > 0 {
-		e.schedule(e.now+e.rng.ExpFloat64()/e.rate, evArrival, -1, 0)
+		e.ag.setArrival(e.now + e.rng.ExpFloat64()/e.rate)
 	}
 }
 
@@ -475,7 +588,7 @@ func (e *engine) sendHit() {
 		e.obs.sent(e, r)
 	}
 	if e.p.clientTimeout > 0 {
-		e.schedule(e.now+e.p.clientTimeout, evClientTimeout, id, r.gen)
+		e.after(qClientTimeout, evClientTimeout, id, r.gen)
 	}
 	for e.p.keepAlive && len(e.clientIdle) > 0 {
 		cr := e.clientIdle[len(e.clientIdle)-1]
@@ -508,7 +621,6 @@ func (e *engine) sendProbe(timeout float64) int32 {
 func (e *engine) sendOn(cid, id int32) {
 	c := &e.conns[cid]
 	c.idle = false
-	c.timer = 0
 	c.req = e.reqRef(id)
 	e.reqs[id].conn = e.connRef(cid)
 	if c.acc == aAccepted {
@@ -557,10 +669,10 @@ func (e *engine) onSynRetry(ev event) {
 }
 
 // onClientTimeout: the client gives up on request id and closes its connection.
-func (e *engine) onClientTimeout(ev event) {
+func (e *engine) onClientTimeout(ev event) bool {
 	r := e.live(ref{ev.id, ev.gen})
 	if r == nil || !r.waiting {
-		return
+		return false
 	}
 	r.waiting = false
 	e.timedOut++
@@ -583,6 +695,7 @@ func (e *engine) onClientTimeout(ev event) {
 		// Last: a hit the worker cap held back goes out now, and may reuse this request's slot.
 		e.clientDone()
 	}
+	return true
 }
 
 // clientDone frees a load-client worker, sending a hit the cap held back.
@@ -613,11 +726,12 @@ func (e *engine) clientClose(cid int32) {
 	}
 	c.closedAt = e.now
 	c.idle = false
-	c.timer = 0
 	if c.srv == tEst {
 		e.setSrv(c, tCloseWait)
 		e.setCli(c, tFinWait2)
-		e.schedule(e.now+finTimeout, evClientExpire, cid, c.gen)
+		if e.p.sockets {
+			e.after(qFinWait, evFinWaitEnd, cid, c.gen)
+		}
 		if c.acc == aAccepted {
 			e.scheduleReap(cid)
 		}
@@ -662,15 +776,13 @@ func (e *engine) serverClose(cid int32) {
 	}
 	c.acc = aClosed
 	c.idle = false
-	c.timer = 0
 	if c.app {
 		e.open--
 	}
 	switch c.srv {
 	case tEst:
 		// The server closes first: it keeps TIME_WAIT, the client closes at once.
-		e.setSrv(c, tTimeWait)
-		e.schedule(e.now+timeWait, evServerExpire, cid, c.gen)
+		e.lingerServer(c)
 		if c.cli == tEst {
 			if c.kind == connPool {
 				e.poolFDs--
@@ -680,8 +792,7 @@ func (e *engine) serverClose(cid int32) {
 	case tCloseWait, tReaped:
 		e.setSrv(c, tGone)
 		if c.cli == tFinWait2 {
-			e.setCli(c, tTimeWait)
-			e.schedule(e.now+timeWait, evClientExpire, cid, c.gen)
+			e.lingerClient(c)
 		}
 	}
 	if c.worker {
@@ -690,6 +801,32 @@ func (e *engine) serverClose(cid int32) {
 	}
 	e.tryAccept()
 	e.maybeFreeConn(cid)
+}
+
+// lingerServer: c's server side closed first and lingers in TIME_WAIT for timeWait. Such a
+// socket holds no fd and no slot, and nothing waits for its end: it is only counted (srvN), and
+// the connection is done with at once. A system without a record (params.sockets off) does not
+// even count it.
+func (e *engine) lingerServer(c *conn) {
+	if !c.app || !e.p.sockets {
+		e.setSrv(c, tGone)
+		return
+	}
+	e.setSrv(c, tTimeWait) // counted until evServerTimeWaitEnd
+	c.srv = tGone
+	e.after(qTimeWait, evServerTimeWaitEnd, -1, 0)
+}
+
+// lingerClient: c's client side, in FIN_WAIT2, gets the server's FIN and lingers in TIME_WAIT,
+// as lingerServer.
+func (e *engine) lingerClient(c *conn) {
+	if !c.app || !e.p.sockets {
+		e.setCli(c, tGone)
+		return
+	}
+	e.setCli(c, tTimeWait) // counted until evClientTimeWaitEnd
+	c.cli = tGone
+	e.after(qTimeWait, evClientTimeWaitEnd, -1, 0)
 }
 
 // --- the acceptor ---
@@ -793,11 +930,16 @@ func (e *engine) run(id int32) {
 	r := &e.reqs[id]
 	if r.kind == kindInner {
 		r.state = rsServing
-		e.schedule(e.now+e.p.static, evInnerServed, id, r.gen)
+		e.after(qStatic, evInnerServed, id, r.gen)
 		return
 	}
 	r.state = rsWorking
+	r.workAt = e.now
 	e.pages++
+	if e.p.work.dist == app.WorkFixed {
+		e.after(qWork, evWorkEnd, id, r.gen)
+		return
+	}
 	e.schedule(e.now+e.p.work.draw(e.rng), evWorkEnd, id, r.gen)
 }
 
@@ -811,7 +953,7 @@ func (e *engine) startSelfCall(id int32) {
 	r.state = rsLeasing
 	e.leaseWaiters++
 	if e.p.leaseTimeout > 0 {
-		e.schedule(e.now+e.p.leaseTimeout, evLeaseTimeout, id, r.gen)
+		e.after(qLeaseTimeout, evLeaseTimeout, id, r.gen)
 	}
 	if e.routeHeld < e.p.perRoute && e.routeLive == 0 {
 		e.routeHeld++
@@ -893,7 +1035,6 @@ func (e *engine) leased(id int32) {
 		e.poolIdle = e.poolIdle[:len(e.poolIdle)-1]
 		if c := e.liveConn(cr); c != nil && c.idle && c.cli == tEst && c.srv == tEst {
 			c.idle = false
-			c.timer = 0
 			e.sendInner(id, cr.id)
 			return
 		}
@@ -915,7 +1056,7 @@ func (e *engine) leased(id int32) {
 		return
 	}
 	if e.p.connTimeout > 0 {
-		e.schedule(e.now+e.p.connTimeout, evConnectTimeout, cid, c.gen)
+		e.after(qConnectTimeout, evConnectTimeout, cid, c.gen)
 	}
 }
 
@@ -933,10 +1074,10 @@ func (e *engine) dialed(cid int32) {
 
 // onConnectTimeout: a self-call's connect did not complete (its SYNs were dropped by a full
 // accept queue) within connect_timeout; the page answers 502.
-func (e *engine) onConnectTimeout(ev event) {
+func (e *engine) onConnectTimeout(ev event) bool {
 	c := e.liveConn(ref{ev.id, ev.gen})
 	if c == nil || c.cli != tSyn {
-		return
+		return false
 	}
 	pr := c.req
 	c.req = ref{-1, 0}
@@ -947,6 +1088,7 @@ func (e *engine) onConnectTimeout(ev event) {
 		e.dialing--
 		e.selfCallFailed(pr.id, true)
 	}
+	return true
 }
 
 // sendInner sends page pid's self-call request on pool connection cid.
@@ -962,9 +1104,9 @@ func (e *engine) sendInner(pid, cid int32) {
 	p.other = e.reqRef(iid)
 	p.state = rsCalling
 	e.conns[cid].req = e.reqRef(iid)
-	e.schedule(e.now+e.p.halfTrip, evInnerArrive, iid, in.gen)
+	e.after(qHalfTrip, evInnerArrive, iid, in.gen)
 	if e.p.sockTimeout > 0 {
-		e.schedule(e.now+e.p.sockTimeout, evSocketTimeout, iid, in.gen)
+		e.after(qSocketTimeout, evSocketTimeout, iid, in.gen)
 	}
 }
 
@@ -983,7 +1125,7 @@ func (e *engine) onInnerArrive(ev event) {
 	switch {
 	case !c.app:
 		in.state = rsServing
-		e.schedule(e.now+e.p.static, evInnerServed, ev.id, ev.gen)
+		e.after(qStatic, evInnerServed, ev.id, ev.gen)
 	case c.acc == aAccepted:
 		e.startRequest(in.conn.id)
 	}
@@ -1005,7 +1147,7 @@ func (e *engine) onInnerServed(ev event) {
 	}
 	c = &e.conns[cid]
 	if c.cli == tEst && in.waiting {
-		e.schedule(e.now+e.p.halfTrip, evInnerResponse, ev.id, ev.gen)
+		e.after(qHalfTrip, evInnerResponse, ev.id, ev.gen)
 		return
 	}
 	// The self-call gave up (socket_timeout) and closed: the server writes into the void and
@@ -1047,17 +1189,17 @@ func (e *engine) onInnerResponse(ev event) {
 	e.selfcallSum += e.now - p.callStart
 	p.state = rsFinishing
 	p.status = 200
-	e.schedule(e.now+e.p.pageOverhead, evPageEnd, pr.id, pr.gen)
+	e.after(qOverhead, evPageEnd, pr.id, pr.gen)
 	e.maybeFreeRequest(ev.id)
 }
 
 // onSocketTimeout: no byte of the self-call's response within socket_timeout. The client closes
 // the connection (the pool drops it), the page answers 502 and frees its worker; the inner
 // request stays queued on the server, whose socket turns CLOSE_WAIT.
-func (e *engine) onSocketTimeout(ev event) {
+func (e *engine) onSocketTimeout(ev event) bool {
 	in := e.live(ref{ev.id, ev.gen})
 	if in == nil || !in.waiting {
-		return
+		return false
 	}
 	in.waiting = false
 	pr := in.other
@@ -1068,6 +1210,7 @@ func (e *engine) onSocketTimeout(ev event) {
 		p.other = ref{-1, 0}
 		e.selfCallFailed(pr.id, true)
 	}
+	return true
 }
 
 // selfCallFailed: page pid's self-call failed; it gives back its lease and answers 502, as the
@@ -1083,7 +1226,7 @@ func (e *engine) failPage(pid int32) {
 	p := &e.reqs[pid]
 	p.state = rsFinishing
 	p.status = 502
-	e.schedule(e.now, evPageEnd, pid, p.gen)
+	e.after(qNow, evPageEnd, pid, p.gen)
 }
 
 // endPage: page pid answers; its worker goes to the next request in line.
@@ -1107,7 +1250,7 @@ func (e *engine) endPage(pid int32) {
 	}
 	p.waiting = false
 	e.answered++
-	e.statusCounts[p.status]++
+	e.statusCounts.add(p.status)
 	kind := "ok"
 	if p.status != 200 {
 		kind = "http"
@@ -1149,18 +1292,39 @@ func (e *engine) idleClients() int {
 	return len(live)
 }
 
-// armIdle starts the server's keep-alive timer on an idle connection of the app.
+// armIdle starts the server's keep-alive timer on a connection of the app that has just gone
+// idle (see conn.timerSet).
 func (e *engine) armIdle(cid int32) {
 	c := &e.conns[cid]
 	if !c.app || e.p.idleTimeout <= 0 {
 		return
 	}
-	e.timers++
-	if e.timers == 0 {
-		e.timers++
+	c.idleAt = e.now
+	if !c.timerSet {
+		c.timerSet = true
+		e.after(qIdle, evIdleTimeout, cid, c.gen)
 	}
-	c.timer = e.timers
-	e.schedule(e.now+e.p.idleTimeout, evIdleTimeout, cid, c.timer)
+}
+
+// onIdleTimeout: cid's timer is due. The server closes the connection if it has been idle for
+// keep_alive_timeout; if it was used since and is idle again, the timer is set for the end of
+// the new idle spell.
+func (e *engine) onIdleTimeout(ev event) bool {
+	c := e.liveConn(ref{ev.id, ev.gen})
+	if c == nil {
+		return false
+	}
+	c.timerSet = false
+	if !c.idle {
+		return false
+	}
+	if due := c.idleAt + e.p.idleTimeout; due > e.now {
+		c.timerSet = true
+		e.schedule(due, evIdleTimeout, ev.id, ev.gen)
+		return false
+	}
+	e.serverClose(ev.id)
+	return true
 }
 
 // serverDone counts a load-client page the server is done with.
@@ -1182,7 +1346,7 @@ func (e *engine) level() int { return e.pages }
 // forever; and with connect_timeout, only once every lease is held and no dial is under way
 // (otherwise a self-call dial into a full accept queue could still time out and free a worker).
 func (e *engine) absorbed() bool {
-	p := &e.p
+	p := e.p
 	if !p.self || e.pages < p.workers || p.sockTimeout > 0 {
 		return false
 	}
@@ -1246,26 +1410,92 @@ func (w workDist) draw(rng *rand.Rand) float64 {
 	return math.Round(math.Min(d, w.cap)) / 1e9
 }
 
-// clone deep-copies the engine's state; the copy draws from rng. The observer and pacer are not
-// copied (only steady systems are cloned).
-func (e *engine) clone(rng *rand.Rand) *engine {
-	c := *e
+// rest returns a new draw of an exponential work time that has lasted elapsed seconds and not
+// ended: by memorylessness, elapsed plus a fresh exponential, under the same cap and rounding
+// as draw.
+func (w workDist) rest(elapsed float64, rng *rand.Rand) float64 {
+	d := elapsed*1e9 + w.base*rng.ExpFloat64()
+	return math.Round(math.Min(d, w.cap)) / 1e9
+}
+
+// cloneInto makes c a deep copy of the state of a steady system (Steady: no observer, no
+// pacer); the copy draws from rng, and its memoryless clocks are redrawn from it at once (see
+// redraw). A steady system holds a few dozen requests, connections and events (TIME_WAIT
+// sockets are not even followed, see Steady), so a clone is a handful of small allocations:
+// the slices of one element type share one block (cloneAll), and the config (params) is
+// shared, never copied.
+func (e *engine) cloneInto(c *engine, rng *rand.Rand) {
+	*c = *e
 	c.rng = rng
-	c.h = append(eventHeap(nil), e.h...)
-	c.reqs = append([]request(nil), e.reqs...)
-	c.freeReqs = append([]int32(nil), e.freeReqs...)
-	c.conns = append([]conn(nil), e.conns...)
-	c.freeConn = append([]int32(nil), e.freeConn...)
-	c.queue = e.queue.clone()
-	c.backlog = e.backlog.clone()
-	c.routeWait = e.routeWait.clone()
-	c.totalWait = e.totalWait.clone()
-	c.poolIdle = append([]ref(nil), e.poolIdle...)
-	c.clientIdle = append([]ref(nil), e.clientIdle...)
-	c.statusCounts = make(map[uint16]int64, len(e.statusCounts))
-	for k, v := range e.statusCounts {
-		c.statusCounts[k] = v
+	c.ag = e.ag.clone()
+	cloneAll(cloneSlack, &c.reqs)
+	cloneAll(cloneSlack, &c.conns)
+	cloneAll(cloneSlack, &c.freeReqs, &c.freeConn)
+	for _, q := range []*fifo{&c.queue, &c.backlog, &c.routeWait, &c.totalWait} {
+		q.items, q.head = q.items[q.head:], 0
 	}
+	cloneAll(cloneSlack, &c.queue.items, &c.backlog.items, &c.routeWait.items, &c.totalWait.items, &c.poolIdle, &c.clientIdle)
 	c.obs, c.pacer = nil, nil
-	return &c
+	c.redraw()
+}
+
+// cloneSlack is the room each slice of a clone has to grow before an append moves it: a
+// trajectory adds a few requests and connections, and recycles them.
+const cloneSlack = 4
+
+// cloneAll replaces each slice by a copy; the copies share one new block, each with room for
+// slack more elements (its capacity ends where the next one starts, so an append beyond it
+// moves it rather than overwrite its neighbour).
+func cloneAll[T any](slack int, ss ...*[]T) {
+	n := 0
+	for _, s := range ss {
+		n += len(*s) + slack
+	}
+	block := make([]T, n)
+	for _, s := range ss {
+		k := len(*s)
+		*s = append(block[:0:k+slack], *s...)
+		block = block[k+slack:]
+	}
+}
+
+// redraw draws again, from the engine's generator, every pending clock whose remaining time has
+// the same law whatever the past: the Poisson source's next arrival, and the end of each
+// exponential work time under way (capped like workDist.draw caps it). Fixed and lognormal
+// work times keep their ends: what remains of them depends on how long they have run.
+//
+// Why this is sound: the state a clone copies is taken at an event, chosen by what happened up
+// to it (for splitting, the entrance into a level). Given that past, the time to the next
+// arrival of a Poisson source is exponential with its rate, independent of the past, and so is
+// the rest of an exponential work time that has not ended (memorylessness; the cap only cuts
+// it where the original draw would have been cut). A clone that redraws them follows exactly
+// the law the original follows from that state on; it just does not share the original's
+// draws. Without the redraw every clone of a state would get the arrival the original had
+// already drawn, so the trajectories split from one state would start out alike and the
+// estimate would be as unbiased but much less precise. The draws are made in a fixed order
+// (the arrival, then the heap's events by index), so clones of one state with one seed evolve
+// identically.
+func (e *engine) redraw() {
+	if e.pacer == nil && e.rate > 0 && e.ag.arrives {
+		e.ag.arrival.t = e.now + e.rng.ExpFloat64()/e.rate
+	}
+	if e.p.work.dist != app.WorkExponential {
+		return
+	}
+	moved := false
+	for i := range e.ag.h {
+		ev := &e.ag.h[i]
+		if ev.kind != evWorkEnd {
+			continue
+		}
+		r := e.live(ref{ev.id, ev.gen})
+		if r == nil || r.state != rsWorking {
+			continue
+		}
+		ev.t = max(r.workAt+e.p.work.rest(e.now-r.workAt, e.rng), e.now)
+		moved = true
+	}
+	if moved {
+		e.ag.h.init()
+	}
 }

@@ -12,7 +12,7 @@ type event struct {
 }
 
 // eventHeap is a binary min-heap of events on (t, seq). Hand-written rather than
-// container/heap: no interface boxing, and Clone copies it with one slice copy.
+// container/heap: no interface boxing, and a clone copies it with one slice copy.
 type eventHeap []event
 
 func (h eventHeap) less(i, j int) bool {
@@ -42,24 +42,36 @@ func (h *eventHeap) pop() event {
 	n := len(s) - 1
 	s[0] = s[n]
 	s = s[:n]
-	i := 0
+	s.down(0)
+	*h = s
+	return top
+}
+
+// down moves event i down to its place.
+func (h eventHeap) down(i int) {
+	n := len(h)
 	for {
 		l := 2*i + 1
 		if l >= n {
-			break
+			return
 		}
 		m := l
-		if r := l + 1; r < n && s.less(r, l) {
+		if r := l + 1; r < n && h.less(r, l) {
 			m = r
 		}
-		if !s.less(m, i) {
-			break
+		if !h.less(m, i) {
+			return
 		}
-		s[i], s[m] = s[m], s[i]
+		h[i], h[m] = h[m], h[i]
 		i = m
 	}
-	*h = s
-	return top
+}
+
+// init restores the heap order after events' times were changed in place.
+func (h eventHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
 }
 
 // ref names an entity incarnation in a queue; a ref whose gen no longer matches is stale.
@@ -88,8 +100,4 @@ func (q *fifo) pop() ref {
 		q.head = 0
 	}
 	return r
-}
-
-func (q fifo) clone() fifo {
-	return fifo{items: append([]ref(nil), q.items[q.head:]...)}
 }

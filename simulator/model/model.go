@@ -202,8 +202,9 @@ func (r *recorder) simulate(ctx context.Context) error {
 	params := newParams(r.cfg)
 	params.setClient(p.Client)
 	params.probeTimeout = p.Recovery.Timeout.Seconds()
+	params.setDelays()
 	rng := rand.New(rand.NewPCG(uint64(r.cfg.WorkTimeSeed), workPCGStream))
-	e := newEngine(params, rng)
+	e := newEngine(&params, rng)
 	e.obs = r
 	r.e = e
 	r.interval = p.SampleInterval.Seconds()
@@ -241,7 +242,7 @@ func (r *recorder) simulate(ctx context.Context) error {
 		if r.writeErr != nil {
 			return r.writeErr
 		}
-		if r.probesLeft == 0 && e.inflight == 0 && (len(e.h) == 0 || e.h[0].t > r.probesEnd) {
+		if r.probesLeft == 0 && e.inflight == 0 && e.peek() > r.probesEnd {
 			return nil
 		}
 		if !e.step() {

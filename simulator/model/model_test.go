@@ -63,10 +63,7 @@ func census(t *testing.T, e *engine) {
 			waiting++
 		}
 	}
-	var answered int64
-	for _, n := range e.statusCounts {
-		answered += n
-	}
+	answered := e.statusCounts.total()
 	if got := answered + e.timedOut + waiting; got != e.arrivals {
 		t.Errorf("client side: %d answered + %d timed out + %d waiting = %d, want the %d sent", answered, e.timedOut, waiting, got, e.arrivals)
 	}
@@ -136,14 +133,14 @@ func TestAbsorbingState(t *testing.T) {
 			t.Fatalf("no hang within an hour at 40 rps")
 		}
 		e := s.(*steady).e
-		okBefore := e.statusCounts[200]
+		okBefore := e.statusCounts.get(200)
 		for s.Now() < at+120 && s.Step() {
 			if !s.Absorbed() || s.Level() != c.MaxThreads {
 				t.Fatalf("at %.3f s, %.3f s after the hang: absorbed %v, level %d", s.Now(), s.Now()-at, s.Absorbed(), s.Level())
 			}
 		}
 		// A page already past its self-call may still answer; nothing after that.
-		if got := e.statusCounts[200] - okBefore; got > int64(c.MaxThreads) {
+		if got := e.statusCounts.get(200) - okBefore; got > int64(c.MaxThreads) {
 			t.Errorf("%d pages answered after the hang", got)
 		}
 		if e.queueLive < 1000 {

@@ -225,9 +225,12 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 			jobs = append(jobs, job{n, a})
 		}
 	}
-	// The first row that fails stops the others: a socket plan's rows take minutes each.
+	// The first row that fails stops the others (a socket plan's rows take minutes each), and
+	// its error is the plan's: the others' then only say they were interrupted.
 	rowCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var first error
+	var failOnce sync.Once
 	outs := make([]rowOut, len(jobs))
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
@@ -241,13 +244,13 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 			}
 			defer func() { <-sem }()
 			outs[i] = planRow(rowCtx, o, p, j.n, j.arrivals)
-			if outs[i].err != nil {
+			if err := outs[i].err; err != nil {
+				failOnce.Do(func() { first = err })
 				cancel()
 			}
 		})
 	}
 	wg.Wait()
-	var first error // the first row's own error, not the others' cancellation
 	for _, out := range outs {
 		p.Rows = append(p.Rows, out.row)
 		if out.curve != nil {
@@ -255,9 +258,6 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 		}
 		if out.selfCallS > p.SelfCallS {
 			p.SelfCallS = out.selfCallS
-		}
-		if out.err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(out.err, context.Canceled)) {
-			first = out.err
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -1,6 +1,7 @@
 // Package runner drives one run: it starts a topology as `sim serve` child processes on fresh
-// loopback ports, ramps load on its /page with vegeta, watches it from outside (client results,
-// kernel sockets) and inside (the admin /stats), probes for recovery after the load, decides the
+// loopback ports (or takes a target that is already running), has the observer (package
+// observe) ramp load on its /page with vegeta and watch it from outside (client results, the
+// socket census) and inside (the admin /stats), probe for recovery after the load, decides the
 // verdicts and leaves a run record that outlives the run.
 package runner
 
@@ -9,16 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/simdev/sim/internal/redact"
 	"github.com/simdev/sim/loadprofiles"
@@ -26,7 +22,7 @@ import (
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/child"
 	"github.com/simdev/sim/simulator/detect"
-	"github.com/simdev/sim/simulator/sockets"
+	"github.com/simdev/sim/simulator/observe"
 	"github.com/simdev/sim/simulator/static"
 )
 
@@ -49,6 +45,11 @@ type Options struct {
 	Target    string
 	WatchPort uint16
 	AdminURL  string
+	// WatchURL, if set (external mode only, instead of WatchPort), is a `sim watch` agent
+	// beside the target: the socket columns come from its census (observe.Agent says how its
+	// clock and a slow answer are handled), sent WatchToken when not empty.
+	WatchURL   string
+	WatchToken string
 	// Server, if set, adjusts the server config after the profile's section is applied (e.g.
 	// `sim reproduce --static embedded`); the result is validated again.
 	Server func(*app.Config)
@@ -57,14 +58,16 @@ type Options struct {
 	// that hangs 40 s in costs about 40 s plus the recovery window instead of its full length.
 	// The summary then has StoppedOnHang and LoadStoppedS.
 	StopOnHang bool
+	// Shard, if set (external mode only), makes this run one of Shard.Count processes that
+	// share Profile's load, on this machine or others (a Kubernetes Indexed Job): it sends
+	// 1/Count of every stage's rate, with arrivals split as loadprofiles.Profile.Shard says,
+	// and config.json records the shard and when its attack started, by which `sim report
+	// --merge` aligns the shards' records. Its own summary judges its own share.
+	Shard *loadprofiles.Shard
 }
 
 // Progress is what a live progress line shows.
-type Progress struct {
-	Elapsed, Total time.Duration
-	Phase          string
-	Sample         results.Sample
-}
+type Progress = observe.Progress
 
 // Outcome is what a run produced.
 type Outcome struct {
@@ -74,7 +77,7 @@ type Outcome struct {
 
 // ErrInterrupted is returned (wrapped) when the run was cancelled; the record is marked
 // incomplete.
-var ErrInterrupted = errors.New("interrupted")
+var ErrInterrupted = observe.ErrInterrupted
 
 // childGrace is how long a child gets between SIGTERM and SIGKILL.
 const childGrace = 3 * time.Second
@@ -83,53 +86,12 @@ const childGrace = 3 * time.Second
 // topology, and loopback port 0 for every listener (fresh ports each run: a killed server leaves
 // its sockets in TIME_WAIT for a minute).
 func ServerConfig(topology string, p *loadprofiles.Profile) (app.Config, error) {
+	// The defaults listen on 127.0.0.1:0, and a profile cannot set a listener.
 	c := app.Defaults()
 	c.Topology = topology
-	s := p.Server
-	setS := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setI := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setD := func(dst *time.Duration, v *time.Duration) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setS(&c.Connector, s.Connector)
-	setI(&c.MaxThreads, s.MaxThreads)
-	setI(&c.MaxConnections, s.MaxConnections)
-	setI(&c.AcceptCount, s.AcceptCount)
-	setD(&c.ConnectionTimeout, s.ConnectionTimeout)
-	setD(&c.KeepAliveTimeout, s.KeepAliveTimeout)
-	if s.HonorClientClose != nil {
-		c.HonorClientClose = *s.HonorClientClose
-	}
-	if s.TCPKeepAlive != nil {
-		c.TCPKeepAlive = *s.TCPKeepAlive
-	}
-	setD(&c.WorkTime, s.WorkTime)
-	setS(&c.WorkTimeDist, s.WorkTimeDist)
-	setD(&c.WorkTimeP99, s.WorkTimeP99)
-	setI(&c.WorkTimeSeed, s.WorkTimeSeed)
-	setI(&c.MaxPerRoute, s.MaxPerRoute)
-	setI(&c.MaxTotal, s.MaxTotal)
-	setD(&c.ConnectionRequestTimeout, s.ConnectionRequestTimeout)
-	setD(&c.ConnectTimeout, s.ConnectTimeout)
-	setD(&c.SocketTimeout, s.SocketTimeout)
-	setI(&c.NoFile, s.NoFile)
-	setS(&c.Static.Server, s.Static.Server)
-	c.Addr, c.AdminAddr, c.StaticAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	p.Server.Apply(&c)
 	c.Normalize()
-	if err := c.Validate(); err != nil {
-		return c, err
-	}
-	return c, nil
+	return c, c.Validate()
 }
 
 // EffectiveConfig is what config.json holds.
@@ -142,6 +104,26 @@ type EffectiveConfig struct {
 	Thresholds detect.Thresholds     `json:"thresholds"`
 	Target     string                `json:"target,omitempty"`
 	WatchPort  uint16                `json:"watch_port,omitempty"`
+	// Watch is the `sim watch` agent's URL, credentials masked, when the census came from one.
+	Watch string `json:"watch,omitempty"`
+	// Census is where the socket columns come from: results.CensusLocal or CensusAgent.
+	Census string `json:"census,omitempty"`
+	// Shard is which share of Load this run sent, when it was one of several (sim run
+	// --shard); Load is then the whole profile, as every shard was given it.
+	Shard *ShardConfig `json:"shard,omitempty"`
+}
+
+// ShardConfig is config.json's "shard": which share of the profile's load a run sent.
+type ShardConfig struct {
+	loadprofiles.Shard
+	// Arrivals and Seed are this shard's: for poisson, its own seed (loadprofiles.ShardSeed);
+	// for uniform (no seed), its hits are offset by Index/Count of the profile's hit interval.
+	Arrivals loadprofiles.Arrivals `json:"arrivals"`
+	Seed     int64                 `json:"seed,omitempty"`
+	// AttackStartedAt is when this shard's attack started, on its machine's wall clock: the
+	// origin of its timeline's and probes' T. Zero until the attack has started (config.json
+	// is written again then).
+	AttackStartedAt time.Time `json:"attack_started_at,omitzero"`
 }
 
 // Run performs one run. The record is written even when the run fails or is interrupted; the
@@ -173,8 +155,10 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err // "create record DIR: ..."
 	}
-	r := &run{o: o, cfg: cfg, rec: rec, started: time.Now(), kinds: map[string]int{}, collapsed: make(chan struct{}),
-		hide: redact.Replacer(o.Target)}
+	r := &run{o: o, cfg: cfg, rec: rec, started: time.Now(), hide: redact.Replacer(o.Target), load: o.Profile}
+	if o.Shard != nil {
+		r.load, r.pacer = o.Profile.Shard(*o.Shard)
+	}
 	r.th = detect.Thresholds{
 		HangFraction:  o.Profile.Detect.HangFraction,
 		HangHold:      o.Profile.Detect.HangHold,
@@ -201,36 +185,25 @@ type run struct {
 	rec     *results.Writer
 	th      detect.Thresholds
 	started time.Time
+	// load is the profile this process sends and pacer its pacer: o.Profile and nil (its
+	// own), or a shard's share of it (Options.Shard).
+	load  *loadprofiles.Profile
+	pacer loadprofiles.Pacer
 
 	serve *child.Process
-	admin *adminClient // nil when there is no admin listener to read
+	admin *observe.Admin // nil when there is no admin listener to read
 	// hide masks the credentials of an external target in whatever the record keeps: they go
-	// on the wire only.
+	// on the wire only. (The agent's URL is masked where it is written: redact.URL.)
 	hide *strings.Replacer
 	// What the run attacks and watches: the child's app, or an external target.
 	pageURL   string
 	port      uint16
 	childDone <-chan struct{}
 
-	// abort ends the run early with err, a failure to write the record (a full disk): a run
-	// that cannot record what it measures only loads the machine. Set before the load starts.
-	abort func(err error)
-
-	mu             sync.Mutex
-	window         results.Window
-	metrics        vegeta.Metrics // whole-run totals; its latency quantiles are a bounded t-digest
-	kinds          map[string]int
+	// selfcallMeanMS is the app's mean self-call time, read from /stats at load end.
 	selfcallMeanMS float64
-	timeline       []results.Sample
-	probes         []results.Probe
-	sent           atomic.Int64
-	done           atomic.Int64
-
-	// collapsed is closed by the sampler when Options.StopOnHang is set and the collapse
-	// condition has held for hang_hold; stoppedAt is then when (since the attack started), the
-	// end of the load phase for everything after it.
-	collapsed chan struct{}
-	stoppedAt atomic.Int64 // time.Duration; 0 while the load runs its planned length
+	// obs is what the observer saw; nil until it ran.
+	obs *observe.Observation
 }
 
 func (r *run) execute(ctx context.Context) (*Outcome, error) {
@@ -238,11 +211,23 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 	if r.o.Target == "" {
 		args = append([]string{"serve"}, r.cfg.Flags()...)
 	}
-	if err := r.rec.WriteConfig(EffectiveConfig{
+	source := results.CensusLocal
+	if r.o.WatchURL != "" {
+		source = results.CensusAgent
+	}
+	config := EffectiveConfig{
 		Topology: r.o.Topology, Profile: r.o.ProfileName, Load: r.o.Profile,
 		Server: r.cfg, ServeArgs: args, Thresholds: r.th,
 		Target: redact.URL(r.o.Target), WatchPort: r.o.WatchPort,
-	}); err != nil {
+		Watch: redact.URL(r.o.WatchURL), Census: source,
+	}
+	if r.o.Shard != nil {
+		config.Shard = &ShardConfig{Shard: *r.o.Shard, Arrivals: r.load.Arrivals}
+		if r.load.Arrivals == loadprofiles.ArrivalsPoisson {
+			config.Shard.Seed = r.load.Seed
+		}
+	}
+	if err := r.rec.WriteConfig(config); err != nil {
 		return nil, err
 	}
 	sum := r.baseSummary()
@@ -269,14 +254,36 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 		return r.fail(sum, err)
 	}
 	if adminURL != "" {
-		r.admin = newAdminClient(adminURL)
-		defer r.admin.close()
-		if _, err := r.admin.stats(ctx, 2*time.Second); err != nil {
+		r.admin = observe.NewAdmin(adminURL)
+		defer r.admin.Close()
+		if _, err := r.admin.Stats(ctx, 2*time.Second); err != nil {
 			return r.fail(sum, fmt.Errorf("admin listener %s: %w", adminURL, err))
 		}
 	}
+	var census observe.Census
+	if r.o.WatchURL != "" {
+		agent, err := observe.NewAgent(r.o.WatchURL, r.o.WatchToken, r.o.Profile.SampleInterval)
+		if err != nil {
+			return r.fail(sum, err)
+		}
+		defer agent.Close()
+		if err := agent.Check(ctx); err != nil {
+			return r.fail(sum, fmt.Errorf("watch agent: %w", err))
+		}
+		census = agent
+	} else {
+		local := observe.NewLocal(r.port)
+		defer local.Close()
+		census = local
+	}
 
-	err := r.attackAndObserve(ctx)
+	err := r.observe(ctx, census)
+	if config.Shard != nil && r.obs != nil && !r.obs.Started.IsZero() {
+		config.Shard.AttackStartedAt = r.obs.Started.UTC()
+		if werr := r.rec.WriteConfig(config); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	// The streams are closed, flushed and synced before the summary says complete=true, so that
 	// it promises whole files; closing also frees the record's reserve for this last write.
 	if cerr := r.rec.Close(); cerr != nil && err == nil {
@@ -310,7 +317,7 @@ func (r *run) startServe(ctx context.Context, args []string) error {
 	if err != nil {
 		serveLog.Close()
 		if ctx.Err() != nil {
-			return cause(ctx)
+			return fmt.Errorf("%w: %v", ErrInterrupted, context.Cause(ctx))
 		}
 		return fmt.Errorf("start topology %s: %w", r.o.Topology, err)
 	}
@@ -366,315 +373,47 @@ func (r *run) stopServe() {
 	_ = r.serve.Stop(grace)
 }
 
-// phaseErr says why a run ended early.
-type phaseErr struct{ reason string }
-
-func (e *phaseErr) Error() string { return e.reason }
-
-// attackAndObserve runs the load phase and the recovery phase, sampling all along.
-func (r *run) attackAndObserve(ctx context.Context) error {
-	p := r.o.Profile
-	loadDur := p.Duration()
-	interval := p.SampleInterval
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	r.abort = func(err error) { cancel(&phaseErr{err.Error()}) }
-	go func() {
-		select {
-		case <-r.childDone: // nil in external mode: never
-			cancel(&phaseErr{fmt.Sprintf("sim serve exited during the run (%v): %s", r.serve.Err(), lastLine(r.serve.Output()))})
-		case <-ctx.Done():
-		}
-	}()
-
-	atk := vegeta.NewAttacker(AttackerOptions(r.o.Profile.Client)...)
-	target := vegeta.Target{Method: http.MethodGet, URL: r.pageURL}
-	targeter := func(t *vegeta.Target) error {
-		*t = target
-		r.sent.Add(1)
-		r.window.AddSent(1)
-		return nil
-	}
-	t0 := time.Now()
-	resc := atk.Attack(targeter, p.Pacer(), loadDur, "sim-"+r.o.Topology)
-
-	drained := make(chan error, 1)
-	go func() {
-		var werr error
-		for res := range resc {
-			// vegeta copies the target's URL into each result, and net/http's errors quote it.
-			res.URL, res.Error = r.hide.Replace(res.URL), r.hide.Replace(res.Error)
-			if werr == nil {
-				if werr = r.rec.AddResult(res); werr != nil {
-					r.abort(werr)
-				}
+// observe has the observer run the load and recovery phases on the target, sampling census
+// and the admin /stats all along.
+func (r *run) observe(ctx context.Context, census observe.Census) error {
+	o := observe.Options{
+		URL:        r.pageURL,
+		Name:       "sim-" + r.o.Topology,
+		Profile:    r.load,
+		Pacer:      r.pacer,
+		Census:     census,
+		Record:     r.rec,
+		Hide:       r.hide,
+		Thresholds: r.th,
+		StopOnHang: r.o.StopOnHang,
+		Progress:   r.o.Progress,
+		Force:      r.o.Force,
+		Down:       r.childDone, // nil in external mode: never
+		DownReason: func() string {
+			return fmt.Sprintf("sim serve exited during the run (%v): %s", r.serve.Err(), lastLine(r.serve.Output()))
+		},
+		AtLoadEnd: func(ctx context.Context) {
+			if r.admin == nil {
+				return
 			}
-			r.mu.Lock()
-			r.window.Add(res)
-			r.metrics.Add(res)
-			r.kinds[results.Classify(res)]++
-			r.mu.Unlock()
-			r.done.Add(1)
-		}
-		drained <- werr
-	}()
-
-	samplerDone := make(chan struct{})
-	stopSampler := make(chan struct{})
-	go func() {
-		defer close(samplerDone)
-		r.sample(ctx, t0, loadDur, interval, stopSampler)
-	}()
-	stopAll := func() {
-		atk.Stop()
-		close(stopSampler)
-		<-samplerDone
+			r.saveGoroutines()
+			if st, err := r.admin.Stats(ctx, 3*time.Second); err == nil {
+				r.selfcallMeanMS = st.SelfcallMeanMS
+			}
+		},
 	}
-
-	// Load phase.
-	loadEnd := time.NewTimer(loadDur)
-	defer loadEnd.Stop()
-	select {
-	case <-ctx.Done():
-		stopAll()
-		r.drain(drained)
-		return cause(ctx)
-	case <-loadEnd.C:
-	case <-r.collapsed:
-		// Stop sending now: the recovery probes must see the app without the load, as after
-		// a load that ran its planned length.
-		atk.Stop()
-		loadDur = time.Duration(r.stoppedAt.Load())
+	if r.admin != nil {
+		o.Stats = r.admin // a nil *Admin in the interface would not read as "no stats"
 	}
-	r.saveGoroutines()
-	if st, err := r.admin.stats(ctx, 3*time.Second); err == nil {
-		r.mu.Lock()
-		r.selfcallMeanMS = st.SelfcallMeanMS
-		r.mu.Unlock()
-	}
-
-	// Recovery phase: probes start at load end, while vegeta's last requests drain.
-	err := r.recover(ctx, r.pageURL, t0, loadDur)
-	stopAll()
-	if derr := r.drain(drained); derr != nil && err == nil {
-		err = derr
-	}
+	var err error
+	r.obs, err = observe.Run(ctx, o)
 	return err
-}
-
-func cause(ctx context.Context) error {
-	c := context.Cause(ctx)
-	var pe *phaseErr
-	if errors.As(c, &pe) {
-		return pe
-	}
-	return fmt.Errorf("%w: %v", ErrInterrupted, c)
-}
-
-// drain waits for vegeta's in-flight requests to finish (each is bounded by the client
-// timeout), unless forced.
-func (r *run) drain(drained <-chan error) error {
-	select {
-	case err := <-drained:
-		return err
-	case <-r.o.Force:
-		return fmt.Errorf("%w: forced stop", ErrInterrupted)
-	case <-time.After(r.o.Profile.Client.Timeout + 5*time.Second):
-		return errors.New("vegeta did not drain its in-flight requests")
-	}
-}
-
-// maxBodyCounted is how much of each response body vegeta reads into its result. vegeta's
-// BytesIn is the length of what it kept (a MaxBody of 0 recorded 0 bytes in for every request),
-// so the body must be kept to be counted; results.Writer drops it before writing results.bin.
-// sim's page is about 3 KB; an external target's larger bodies are counted up to this much
-// (vegeta reads the rest and drops it), so that memory stays bounded at in-flight requests x
-// 1 MiB whatever the target serves.
-const maxBodyCounted = 1 << 20
-
-// AttackerOptions are the vegeta options of a profile's client settings: its timeout,
-// keep-alive, connections and worker cap, no redirects, HTTP/1.1, and bodies read up to
-// maxBodyCounted so that BytesIn counts them.
-func AttackerOptions(c loadprofiles.Client) []func(*vegeta.Attacker) {
-	opts := []func(*vegeta.Attacker){
-		vegeta.Timeout(c.Timeout),
-		vegeta.KeepAlive(c.Keepalive),
-		vegeta.Connections(c.Connections),
-		vegeta.Redirects(vegeta.NoFollow),
-		vegeta.HTTP2(false),
-		vegeta.MaxBody(maxBodyCounted),
-	}
-	if c.MaxWorkers > 0 {
-		opts = append(opts, vegeta.MaxWorkers(uint64(c.MaxWorkers)))
-	}
-	return opts
-}
-
-// sample closes an observation window every interval until stopped.
-func (r *run) sample(ctx context.Context, t0 time.Time, loadDur, interval time.Duration, stop <-chan struct{}) {
-	sampler := sockets.New()
-	defer sampler.Close()
-	pctx, cancel := context.WithCancel(ctx)
-	poller := startStatsPoller(pctx, r.admin, interval)
-	defer poller.wait()
-	defer cancel()
-	port := r.port
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	last := t0
-	total := loadDur + r.o.Profile.Recovery.Duration
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			elapsed := now.Sub(t0)
-			s := results.Sample{T: elapsed.Seconds(), Phase: "load"}
-			if at := r.stoppedAt.Load(); at > 0 {
-				loadDur = time.Duration(at)
-			}
-			if elapsed > loadDur {
-				s.Phase = "recovery"
-			}
-			mid := now.Add(-interval / 2).Sub(t0)
-			if s.Phase == "load" {
-				s.OfferedRPS = r.o.Profile.RateAt(mid)
-			}
-			r.mu.Lock()
-			r.window.Fill(&s, now.Sub(last))
-			r.window.Reset()
-			r.mu.Unlock()
-			last = now
-			s.InFlight = int(r.sent.Load() - r.done.Load())
-			if c, err := sampler.Sample(port); err == nil {
-				FillSockets(&s, c)
-			}
-			if st, fresh := poller.get(2*interval + time.Second); fresh {
-				fillStats(&s, st)
-			}
-			if err := r.rec.AddSample(s); err != nil {
-				r.abort(err)
-			}
-			r.mu.Lock()
-			r.timeline = append(r.timeline, s)
-			r.mu.Unlock()
-			// Only this goroutine appends to the timeline, so it may read it unlocked.
-			if r.o.StopOnHang && s.Phase == "load" && r.stoppedAt.Load() == 0 {
-				if _, hung := detect.Collapse(r.timeline, r.th); hung {
-					r.stoppedAt.Store(int64(elapsed))
-					close(r.collapsed)
-				}
-			}
-			if r.o.Progress != nil {
-				r.o.Progress(Progress{Elapsed: elapsed, Total: total, Phase: s.Phase, Sample: s})
-			}
-		}
-	}
-}
-
-// FillSockets copies a socket sample into a timeline row.
-func FillSockets(s *results.Sample, c sockets.Counts) {
-	s.CloseWait = c.Server[sockets.CloseWait]
-	s.Established = c.Server[sockets.Established]
-	s.TimeWait = c.Server[sockets.TimeWait]
-	s.FinWait1 = c.Server[sockets.FinWait1]
-	s.FinWait2 = c.Server[sockets.FinWait2]
-	s.SynRecv = c.Server[sockets.SynRecv]
-	s.LastAck = c.Server[sockets.LastAck]
-	s.ClientEstablished = c.Client[sockets.Established]
-	s.ClientFinWait2 = c.Client[sockets.FinWait2]
-	s.ClientTimeWait = c.Client[sockets.TimeWait]
-	s.ClientSynSent = c.Client[sockets.SynSent]
-	s.AcceptQueue = c.AcceptQueue
-	s.AcceptQueueMax = c.AcceptQueueMax
-}
-
-func fillStats(s *results.Sample, st app.Stats) {
-	s.AppUp = true
-	s.WorkersBusy = st.WorkersBusy
-	s.Queued = st.Queued
-	s.ConnectionsOpen = int(st.ConnectionsOpen)
-	s.SelfcallLeased = st.SelfcallLeased
-	s.SelfcallWaiting = st.SelfcallWaiting
-	s.AcceptErrors = st.AcceptErrors
-	s.FDsOpen = st.FDsOpen
-}
-
-// recover probes /page every interval for the recovery duration, starting at load end.
-func (r *run) recover(ctx context.Context, pageURL string, t0 time.Time, loadDur time.Duration) error {
-	rc := r.o.Profile.Recovery
-	// Probes go out on schedule, each on its own, so a hung server that holds every probe for
-	// the whole timeout still gets duration/interval of them, as the incident's users did.
-	n := int(rc.Duration/rc.Interval) + 1
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	tick := time.NewTicker(rc.Interval)
-	defer tick.Stop()
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return cause(ctx)
-			case <-tick.C:
-			}
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// A probe's time is when it was sent: one that answers after work_time still
-			// shows the server was serving at that moment.
-			t := time.Since(t0)
-			pr := Probe(ctx, pageURL, rc.Timeout)
-			pr.Error = r.hide.Replace(pr.Error)
-			pr.T = t.Seconds()
-			pr.SinceLoadEnd = (t - loadDur).Seconds()
-			if err := r.rec.AddProbe(pr); err != nil {
-				r.abort(err)
-			}
-			r.mu.Lock()
-			r.probes = append(r.probes, pr)
-			r.mu.Unlock()
-		}()
-	}
-	return nil
-}
-
-// Probe is one recovery probe: GET url on a fresh connection, as a new user would open one,
-// within timeout.
-func Probe(ctx context.Context, url string, timeout time.Duration) results.Probe {
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	// A Transport, unlike a Client (and vegeta), sends no credentials from the URL by itself.
-	if u := req.URL.User; u != nil {
-		password, _ := u.Password()
-		req.SetBasicAuth(u.Username(), password)
-	}
-	start := time.Now()
-	resp, err := tr.RoundTrip(req)
-	p := results.Probe{}
-	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		p.Status = resp.StatusCode
-	}
-	p.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
-	if err != nil {
-		p.Error = err.Error()
-	}
-	p.OK = err == nil && p.Status == http.StatusOK
-	return p
 }
 
 // saveGoroutines keeps the app's goroutine dump at load end: sim's thread dump, showing where
 // every worker waits.
 func (r *run) saveGoroutines() {
-	dump, err := r.admin.get(context.Background(), "/debug/pprof/goroutine?debug=1", 3*time.Second)
+	dump, err := r.admin.Get(context.Background(), "/debug/pprof/goroutine?debug=1", 3*time.Second)
 	if err == nil {
 		_ = r.rec.WriteFile("goroutines.txt", dump)
 	}
@@ -682,36 +421,15 @@ func (r *run) saveGoroutines() {
 
 // finish fills the summary from what was observed.
 func (r *run) finish(sum *results.Summary, runErr error) {
-	r.mu.Lock()
-	timeline := append([]results.Sample(nil), r.timeline...)
-	probes := append([]results.Probe(nil), r.probes...)
-	sort.Slice(probes, func(i, j int) bool { return probes[i].T < probes[j].T })
-	r.mu.Unlock()
-	detect.Summarize(sum, timeline, probes, r.th, r.o.Profile.Stages...)
-	r.mu.Lock()
-	r.metrics.Close()
-	m := r.metrics
-	sum.Requests = int(m.Requests)
+	obs := r.obs
+	if obs == nil {
+		obs = &observe.Observation{}
+	}
+	obs.Summarize(sum, r.th, r.load)
+	if sum.Census != nil {
+		sum.Census.LastGap = r.hide.Replace(sum.Census.LastGap)
+	}
 	sum.SelfcallMeanMS = r.selfcallMeanMS
-	sum.OK = r.kinds["ok"]
-	sum.P50MS = ms(m.Latencies.P50)
-	sum.P90MS = ms(m.Latencies.P90)
-	sum.P99MS = ms(m.Latencies.P99)
-	sum.MaxMS = ms(m.Latencies.Max)
-	sum.Errors = map[string]int{}
-	for k, n := range r.kinds {
-		if k != "ok" {
-			sum.Errors[k] = n
-		}
-	}
-	r.mu.Unlock()
-	sum.LoadDurationS = r.o.Profile.Duration().Seconds()
-	sum.StoppedOnHang, sum.LoadStoppedS = false, nil
-	if at := time.Duration(r.stoppedAt.Load()); at > 0 {
-		stopped := at.Seconds()
-		sum.StoppedOnHang, sum.LoadStoppedS, sum.LoadDurationS = true, &stopped, stopped
-	}
-	sum.RecoveryWindowS = r.o.Profile.Recovery.Duration.Seconds()
 	sum.FinishedAt = time.Now().UTC()
 	sum.Complete = runErr == nil
 	sum.InterruptedReason = ""
@@ -729,5 +447,3 @@ func lastLine(s string) string {
 	}
 	return s
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

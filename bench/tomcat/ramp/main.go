@@ -2,8 +2,8 @@
 // measures it the way `sim run` measures its own app, so that the two can be compared number
 // for number:
 //
-//   - the load: vegeta's attacker with the profile's stage pacer and client settings (the same
-//     options as simulator/runner);
+//   - the load, the windows and the probes: sim's observer (simulator/observe), the loop that
+//     `sim run` uses, with the profile's stage pacer and client settings;
 //   - every sample_interval: a results.Window of the client results, and the server-side sockets
 //     of the URL's port by state (simulator/sockets: netlink inet_diag, /proc fallback), plus,
 //     with -pid, the server process's open file descriptors;
@@ -33,17 +33,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/simdev/sim/simulator/runner"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,8 +47,9 @@ import (
 
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
+	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/detect"
-	"github.com/simdev/sim/simulator/sockets"
+	"github.com/simdev/sim/simulator/observe"
 )
 
 type options struct {
@@ -136,195 +133,69 @@ func run(o options) error {
 		defer rec.Close()
 	}
 
-	sampler := sockets.New()
-	defer sampler.Close()
+	census := observe.NewLocal(uint16(port))
+	defer census.Close()
 	th := detect.Thresholds{HangFraction: p.Detect.HangFraction, HangHold: p.Detect.HangHold}
 	sum := results.Summary{Topology: "tomcat", Profile: p.Name, AppURL: o.url, ServePID: o.pid, StartedAt: time.Now().UTC()}
 	if rec != nil {
 		_ = rec.WriteSummary(sum)
 		_ = rec.WriteConfig(map[string]any{"profile": p, "url": o.url, "pid": o.pid,
 			"probes": o.probes, "probe_interval": o.probeInterval.String(), "probe_timeout": o.probeTimeout.String(),
-			"socket_method": sampler.Method()})
+			"socket_method": census.Describe().Method})
 	}
 
-	// The attack, with simulator/runner's options.
-	atk := vegeta.NewAttacker(runner.AttackerOptions(p.Client)...)
-	var (
-		window     results.Window
-		sent, done atomic.Int64
-		mu         sync.Mutex
-		metrics    vegeta.Metrics
-		kinds      = map[string]int{}
-	)
-	target := vegeta.Target{Method: http.MethodGet, URL: o.url}
-	targeter := func(t *vegeta.Target) error {
-		*t = target
-		sent.Add(1)
-		window.AddSent(1)
-		return nil
-	}
-	t0 := time.Now()
-	resc := atk.Attack(targeter, p.Pacer(), loadDur, "ramp-tomcat")
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		for res := range resc {
-			if rec != nil {
-				_ = rec.AddResult(res)
-			}
-			window.Add(res)
-			mu.Lock()
-			metrics.Add(res)
-			kinds[results.Classify(res)]++
-			mu.Unlock()
-			done.Add(1)
-		}
-	}()
-
-	// The sampler: one window every sample_interval, load and recovery phases.
-	var timeline []results.Sample
+	// sim's observer (simulator/observe), with this tool's probe schedule: o.probes probes
+	// o.probeInterval apart from the end of the load, each bounded by o.probeTimeout.
+	lp := *p
+	lp.Recovery = loadprofiles.Recovery{Duration: time.Duration(o.probes-1) * o.probeInterval, Interval: o.probeInterval, Timeout: o.probeTimeout}
 	var cpuRows []string // cpu.csv: who used the machine's cores in each window
 	cpu := newCPUMeter(o.pid)
-	stopSampling := make(chan struct{})
-	samplingDone := make(chan struct{})
-	go func() {
-		defer close(samplingDone)
-		tick := time.NewTicker(p.SampleInterval)
-		defer tick.Stop()
-		last := t0
-		nextPrint := 5 * time.Second
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				elapsed := now.Sub(t0)
-				s := results.Sample{T: elapsed.Seconds(), Phase: results.PhaseLoad}
-				if elapsed > loadDur {
-					s.Phase = results.PhaseRecovery
-				} else {
-					s.OfferedRPS = p.RateAt(now.Add(-p.SampleInterval / 2).Sub(t0))
-				}
-				window.Fill(&s, now.Sub(last))
-				window.Reset()
-				last = now
-				s.InFlight = int(sent.Load() - done.Load())
-				if cs, err := sampler.Sample(uint16(port)); err == nil {
-					runner.FillSockets(&s, cs)
-				}
-				if o.pid > 0 {
-					if n, err := countFDs(o.pid); err == nil {
-						s.FDsOpen = n
-						s.AppUp = true
-					}
-				}
-				if rec != nil {
-					_ = rec.AddSample(s)
-				}
-				machine, server, self := cpu.sample()
-				mu.Lock()
-				timeline = append(timeline, s)
-				cpuRows = append(cpuRows, fmt.Sprintf("%.3f,%s,%.2f,%.2f,%.2f,%.2f\n",
-					s.T, s.Phase, machine, server, self, max(0, machine-server-self)))
-				mu.Unlock()
-				if !o.quiet && elapsed >= nextPrint {
-					nextPrint += 5 * time.Second
-					fmt.Fprintf(os.Stderr, "%5.1fs %-8s offered %5.0f rps  ok %5.0f rps  p99 %6.0f ms  in flight %5d  CLOSE_WAIT %5d  ESTAB %5d  fds %5d\n",
-						s.T, s.Phase, s.OfferedRPS, s.OKRPS, s.P99, s.InFlight, s.CloseWait, s.Established, s.FDsOpen)
-				}
+	nextPrint := 5 * time.Second
+	opts := observe.Options{
+		URL: o.url, Name: "ramp-tomcat", Profile: &lp, Census: census, Thresholds: th,
+		// Called after every window, on the observer's sampling goroutine.
+		Progress: func(pr observe.Progress) {
+			s := pr.Sample
+			machine, server, self := cpu.sample()
+			cpuRows = append(cpuRows, fmt.Sprintf("%.3f,%s,%.2f,%.2f,%.2f,%.2f\n",
+				s.T, s.Phase, machine, server, self, max(0, machine-server-self)))
+			if !o.quiet && pr.Elapsed >= nextPrint {
+				nextPrint += 5 * time.Second
+				fmt.Fprintf(os.Stderr, "%5.1fs %-8s offered %5.0f rps  ok %5.0f rps  p99 %6.0f ms  in flight %5d  CLOSE_WAIT %5d  ESTAB %5d  fds %5d\n",
+					s.T, s.Phase, s.OfferedRPS, s.OKRPS, s.P99, s.InFlight, s.CloseWait, s.Established, s.FDsOpen)
 			}
-		}
-	}()
+		},
+	}
+	if rec != nil {
+		opts.Record = rec
+	}
+	if o.pid > 0 {
+		opts.Stats = procFDs(o.pid)
+	}
+	obs, runErr := observe.Run(ctx, opts)
 
-	// Load phase.
-	select {
-	case <-ctx.Done():
-	case <-time.After(loadDur):
-	}
-	loadEnd := t0.Add(loadDur)
-
-	// Recovery: o.probes probes, each on a fresh connection, started o.probeInterval apart
-	// from the end of the load, each bounded by o.probeTimeout.
-	probes := make([]results.Probe, o.probes)
-	var wg sync.WaitGroup
-	for i := 0; i < o.probes && ctx.Err() == nil; i++ {
-		at := loadEnd.Add(time.Duration(i) * o.probeInterval)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Until(at)):
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sentAt := time.Now()
-			pr := runner.Probe(ctx, o.url, o.probeTimeout)
-			pr.T = sentAt.Sub(t0).Seconds()
-			pr.SinceLoadEnd = sentAt.Sub(loadEnd).Seconds()
-			probes[i] = pr
-		}(i)
-	}
-	wg.Wait()
-	var sentProbes []results.Probe
-	for _, pr := range probes {
-		if pr.T > 0 {
-			sentProbes = append(sentProbes, pr)
-			if rec != nil {
-				_ = rec.AddProbe(pr)
-			}
-		}
-	}
-
-	atk.Stop()
-	close(stopSampling)
-	<-samplingDone
-	select {
-	case <-drained:
-	case <-time.After(p.Client.Timeout + 5*time.Second):
-		fmt.Fprintln(os.Stderr, "ramp: vegeta did not drain its in-flight requests")
-	}
-
-	mu.Lock()
-	detect.Summarize(&sum, timeline, sentProbes, th)
-	metrics.Close()
-	sum.Requests = int(metrics.Requests)
-	sum.OK = kinds[results.KindOK]
-	sum.P50MS, sum.P90MS = ms(metrics.Latencies.P50), ms(metrics.Latencies.P90)
-	sum.P99MS, sum.MaxMS = ms(metrics.Latencies.P99), ms(metrics.Latencies.Max)
-	sum.Errors = map[string]int{}
-	for k, n := range kinds {
-		if k != results.KindOK {
-			sum.Errors[k] = n
-		}
-	}
-	mu.Unlock()
-	sum.LoadDurationS = loadDur.Seconds()
+	obs.Summarize(&sum, th, &lp)
 	sum.RecoveryWindowS = probeSpan.Seconds()
 	sum.FinishedAt = time.Now().UTC()
-	sum.Complete = ctx.Err() == nil
+	sum.Complete = runErr == nil
 	if !sum.Complete {
 		sum.Verdict = results.VerdictIncomplete
-		sum.InterruptedReason = context.Cause(ctx).Error()
+		sum.InterruptedReason = runErr.Error()
 	}
 	if rec != nil {
 		if err := rec.WriteSummary(sum); err != nil {
 			return err
 		}
-		mu.Lock()
 		csv := "t_s,phase,machine_cores,server_cores,driver_cores,other_cores\n"
 		for _, r := range cpuRows {
 			csv += r
 		}
-		mu.Unlock()
 		if err := rec.WriteFile("cpu.csv", []byte(csv)); err != nil {
 			return err
 		}
 		sum.RecordDir = rec.Dir()
 	}
+	sentProbes := obs.Probes
 
 	okProbes := 0
 	for _, pr := range sentProbes {
@@ -346,8 +217,8 @@ func run(o options) error {
 	} else {
 		printText(os.Stdout, &sum, okProbes, len(sentProbes))
 	}
-	if !sum.Complete {
-		return errors.New("interrupted: " + sum.InterruptedReason)
+	if runErr != nil {
+		return runErr
 	}
 	return nil
 }
@@ -465,6 +336,16 @@ func procCPU(pid int) (float64, error) {
 		return 0, err
 	}
 	return (u + s) / clockTick, nil
+}
+
+// procFDs is the server's open fds (/proc/PID/fd) as the observer's app columns: FDsOpen,
+// and AppUp while it can be read.
+type procFDs int
+
+// Stats counts the process's open fds.
+func (p procFDs) Stats(context.Context, time.Duration) (app.Stats, error) {
+	n, err := countFDs(int(p))
+	return app.Stats{FDsOpen: n}, err
 }
 
 func countFDs(pid int) (int, error) {

@@ -1,0 +1,301 @@
+// Package serverconf is the one schema of the server's configuration (`sim serve`): every key
+// once, with its name, type, default, validation and help (Keys). From it come `sim serve`'s
+// flags, its SIM_* variables and its --config file (cmd/sim), the child's command line
+// (Config.Flags), a profile's `server:` section (Overrides, parsed and checked for
+// loadprofiles) and the run's config (Overrides.Apply onto Defaults, in simulator/runner).
+//
+// It is a package of its own, under internal, because both sides of the dependency rule need
+// it: loadprofiles validates a profile's server section when it parses the profile and may not
+// import simulator, and simulator/app runs the config (app.Config is this Config).
+package serverconf
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/simdev/sim/internal/invalid"
+)
+
+// Topologies.
+const (
+	// Self serves the static file from the app's own bounded connector: the incident.
+	Self = "self"
+	// Split serves it from a separate static server process: the fix.
+	Split = "split"
+)
+
+// Connector modes, as simulator/connector names them.
+const (
+	// NIO accepts every connection up to max_connections and queues requests for a worker.
+	NIO = "nio"
+	// BIO gives each connection a worker: max_connections is max_threads.
+	BIO = "bio"
+)
+
+// Static servers of the split topology, as simulator/static names them.
+const (
+	// Embedded is sim's own static server, started as a child process.
+	Embedded = "embedded"
+	// Nginx is Debian's nginx with a generated config.
+	Nginx = "nginx"
+)
+
+// Work time distributions (work_time_dist).
+const (
+	// WorkFixed: every /page works exactly work_time.
+	WorkFixed = "fixed"
+	// WorkExponential: work times are exponential with mean work_time; memoryless, the
+	// textbook service time of queueing models (M/M/c).
+	WorkExponential = "exponential"
+	// WorkLognormal: work times are lognormal with median work_time and 99th percentile
+	// work_time_p99, the long right tail of real request latencies.
+	WorkLognormal = "lognormal"
+)
+
+// Defaults, named after and equal to Tomcat 8's NIO connector and Apache HttpClient 4.x's
+// pooling connection manager, which the incident ran on.
+const (
+	DefaultMaxThreads        = 200              // Tomcat maxThreads
+	DefaultMaxConnections    = 10000            // Tomcat 8 NIO maxConnections
+	DefaultAcceptCount       = 100              // Tomcat acceptCount
+	DefaultConnectionTimeout = 20 * time.Second // Tomcat connectionTimeout (server.xml default)
+	DefaultWorkTime          = 100 * time.Millisecond
+	DefaultMaxPerRoute       = 2    // HttpClient DefaultMaxPerRoute
+	DefaultMaxTotal          = 20   // HttpClient MaxTotal
+	DefaultNoFile            = 4096 // the incident's ulimit -n: it hung at the 4,023rd socket
+	// DefaultWorkTimeSeed seeds the work time draws when no seed is given: fixed rather than
+	// taken from the clock, so that two runs of the same config draw the same work times.
+	DefaultWorkTimeSeed = 1
+)
+
+// MinNoFile is the lowest nofile other than 0: it leaves room for the process's own files
+// (binary, stdio, listeners, admin port) and a few dozen sockets.
+const MinNoFile = 64
+
+// MaxWorkDraw is the ceiling of a single work time draw: a lognormal tail can draw minutes, and
+// a worker pinned that long would read as a hang that the config did not ask for.
+const MaxWorkDraw = 60 * time.Second
+
+// Limits that keep a typo from exhausting the machine.
+const (
+	maxThreadsLimit     = 10000
+	maxConnectionsLimit = 1 << 20
+	maxAcceptCount      = 65535 // the largest listen() backlog Linux takes (somaxconn's range)
+	maxWorkTime         = 10 * time.Minute
+	maxNoFile           = 1 << 20 // Linux's default fs.nr_open
+)
+
+// defaultListenAddr is every listener's default: loopback, and a free port picked by the kernel.
+const defaultListenAddr = "127.0.0.1:0"
+
+// unsetKeepAlive is KeepAliveTimeout's default, "not set": Normalize makes it
+// connection_timeout, as Tomcat does. A user's negative value is refused when it is read, not
+// taken for unset (--keep-alive-timeout=-5s used to run with the connection timeout).
+const unsetKeepAlive time.Duration = -1
+
+// Config is the server's whole configuration; Keys describes each field. The JSON names are
+// the keys' names: config.json holds a Config.
+type Config struct {
+	Topology   string `json:"topology"`
+	Addr       string `json:"addr"`
+	AdminAddr  string `json:"admin_addr"`
+	StaticAddr string `json:"static_addr"`
+	// AllowNonLoopback lifts the loopback-only check on the listen addresses, for containers,
+	// whose published ports reach only addresses other than the container's loopback.
+	AllowNonLoopback bool `json:"allow_non_loopback"`
+
+	Connector         string        `json:"connector"`
+	MaxThreads        int           `json:"max_threads"`
+	MaxConnections    int           `json:"max_connections"`
+	AcceptCount       int           `json:"accept_count"`
+	ConnectionTimeout time.Duration `json:"connection_timeout"`
+	KeepAliveTimeout  time.Duration `json:"keep_alive_timeout"`
+	HonorClientClose  bool          `json:"honor_client_close"`
+	// TCPKeepAlive turns SO_KEEPALIVE on for the app's connections, accepted and self-call (15 s
+	// idle, then 15 s apart: Go's defaults). Off by default, as Tomcat's socket.soKeepAlive and
+	// HttpClient's SocketConfig.soKeepAlive are unset by default: with it on, a long hang's
+	// CLOSE_WAIT sockets are reaped by keepalive about 75 s after their clients left (the
+	// client's FIN_WAIT2 timeout of 60 s, then the next probe), and the count falls while the fds
+	// stay open; without it, they stay in CLOSE_WAIT up to the fd limit, as in the incident.
+	TCPKeepAlive bool          `json:"tcp_keepalive"`
+	WorkTime     time.Duration `json:"work_time"`
+	// WorkTimeDist is how each /page draws its work time: WorkFixed (always WorkTime),
+	// WorkExponential (mean WorkTime) or WorkLognormal (median WorkTime, p99 WorkTimeP99).
+	WorkTimeDist string        `json:"work_time_dist"`
+	WorkTimeP99  time.Duration `json:"work_time_p99"`
+	// WorkTimeSeed seeds the draws: a server started with the same seed draws the same
+	// sequence of work times, in the order the requests draw them.
+	WorkTimeSeed int `json:"work_time_seed"`
+
+	MaxPerRoute              int           `json:"max_per_route"`
+	MaxTotal                 int           `json:"max_total"`
+	ConnectionRequestTimeout time.Duration `json:"connection_request_timeout"`
+	ConnectTimeout           time.Duration `json:"connect_timeout"`
+	SocketTimeout            time.Duration `json:"socket_timeout"`
+
+	NoFile int `json:"nofile"`
+
+	Static StaticConfig `json:"static"`
+}
+
+// StaticConfig selects the server of the static file in the split topology.
+type StaticConfig struct {
+	Server string `json:"server"` // Embedded or Nginx
+	// Dir is nginx's folder for its config, pid, logs and temp files; empty = a fresh temp dir
+	// that the caller removes.
+	Dir string `json:"dir"`
+	// URL, if set, is an external static server's base URL: none is started, the self-call
+	// goes there (docker-compose's nginx service).
+	URL string `json:"url"`
+}
+
+// Defaults returns the config with every key at its default (Key.Default).
+func Defaults() Config {
+	var c Config
+	for _, k := range Keys() {
+		k.set(&c, k.def)
+	}
+	return c
+}
+
+// Normalize resolves the defaults that depend on other keys. It changes only values left at
+// their defaults, so that Validate still sees a value that contradicts another key.
+func (c *Config) Normalize() {
+	if c.KeepAliveTimeout == unsetKeepAlive {
+		c.KeepAliveTimeout = c.ConnectionTimeout
+	}
+	if c.Connector == BIO && c.MaxConnections == DefaultMaxConnections {
+		c.MaxConnections = c.MaxThreads
+	}
+}
+
+// Validate checks every key, alone (Key.Check) and against the others; the error is an
+// *invalid.Error naming the first bad one.
+func (c *Config) Validate() error {
+	for _, k := range Keys() {
+		// A default is valid by construction, and keep_alive_timeout's is the "unset" mark
+		// that Normalize resolves and that no user's value can reach (Key.Check refuses it).
+		if v := k.get(c); v != k.def {
+			if err := k.Check(v); err != nil {
+				return err
+			}
+		}
+	}
+	checks := []struct {
+		bad     bool
+		field   string
+		value   any
+		allowed string
+	}{
+		{c.Connector == BIO && c.MaxConnections != c.MaxThreads, "max_connections", c.MaxConnections,
+			fmt.Sprintf("unset with connector bio, which serves a connection per worker: max_threads (%d)", c.MaxThreads)},
+		{c.WorkTimeDist != WorkFixed && c.WorkTime <= 0, "work_time", c.WorkTime, "a duration > 0 with work_time_dist " + c.WorkTimeDist},
+		{c.WorkTimeDist == WorkExponential && ExponentialP99(c.WorkTime) > MaxWorkDraw, "work_time", c.WorkTime,
+			fmt.Sprintf("a mean > 0 and <= %v with work_time_dist exponential, so that its p99 (mean x ln 100) stays under the %v cap on a draw", maxExponentialMean().Round(time.Millisecond), MaxWorkDraw)},
+		{c.WorkTimeDist == WorkLognormal && (c.WorkTimeP99 <= c.WorkTime || c.WorkTimeP99 > MaxWorkDraw), "work_time_p99", c.WorkTimeP99,
+			fmt.Sprintf("a duration > work_time (%v) and <= %v with work_time_dist lognormal", c.WorkTime, MaxWorkDraw)},
+		{c.WorkTimeDist != WorkLognormal && c.WorkTimeP99 != 0, "work_time_p99", c.WorkTimeP99, "0 unless work_time_dist is lognormal (exponential: p99 = work_time x ln 100)"},
+		{c.WorkTimeDist == WorkFixed && c.WorkTimeSeed != DefaultWorkTimeSeed, "work_time_seed", c.WorkTimeSeed,
+			fmt.Sprintf("the default (%d) unless work_time_dist is exponential or lognormal: fixed work times draw nothing", DefaultWorkTimeSeed)},
+		{c.Static.URL != "" && c.Topology != Split, "static.url", c.Static.URL, "empty unless topology is split"},
+		// The static server's folder and address mean something only when split starts one:
+		// given otherwise, they would be ignored without a word. static.server is not refused
+		// with self: a profile's server section serves every topology of a comparison (the
+		// incident profile names nginx for its split run), and the runner passes every key on.
+		{c.Static.Dir != "" && (c.Topology != Split || c.Static.URL != "" || c.Static.Server != Nginx), "static.dir", c.Static.Dir,
+			"empty unless topology is split with static.server nginx (it is nginx's folder)"},
+		{c.StaticAddr != defaultListenAddr && (c.Topology != Split || c.Static.URL != ""), "static_addr", c.StaticAddr,
+			"the default " + defaultListenAddr + " unless topology is split without static.url: only then is a static server started"},
+	}
+	for _, ch := range checks {
+		if ch.bad {
+			return invalid.Field(ch.field, ch.value, ch.allowed)
+		}
+	}
+	for _, a := range []struct{ field, addr string }{{"addr", c.Addr}, {"admin_addr", c.AdminAddr}, {"static_addr", c.StaticAddr}} {
+		if c.AllowNonLoopback {
+			if err := checkHostPort(a.addr); err != nil {
+				return invalid.Field(a.field, a.addr, "host:port, port 0 to 65535")
+			}
+			continue
+		}
+		if err := checkLoopback(a.addr); err != nil {
+			return invalid.Field(a.field, a.addr, "host:port on loopback (127.0.0.0/8, ::1 or localhost), port 0 to 65535; other hosts only with allow_non_loopback")
+		}
+	}
+	return nil
+}
+
+// Flags renders c as `sim serve` flags, every key explicit, so that a child started with them
+// runs exactly this config whatever SIM_* variables its environment holds.
+func (c Config) Flags() []string {
+	keys := Keys()
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, "--"+k.FlagName()+"="+k.Format(k.get(&c)))
+	}
+	return out
+}
+
+// ExponentialP99 is the 99th percentile of an exponential distribution of mean m.
+func ExponentialP99(m time.Duration) time.Duration {
+	return time.Duration(float64(m) * math.Log(100))
+}
+
+// maxExponentialMean is the largest exponential mean whose p99 (mean × ln 100) stays within
+// MaxWorkDraw.
+func maxExponentialMean() time.Duration {
+	return time.Duration(float64(MaxWorkDraw) / math.Log(100))
+}
+
+// checkHostPort accepts host:port with a valid port, whatever the host.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	_, err = net.LookupPort("tcp", port)
+	return err
+}
+
+// checkLoopback accepts host:port whose host is a loopback address or "localhost": sim is a
+// load-testing target and never listens where other machines could reach it (unless
+// allow_non_loopback says it runs in a container, reachable only through published ports).
+func checkLoopback(addr string) error {
+	if err := checkHostPort(addr); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address", host)
+	}
+	return nil
+}
+
+// maxPort is the highest TCP port.
+const maxPort = 65535
+
+// checkBaseURL accepts an absolute http(s) URL with a host, to which the page path is appended.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not an http(s) base URL", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > maxPort {
+			return fmt.Errorf("port %s of %q is not 1 to %d", p, raw, maxPort)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,294 @@
+package serverconf
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/simdev/sim/internal/invalid"
+)
+
+// Overrides is a profile's server section: the keys it sets (Key.Profile), each a pointer so
+// that nil means "not set, keep the server's default". What a key is called, what it takes and
+// what it means is its entry in Keys; the fields are only where the values are kept, typed, so
+// that code can build a section (planner: Overrides{MaxThreads: &n}).
+type Overrides struct {
+	Connector                *string
+	MaxThreads               *int
+	MaxConnections           *int
+	AcceptCount              *int
+	ConnectionTimeout        *time.Duration
+	KeepAliveTimeout         *time.Duration
+	HonorClientClose         *bool
+	TCPKeepAlive             *bool
+	WorkTime                 *time.Duration
+	WorkTimeDist             *string
+	WorkTimeP99              *time.Duration
+	WorkTimeSeed             *int
+	MaxPerRoute              *int
+	MaxTotal                 *int
+	ConnectionRequestTimeout *time.Duration
+	ConnectTimeout           *time.Duration
+	SocketTimeout            *time.Duration
+	NoFile                   *int
+	Static                   StaticOverrides
+}
+
+// StaticOverrides is the static mapping of a profile's server section.
+type StaticOverrides struct {
+	Server *string
+}
+
+// set calls f with every key o sets, in Keys order.
+func (o *Overrides) set(f func(k Key, v any)) {
+	for _, k := range Keys() {
+		if !k.Profile {
+			continue
+		}
+		if v, ok := k.getOverride(o); ok {
+			f(k, v)
+		}
+	}
+}
+
+// Apply sets in c every key o sets.
+func (o Overrides) Apply(c *Config) {
+	o.set(func(k Key, v any) { k.set(c, v) })
+}
+
+// Flags returns `--kebab-case=value` flags for the keys o sets, in Keys order, so that the
+// command line of a `sim serve` child is the same from run to run. Durations use Go syntax.
+func (o Overrides) Flags() []string {
+	var f []string
+	o.set(func(k Key, v any) { f = append(f, "--"+k.FlagName()+"="+k.Format(v)) })
+	return f
+}
+
+// Check returns an *invalid.Error for the first key o sets to a value a profile may not hold,
+// its Field the key under section ("server.max_threads"). Values that contradict another key
+// are refused when the section is applied onto a config (Config.Validate), which knows them all.
+func (o Overrides) Check(section string) error {
+	var err error
+	o.set(func(k Key, v any) {
+		if err != nil {
+			return
+		}
+		if allowed, ok := k.profileCheck(v); !ok {
+			err = invalid.Field(join(section, k.Name), v, allowed)
+		}
+	})
+	return err
+}
+
+// Decode reads a profile's server section, raw as yamldoc decodes it, with Field names under
+// section ("server.work_time"). It reads types only (Key.ParseValue); Check checks the values.
+func Decode(section string, raw any) (Overrides, error) {
+	var o Overrides
+	if raw == nil {
+		return o, nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return o, invalid.Field(section, raw, "a mapping with keys "+strings.Join(ProfileKeysAt(""), ", "))
+	}
+	if names := unknownProfileKeys(m, ""); len(names) > 0 {
+		return o, invalid.Field(join(section, names[0]), names[0], "a key of the "+section+" section: "+strings.Join(ProfileKeysAt(""), ", "))
+	}
+	for _, k := range Keys() {
+		if !k.Profile {
+			continue
+		}
+		// A section written as something else than a mapping ("static: nginx").
+		if parent, _, nested := cutLast(k.Name); nested {
+			if v, ok := Lookup(m, parent); ok {
+				if _, isMap := v.(map[string]any); !isMap {
+					return o, invalid.Field(join(section, parent), v, "a mapping with keys "+strings.Join(ProfileKeysAt(parent), ", "))
+				}
+			}
+		}
+		v, ok := Lookup(m, k.Name)
+		if !ok {
+			continue
+		}
+		x, err := k.ParseValue(v)
+		if err != nil {
+			if ie, ok := err.(*invalid.Error); ok {
+				ie.Field = join(section, ie.Field)
+			}
+			return o, err
+		}
+		k.setOverride(&o, x)
+	}
+	return o, nil
+}
+
+// unknownProfileKeys is Unknown for the keys a profile may set.
+func unknownProfileKeys(m map[string]any, prefix string) []string {
+	var out []string
+	for name, v := range m {
+		full := join(prefix, name)
+		if k, ok := LookupKey(full); ok && k.Profile {
+			continue
+		}
+		if isSection(full, true) {
+			if sub, ok := v.(map[string]any); ok {
+				out = append(out, unknownProfileKeys(sub, full)...)
+			}
+			continue
+		}
+		out = append(out, full)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ProfileKeysAt lists the names a profile's server section takes directly under the mapping
+// prefix ("" for the section itself, "static" for its static mapping), keys and mappings, in
+// Keys order.
+func ProfileKeysAt(prefix string) []string {
+	var names []string
+	for _, k := range Keys() {
+		if !k.Profile {
+			continue
+		}
+		rest := k.Name
+		if prefix != "" {
+			var ok bool
+			if rest, ok = strings.CutPrefix(k.Name, prefix+"."); !ok {
+				continue
+			}
+		}
+		first, _, _ := strings.Cut(rest, ".")
+		if !slices.Contains(names, first) {
+			names = append(names, first)
+		}
+	}
+	return names
+}
+
+// IsProfileKey reports whether a profile's server section takes the dotted key name.
+func IsProfileKey(name string) bool {
+	k, ok := LookupKey(name)
+	return ok && k.Profile
+}
+
+// IsProfileSection reports whether name is a mapping of a profile's server section ("static").
+func IsProfileSection(name string) bool { return isSection(name, true) }
+
+// cutLast splits "static.server" into "static" and "server".
+func cutLast(name string) (parent, last string, ok bool) {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return "", name, false
+	}
+	return name[:i], name[i+1:], true
+}
+
+// MarshalJSON writes the keys o sets as nested JSON objects in Keys order, durations in
+// nanoseconds as config.json holds every duration: {"max_threads": 16, "static": {"server":
+// "nginx"}}.
+func (o Overrides) MarshalJSON() ([]byte, error) {
+	root := &jsonObject{}
+	o.set(func(k Key, v any) { root.put(strings.Split(k.Name, "."), v) })
+	var b bytes.Buffer
+	if err := root.write(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (o *Overrides) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return fmt.Errorf("server overrides: %w", err)
+	}
+	*o = Overrides{}
+	for _, k := range Keys() {
+		if !k.Profile {
+			continue
+		}
+		raw, ok := Lookup(m, k.Name)
+		if !ok {
+			continue
+		}
+		v, err := fromJSON(k, raw)
+		if err != nil {
+			return fmt.Errorf("server overrides: %s: %w", k.Name, err)
+		}
+		k.setOverride(o, v)
+	}
+	return nil
+}
+
+func fromJSON(k Key, raw any) (any, error) {
+	if n, ok := raw.(json.Number); ok {
+		i, err := n.Int64()
+		if err != nil {
+			return nil, err
+		}
+		switch k.Kind {
+		case Duration:
+			return time.Duration(i), nil
+		case Int:
+			return k.ParseValue(i)
+		}
+	}
+	return k.ParseValue(raw)
+}
+
+// jsonObject is a JSON object that keeps its keys in insertion order.
+type jsonObject struct {
+	keys []string
+	vals map[string]any // a value, or a *jsonObject
+}
+
+func (j *jsonObject) put(path []string, v any) {
+	if j.vals == nil {
+		j.vals = map[string]any{}
+	}
+	name := path[0]
+	if _, ok := j.vals[name]; !ok {
+		j.keys = append(j.keys, name)
+	}
+	if len(path) == 1 {
+		j.vals[name] = v
+		return
+	}
+	sub, _ := j.vals[name].(*jsonObject)
+	if sub == nil {
+		sub = &jsonObject{}
+		j.vals[name] = sub
+	}
+	sub.put(path[1:], v)
+}
+
+func (j *jsonObject) write(b *bytes.Buffer) error {
+	b.WriteByte('{')
+	for i, name := range j.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(name)
+		b.Write(kb)
+		b.WriteByte(':')
+		if sub, ok := j.vals[name].(*jsonObject); ok {
+			if err := sub.write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		vb, err := json.Marshal(j.vals[name])
+		if err != nil {
+			return err
+		}
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return nil
+}
