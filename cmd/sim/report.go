@@ -22,6 +22,7 @@ type reportFlags struct {
 	out   string
 	title string
 	notes []string
+	merge bool
 }
 
 func newReportCmd() *cobra.Command {
@@ -46,12 +47,15 @@ record gets its report inside its own folder, a comparison or plan at its top). 
 DIRs, their records are shown side by side in one report and --out is required. A plan is
 reported on its own.
 
+` + mergeHelp + `
+
 Exit codes: 0 written, 2 a DIR is missing or is not a record (or has a newer schema_version
 than this sim reads), 3 the reports could not be written.`,
 		Example: `  sim report runs/20261125-130244-self
   sim report runs/compare-20261125-1310                 # self/ and split/ inside
   sim report --out /tmp/cmp runs/*-self runs/*-split    # several records side by side
-  sim report runs/plan-20261125-1400`,
+  sim report runs/plan-20261125-1400
+  sim report --merge --out runs/merged records/*-shard*     # the shards of one load as one record`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runReport(cmd, f, args) },
 	}
@@ -59,6 +63,7 @@ than this sim reads), 3 the reports could not be written.`,
 	fl.StringVar(&f.out, "out", "", "folder to write the reports into (default: the DIR, when only one is given)")
 	fl.StringVar(&f.title, "title", "", "report title (default: from the topologies and profile)")
 	fl.StringArrayVar(&f.notes, "note", nil, "a paragraph shown under the title (repeatable)")
+	fl.BoolVar(&f.merge, "merge", false, "merge the DIRs, the records of the shards of one load (sim run --shard), into one new record (--out) and report it")
 	return cmd
 }
 
@@ -70,6 +75,9 @@ type source struct {
 }
 
 func runReport(cmd *cobra.Command, f reportFlags, args []string) error {
+	if f.merge {
+		return runMerge(cmd, f, args)
+	}
 	if cmd.Flags().Changed("out") {
 		if err := checkOut("--out", f.out); err != nil {
 			return err

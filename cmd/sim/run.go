@@ -433,6 +433,9 @@ func runExternal(cmd *cobra.Command, f runFlags) error {
 	if perr := printOutcome(cmd, out, f.json); perr != nil {
 		return perr
 	}
+	if shard != nil && out != nil && !f.json {
+		printShard(cmd.OutOrStdout(), *shard)
+	}
 	return runError(out, maskErr(err, f.target))
 }
 

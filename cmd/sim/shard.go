@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -67,4 +68,10 @@ func checkShardMode(fs *pflag.FlagSet, external bool) error {
 // one --out get folders of their own that say which they are: "external-shard1of3".
 func shardLabel(s loadprofiles.Shard) string {
 	return fmt.Sprintf("external-shard%dof%d", s.Index, s.Count)
+}
+
+// printShard follows a shard's summary: what share it sent, and how its record joins the others.
+func printShard(w io.Writer, s loadprofiles.Shard) {
+	fmt.Fprintf(w, "  %-15s %s: 1/%d of the profile's rate (the summary above is this shard's share); merge the %d records with 'sim report --merge'\n",
+		"shard", s, s.Count, s.Count)
 }

@@ -167,6 +167,12 @@ func (c *Connector) queue(next http.Handler) http.Handler {
 			// an answer. Returning would make net/http send an empty 200 for a page never made.
 			panic(http.ErrAbortHandler)
 		}
+		if c.life.Err() != nil {
+			// Close raced the grant: a worker freed by a request that Close ended can be handed
+			// to the next waiter before that waiter sees the cancellation. Same answer: none.
+			c.workers.Release()
+			panic(http.ErrAbortHandler)
+		}
 		defer c.workers.Release()
 		next.ServeHTTP(w, r)
 	})

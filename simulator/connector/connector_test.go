@@ -409,8 +409,11 @@ func TestCloseReleasesQueue(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Serve() }()
-	var conns []net.Conn
-	for range 4 {
+	// The first connection takes the worker before the others are sent, so that the one
+	// allowed to answer is known: requests sent together reach the queue in any order.
+	conns := []net.Conn{send(t, c.Addr().String(), "/")}
+	waitFor(t, "1 busy", func() bool { return c.Stats().WorkersBusy == 1 })
+	for range 3 {
 		conns = append(conns, send(t, c.Addr().String(), "/"))
 	}
 	waitFor(t, "1 busy and 3 queued", func() bool {

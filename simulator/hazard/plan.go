@@ -116,6 +116,9 @@ type Safe struct {
 	// Tried counts the rates estimated, rough and full; Steps is what they cost in events.
 	Tried int   `json:"tried"`
 	Steps int64 `json:"steps"`
+	// Evaluated are the estimates made, in order, rough ones included (their intervals are
+	// wider): points a hazard curve can reuse.
+	Evaluated []Estimate `json:"evaluated,omitempty"`
 }
 
 // SafeRate is the highest rate whose probability of a hang within horizon, 1 − exp(−hazard ×
@@ -128,10 +131,12 @@ type Safe struct {
 // workers), so the search first brackets the answer with rough estimates (At with a quarter of
 // the effort: their intervals are wider but as honest), doubling or halving from
 // opt.Search.Start and then halving the bracket while a rough estimate still lies clearly on
-// one side of the limit, down to a bracket of 25 %. It then narrows it with full estimates by
-// bisection on log hazard — the next rate is interpolated between the bracket's ends on
+// one side of the limit, down to a bracket of 25 %. It then narrows it, still with rough
+// estimates, by bisection on log hazard — the next rate is interpolated between the bracket's ends on
 // log(upper hazard) against log(rate), kept inside the middle 80 % of the bracket, and plain
-// halving when one end held twice — until it is within opt.Search.RelTol. Every rate uses
+// halving when one end held twice — until it is within opt.Search.RelTol, and makes a full
+// estimate at the low end (stepping down by RelTol, 2 × RelTol, 4 × … while it is over the
+// budget). Every rate uses
 // opt.Seed (common random numbers). Unless opt.Split.Floor is set, estimates stop resolving
 // hazards a hundred times below the limit (see SplitOptions.Floor).
 func SafeRate(ctx context.Context, f Factory, horizon time.Duration, risk float64, opt Options) (Safe, error) {
@@ -164,6 +169,7 @@ func SafeRate(ctx context.Context, f Factory, horizon time.Duration, risk float6
 		if err != nil {
 			return point{}, fmt.Errorf("safe rate: %w", err)
 		}
+		out.Evaluated = append(out.Evaluated, e)
 		return point{e, precise}, nil
 	}
 	safe := func(p point) bool { return p.e.Upper <= out.Limit }
@@ -218,7 +224,22 @@ func SafeRate(ctx context.Context, f Factory, horizon time.Duration, risk float6
 		}
 	}
 
-	// Full estimates from here; the answer must be one, within the budget.
+	// Bisect with rough estimates too: a rough interval is wider, so a rate it calls safe
+	// errs low, and a full estimate at every step cost the planner minutes per pool size.
+	lastLow := 0 // +n: the low end moved the last n times; -n: the high end
+	for hi.e.Rate-lo.e.Rate > opt.Search.RelTol*lo.e.Rate {
+		if p, err = eval(nextRate(lo.e, hi.e, out.Limit, lastLow), false); err != nil {
+			return out, err
+		}
+		if safe(p) {
+			lo = p
+			lastLow = max(lastLow, 0) + 1
+		} else {
+			hi = p
+			lastLow = min(lastLow, 0) - 1
+		}
+	}
+	// The answer is a full estimate, within the budget.
 	for tries := 0; ; tries++ {
 		if p, err = eval(lo.e.Rate, true); err != nil {
 			return out, err
@@ -230,20 +251,7 @@ func SafeRate(ctx context.Context, f Factory, horizon time.Duration, risk float6
 		if tries == maxBacktrack {
 			return out, fmt.Errorf("safe rate: full estimates over the budget down to %g rps: %w", p.e.Rate, errNoBracket)
 		}
-		hi, lo.e.Rate = p, lo.e.Rate/roughBracket
-	}
-	lastLow := 0 // +n: the low end moved the last n times; -n: the high end
-	for hi.e.Rate-lo.e.Rate > opt.Search.RelTol*lo.e.Rate {
-		if p, err = eval(nextRate(lo.e, hi.e, out.Limit, lastLow), true); err != nil {
-			return out, err
-		}
-		if safe(p) {
-			lo = p
-			lastLow = max(lastLow, 0) + 1
-		} else {
-			hi = p
-			lastLow = min(lastLow, 0) - 1
-		}
+		hi, lo.e.Rate = p, lo.e.Rate/(1+float64(int(1)<<tries)*opt.Search.RelTol)
 	}
 	out.Rate, out.Estimate, out.Unsafe = lo.e.Rate, lo.e, hi.e
 	return out, nil

@@ -339,13 +339,26 @@ func runPilot(ctx context.Context, f Factory, rate float64, opt Options) (pilot,
 }
 
 // firstLevel is L1: the highest level a long run of LongRunSteps would enter Entrances times,
-// going by the pilot's rate of entrances per step.
+// going by the pilot's rate of entrances per step. A large pool under heavy load spreads its
+// level over many values, so that no level may be entered that often (256 workers at 734.5
+// rps: under 1 % of steps enter any one level) and level 1, the old fallback, is never revisited
+// at all; then L1 is the level entered most often (the highest of equals), which the long run
+// enters Entrances times within its cap of 50 × LongRunSteps.
 func (p pilot) firstLevel(so SplitOptions) int {
-	best := 1
+	best, most := 0, int64(0)
 	for l := 1; l < len(p.up); l++ {
 		expected := float64(p.up[l]) * float64(so.LongRunSteps) / float64(max(p.steps, 1))
 		if p.up[l] >= minPilotCrossings && expected >= float64(so.Entrances) {
 			best = l
+		}
+	}
+	if best > 0 {
+		return best
+	}
+	best = 1
+	for l := 1; l < len(p.up); l++ {
+		if p.up[l] >= most {
+			best, most = l, p.up[l]
 		}
 	}
 	return best

@@ -136,6 +136,13 @@ func explain(p *results.Plan) []string {
 			"Why a risk and not a threshold: with an unbounded FIFO queue and no timeouts, the moment every worker holds a page, each page's self-call waits "+
 				"behind them for a worker that never frees, and the server hangs for good. Random arrivals reach that moment at any average rate; the rate only sets how "+
 				"often, and the hazard falls very steeply as the rate drops (the curve).")
+		if rows := planRows(p); len(rows) > 0 && rows[0].Arrivals == Poisson {
+			r := rows[0]
+			out = append(out, fmt.Sprintf("What the hazard leaves out: pauses. The model's server never stops, but a real one does (garbage collection, "+
+				"CPU starvation, swapping). A pause in which as many pages arrive as there are workers fills the pool with pages at once when it ends, "+
+				"and hangs it too: with %d workers at %s rps, a pause of about %s s. On a machine that stalls, the real hazard is higher than the plan's.",
+				r.MaxThreads, rps(r.SafeRPS), strconv.FormatFloat(float64(r.MaxThreads)/r.SafeRPS, 'g', 2, 64)))
+		}
 		if slices.ContainsFunc(p.Rows, func(r results.PlanRow) bool { return r.Arrivals == Uniform }) {
 			out = append(out, "Evenly paced arrivals (the uniform rows) are deterministic in the model: no hang below a threshold near Little's law, a hang soon above it. "+
 				"That threshold is a best case that real traffic never gives; use the Poisson rows.")
