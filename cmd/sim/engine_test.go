@@ -29,7 +29,7 @@ func TestRunEngineModel(t *testing.T) {
 		t.Fatalf("records %v", dirs)
 	}
 	code, stdout, stderr = simRun(t, nil, "run", "--engine", "model", "--topology", "split", "--profile", "quick", "--out", out)
-	if code != 0 || !strings.Contains(stdout, "profile quick (model): OK") {
+	if code != 0 || !strings.Contains(stdout, "profile quick (model): SATURATED at") {
 		t.Errorf("text summary: exit %d, stdout %q, stderr %q; want it marked (model)", code, stdout, stderr)
 	}
 	if code, _, stderr := simRun(t, nil, "report", dirs[0]); code != 0 {
