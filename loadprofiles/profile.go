@@ -22,6 +22,10 @@ const (
 	// DefaultRecoveryInterval is the pause between recovery probes: 20 probes in the default
 	// duration, enough to time the first good answer to half a second.
 	DefaultRecoveryInterval = 500 * time.Millisecond
+	// DefaultDrainMax bounds how long recovery probing is extended while the server drains its
+	// backlog: the self topology with 1 s self-call timeouts drains a 20 s overload of 16
+	// workers in about 70 s (16 pages per 1.2 s), and two minutes covers that with room.
+	DefaultDrainMax = 2 * time.Minute
 	// DefaultRecoveryTimeout is the per-probe timeout; shorter than the interval would lose
 	// probes to a slow but live server, so it is the same order as the client timeout.
 	DefaultRecoveryTimeout = time.Second
@@ -169,6 +173,20 @@ type Recovery struct {
 	Interval time.Duration `yaml:"interval" mapstructure:"interval" json:"interval"`
 	// Timeout is the per-probe timeout; > 0.
 	Timeout time.Duration `yaml:"timeout" mapstructure:"timeout" json:"timeout"`
+	// DrainMax is how much longer probing goes on after Duration while no probe has been
+	// answered and the server is still draining its backlog (its worker queue, as its admin
+	// listener reports it, shorter than a few seconds before): a server that is working
+	// through a backlog is slow, not hung, and the run measures when it recovers instead of
+	// calling it a hang. 0 turns the extension off; nil (unset) is DefaultDrainMax.
+	DrainMax *time.Duration `yaml:"drain_max" mapstructure:"drain_max" json:"drain_max,omitempty"`
+}
+
+// Drain is DrainMax with its default.
+func (r Recovery) Drain() time.Duration {
+	if r.DrainMax == nil {
+		return DefaultDrainMax
+	}
+	return *r.DrainMax
 }
 
 // Detect holds the thresholds of the collapse detector: good throughput below HangFraction of
@@ -424,6 +442,11 @@ func (r Recovery) check() error {
 		return invalid.Field("recovery.interval", r.Interval, fmt.Sprintf(
 			"an interval that sends at most %d probes over recovery.duration (%s); this one sends %d probes",
 			MaxRecoveryProbes, r.Duration, r.Duration/r.Interval+1))
+	case r.Drain() < 0 || r.Drain() > MaxDuration:
+		return invalid.Field("recovery.drain_max", r.Drain(), "a duration >= 0 (0: no extension) and <= "+MaxDuration.String())
+	case (r.Duration+r.Drain())/r.Interval+1 > MaxRecoveryProbes:
+		return invalid.Field("recovery.drain_max", r.Drain(), fmt.Sprintf(
+			"a duration that keeps the probes of recovery.duration + drain_max at most %d at interval %s", MaxRecoveryProbes, r.Interval))
 	case r.Timeout <= 0:
 		return invalid.Field("recovery.timeout", r.Timeout, "a duration > 0, such as 1s")
 	case r.Timeout/r.Interval > MaxProbesInFlight:

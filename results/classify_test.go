@@ -136,9 +136,9 @@ func TestClassifyRealFailures(t *testing.T) {
 	}{
 		{"200", func() string { return status(http.StatusOK) }, nil, KindOK},
 		{"204", func() string { return status(http.StatusNoContent) }, nil, KindOK},
-		{"500", func() string { return status(http.StatusInternalServerError) }, nil, KindHTTP},
-		{"404", func() string { return status(http.StatusNotFound) }, nil, KindHTTP},
-		{"302 not followed", func() string { return status(http.StatusFound) }, []func(*vegeta.Attacker){vegeta.Redirects(vegeta.NoFollow)}, KindHTTP},
+		{"500", func() string { return status(http.StatusInternalServerError) }, nil, "http_500"},
+		{"404", func() string { return status(http.StatusNotFound) }, nil, "http_404"},
+		{"302 not followed", func() string { return status(http.StatusFound) }, []func(*vegeta.Attacker){vegeta.Redirects(vegeta.NoFollow)}, "http_302"},
 		{"closed port", func() string { return closedPort(t) }, nil, KindRefused},
 		{"client timeout, server never answers", func() string { return listener(t, silent) }, []func(*vegeta.Attacker){vegeta.Timeout(timeout)}, KindTimeout},
 		{"read deadline", func() string { return listener(t, silent) }, []func(*vegeta.Attacker){vegeta.Client(deadlineClient)}, KindTimeout},
@@ -181,10 +181,11 @@ func TestClassifyTexts(t *testing.T) {
 		want string
 	}{
 		{200, "", KindOK},
-		{200, "some wrapper error", KindHTTP},
-		{301, "", KindHTTP},
-		{503, "503 Service Unavailable", KindHTTP},
-		{504, "504 Gateway Timeout", KindHTTP}, // a status, not a client timeout
+		{200, "some wrapper error", "http_200"},
+		{301, "", "http_301"},
+		{502, "502 Bad Gateway", "http_502"},
+		{503, "503 Service Unavailable", "http_503"},
+		{504, "504 Gateway Timeout", "http_504"}, // a status, not a client timeout
 		{0, `Get "http://127.0.0.1:8080/page": context deadline exceeded (Client.Timeout or context cancellation while reading body)`, KindTimeout},
 		{0, `Get "https://127.0.0.1:8443/": net/http: TLS handshake timeout`, KindTimeout},
 		{0, `Get "http://10.0.0.1/": dial tcp 10.0.0.1:80: i/o timeout`, KindTimeout},
@@ -202,6 +203,32 @@ func TestClassifyTexts(t *testing.T) {
 		r := &vegeta.Result{Code: tt.code, Error: tt.err}
 		if got := Classify(r); got != tt.want {
 			t.Errorf("Classify(code %d, error %q) = %q, want %q", tt.code, tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestHTTPKind: a status kind names its status, reads back, and counts as an HTTP error; the
+// other kinds, and an old record's bare "http", have no status.
+func TestHTTPKind(t *testing.T) {
+	if got := HTTPKind(503); got != "http_503" {
+		t.Errorf("HTTPKind(503) = %q, want http_503", got)
+	}
+	for _, tt := range []struct {
+		kind   string
+		isHTTP bool
+		code   int
+	}{
+		{"http_503", true, 503},
+		{"http_502", true, 502},
+		{KindHTTP, true, 0},
+		{KindTimeout, false, 0},
+		{KindOK, false, 0},
+		{"http_x", true, 0},
+		{"httpx", false, 0},
+	} {
+		code, ok := HTTPStatus(tt.kind)
+		if IsHTTPKind(tt.kind) != tt.isHTTP || code != tt.code || ok != (tt.code != 0) {
+			t.Errorf("%q: IsHTTPKind %v, HTTPStatus %d %v; want %v, %d", tt.kind, IsHTTPKind(tt.kind), code, ok, tt.isHTTP, tt.code)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package results
 
 import (
+	"github.com/simdev/sim/internal/topology"
+
 	"encoding/json"
 	"fmt"
 	"math"
@@ -47,6 +49,13 @@ const (
 type Plan struct {
 	SchemaVersion int    `json:"schema_version"`
 	Topology      string `json:"topology"`
+	// Server is the profile server section the plan was made with (beyond each row's
+	// max_threads and work_time), e.g. admission: reject; empty when none was given.
+	Server map[string]string `json:"server,omitempty"`
+	// CanHang says whether the topology, with these server keys, can hang (it has an absorbing
+	// state): its rows are planned on a hang risk; otherwise on capacity. Absent in a plan from
+	// before there were more topologies than self and split: then it is topology == self.
+	CanHang *bool `json:"can_hang,omitempty"`
 	// Engine ran the measured steps (threshold ramps, SLO search): EngineModel or EngineSockets.
 	// Hazards always come from the model: no socket run can see a hang a year.
 	Engine string `json:"engine"`
@@ -323,4 +332,12 @@ func plural(n float64, unit string) string {
 		unit += "s"
 	}
 	return s + " " + unit
+}
+
+// Hangs says whether the plan's topology can hang (Plan.CanHang, or self for an older plan).
+func (p Plan) Hangs() bool {
+	if p.CanHang != nil {
+		return *p.CanHang
+	}
+	return p.Topology == topology.Self
 }

@@ -29,7 +29,7 @@ type Sample struct {
 	Sent int `json:"sent"`
 	OK   int `json:"ok"`
 	// The failed results that completed in the window, by Classify's kind; ErrHTTP is a complete
-	// response with a status outside 2xx.
+	// response with a status outside 2xx, whatever the status (IsHTTPKind).
 	ErrTimeout int `json:"err_timeout"`
 	ErrRefused int `json:"err_refused"`
 	ErrReset   int `json:"err_reset"`

@@ -35,7 +35,9 @@ const (
 	EngineModel = "model"
 )
 
-// Error kinds from Classify, also the keys of Summary.Errors.
+// Error kinds from Classify, also the keys of Summary.Errors. A complete response that is not
+// a 2xx is HTTPKind(status), "http_503"; KindHTTP alone is its kind in records written before
+// the status was kept, and the name of the timeline's column that counts them all (err_http).
 const (
 	KindOK      = "ok"
 	KindTimeout = "timeout"
@@ -142,7 +144,8 @@ type Summary struct {
 	// Requests is the number of results of the attack, OK those with a 2xx status.
 	Requests int `json:"requests"`
 	OK       int `json:"ok"`
-	// Errors counts the failed results by Classify's kind (timeout, refused, reset, http, other).
+	// Errors counts the failed results by Classify's kind (timeout, refused, reset, http_503
+	// and the like by status, other; "http" in records written before the status was kept).
 	Errors map[string]int `json:"errors"`
 	// Latencies over all results of the attack, in milliseconds.
 	P50MS float64 `json:"p50_ms"`

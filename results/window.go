@@ -34,9 +34,10 @@ func (w *Window) AddSent(n int) {
 	w.mu.Unlock()
 }
 
-// Add counts a completed result, by its Classify kind, and keeps its latency.
+// Add counts a completed result, by its Classify kind (every non-2xx status in ErrHTTP), and
+// keeps its latency.
 func (w *Window) Add(r *vegeta.Result) {
-	kind := Classify(r)
+	kind := classify(r)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.completedTotal++

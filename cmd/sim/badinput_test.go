@@ -206,6 +206,12 @@ func TestBadInputExits2(t *testing.T) {
 		// sim compare
 		{name: "compare unknown topology", args: []string{"compare", "--topologies", "self,ring"}, field: "--topologies", value: "ring"},
 		{name: "compare topology twice", args: []string{"compare", "--topologies", "self,self"}, field: "--topologies", value: "self,self"},
+		{name: "compare all inside a list", args: []string{"compare", "--topologies", "self,all"}, field: "--topologies", value: "self,all"},
+		{name: "compare empty topologies", args: []string{"compare", "--topologies", ""}, field: "--topologies", value: `""`},
+		{name: "compare topologies trailing comma", args: []string{"compare", "--topologies", "self,"}, field: "--topologies", value: "self,"},
+		{name: "compare topology in capitals", args: []string{"compare", "--topologies", "ALL"}, field: "--topologies", value: "ALL"},
+		{name: "compare repeated flag repeats a topology", args: []string{"compare", "--topologies", "all", "--topologies", "inproc"}, field: "--topologies", value: "all,inproc"},
+		{name: "plan unknown topology", args: []string{"plan", "--topology", "self_timeout"}, field: "--topology", value: "self_timeout"},
 		{name: "compare negative rate", args: []string{"compare", "--profile", prof("cneg", "stages: [{duration: 10s, target: -1}]")}, field: "stages[0].target", value: "-1"},
 		{name: "compare target 1e9", args: []string{"compare", "--profile", prof("cflood", "stages: [{duration: 10s, target: 1e9}]")}, field: "stages[0].target", value: "1e+09"},
 

@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
@@ -35,24 +36,34 @@ func newCompareCmd() *cobra.Command {
 folder with the record of each run and the reports:
 
   runs/YYYYMMDD-HHMMSS-compare/
-    self/, split/   the run records (see 'sim run --help')
-    report.html     one self-contained page: throughput, latency, sockets by state (CLOSE_WAIT),
-                    workers and queues on one time axis, onset and load-end markers, verdicts,
-                    the config of each run, the definitions
-    report.md       the verdict table and static charts (charts/*.png), for a code host
+    TOPOLOGY/       one run record per topology: self/, split/, ... (see 'sim run --help')
+    report.html     one self-contained page: the comparison matrix (a row per topology: verdict,
+                    onset, capacity, goodput, p99, errors by kind, peak CLOSE_WAIT, recovery, the
+                    best of each column marked, with its rule), then throughput, latency, sockets
+                    by state (CLOSE_WAIT), workers and queues on one time axis, onset and load-end
+                    markers, the config of each run, the definitions
+    report.md       the matrix, the verdict table and static charts (charts/*.png), for a code host
 
-With no flags it runs self and split on the quick profile (about a minute in all) and ends with
-a side-by-side table. Exit codes: 0 completed, 1 a profile threshold was breached, 2 bad input,
-3 a run failed or was interrupted (the records and reports made so far are kept).
+--topologies takes all (every topology below, in this order) or a comma-separated list. With no
+flags it runs self and split on the quick profile (about a minute in all) and ends with a
+side-by-side table; more than three topologies end with the matrix instead. Each run prints a
+line as it starts and one with its verdict as it ends ([3/8] bulkhead: ...).
+
+Topologies (one file each in internal/topology):
+` + topologyHelp() + `
+Exit codes: 0 completed, 1 a profile threshold was breached, 2 bad input, 3 a run failed or was
+interrupted (the records and reports made so far are kept).
 
 ` + engineHelp + ` With --engine model a comparison takes well under a second.`,
 		Example: `  sim compare
-  sim compare --profile ramp
+  sim compare --topologies all
+  sim compare --topologies all --engine model
+  sim compare --topologies self,self-timeout,bulkhead --profile ramp
   sim compare --topologies self --profile ./my-profile.yaml --out /tmp/runs`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCompare(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.topologies, "topologies", []string{app.Self, app.Split}, "topologies to run, in order")
+	fl.StringSliceVar(&f.topologies, "topologies", []string{app.Self, app.Split}, "topologies to run, in order: all, or a comma-separated list of "+topologyNames())
 	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the comparison folder is created")
 	fl.BoolVar(&f.json, "json", false, "print the summaries as a JSON array instead of the table")
@@ -68,24 +79,15 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 	if err := checkOut("--out", f.out); err != nil {
 		return err
 	}
-	if len(f.topologies) == 0 {
-		return &invalid.Error{Field: "--topologies", Value: "", Allowed: "a comma-separated list of self, split"}
-	}
-	seen := map[string]bool{}
-	for _, t := range f.topologies {
-		if err := checkTopology("--topologies", t); err != nil {
-			return err
-		}
-		if seen[t] {
-			return &invalid.Error{Field: "--topologies", Value: strings.Join(f.topologies, ","), Allowed: "each topology once"}
-		}
-		seen[t] = true
+	tops, err := parseTopologies("--topologies", f.topologies)
+	if err != nil {
+		return err
 	}
 	prof, err := f.limits.load(f.profile)
 	if err != nil {
 		return err
 	}
-	for _, t := range f.topologies {
+	for _, t := range tops {
 		if _, err := runner.ServerConfig(t, prof); err != nil {
 			return fmt.Errorf("profile %s: server: %w", f.profile, err)
 		}
@@ -97,8 +99,12 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 	}
 	defer sess.close()
 	sess.engine = f.engine
-	recs, runErr := runAll(cmd, sess, dir, f.topologies, prof, f.profile, nil)
-	files, repErr := writeReports(dir, recs, "sim compare: "+strings.Join(f.topologies, " vs ")+", profile "+f.profile, nil)
+	recs, runErr := runAll(cmd, sess, dir, tops, prof, f.profile, nil)
+	title := "sim compare: " + strings.Join(tops, " vs ")
+	if len(tops) > 2 && slices.Equal(tops, topology.Names()) {
+		title = fmt.Sprintf("sim compare: all %d topologies", len(tops))
+	}
+	files, repErr := writeReports(dir, recs, title+", profile "+f.profile, nil)
 	if f.json {
 		var sums []results.Summary
 		for _, r := range recs {
@@ -123,25 +129,35 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 }
 
 // runAll runs each topology into dir/TOPOLOGY and returns the records that were written, even
-// when a run failed; it stops at the first failure or interrupt.
+// when a run failed; it stops at the first failure or interrupt. It prints a line on stderr as
+// each run starts and one with its verdict as it ends, so a long comparison shows where it is.
 func runAll(cmd *cobra.Command, sess *session, dir string, topologies []string, prof *loadprofiles.Profile, profName string, server func(topology string) func(*app.Config)) ([]*results.Record, error) {
 	var recs []*results.Record
+	w := cmd.ErrOrStderr()
 	for i, t := range topologies {
-		fmt.Fprintf(cmd.ErrOrStderr(), "[%d/%d] %s: profile %s, %s of load + %s of recovery probes\n",
-			i+1, len(topologies), t, profName, prof.Duration(), prof.Recovery.Duration)
+		step := fmt.Sprintf("[%d/%d] %s", i+1, len(topologies), t)
+		fmt.Fprintf(w, "%s: profile %s, %s of load + %s of recovery probes\n", step, profName, prof.Duration(), prof.Recovery.Duration)
 		var mod func(*app.Config)
 		if server != nil {
 			mod = server(t)
 		}
+		start := time.Now()
 		out, err := sess.run(t, prof, profName, filepath.Join(dir, t), mod)
+		took := roundTook(time.Since(start))
 		if out != nil {
 			if rec, rerr := results.Read(out.Dir); rerr == nil {
 				recs = append(recs, rec)
 			}
 		}
 		if err != nil {
+			fmt.Fprintf(w, "%s: failed after %s\n", step, took)
 			return recs, runError(out, err)
 		}
+		verdict := "no record"
+		if out != nil {
+			verdict = out.Summary.VerdictLine()
+		}
+		fmt.Fprintf(w, "%s: %s (%s)\n", step, verdict, took)
 	}
 	return recs, nil
 }
@@ -168,4 +184,13 @@ func breached(prof *loadprofiles.Profile, recs []*results.Record) error {
 		sums = append(sums, r.Summary)
 	}
 	return checkThresholds(prof, sums)
+}
+
+// roundTook rounds a run's wall time for the progress line: a model run takes milliseconds, a
+// socket run tens of seconds.
+func roundTook(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
 }

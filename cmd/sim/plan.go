@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
@@ -41,6 +42,11 @@ type planFlags struct {
 	peakRate     float64
 	engine       string
 	verify       bool
+	// server are --server key=value settings of the profile server section every run starts
+	// from; server and hangs are read from them by validate.
+	server []string
+	hangs  bool
+	over   loadprofiles.Server
 }
 
 // Plan bounds: a plan runs one server per step; these keep a typo from running for hours.
@@ -97,7 +103,7 @@ recommendation.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.topology, "topology", app.Self, "self or split")
+	fl.StringVar(&f.topology, "topology", app.Self, topologyUsage())
 	fl.IntSliceVar(&f.maxThreads, "max-threads", []int{8, 16}, "pool sizes to plan, comma-separated")
 	fl.DurationVar(&f.workTime, "work-time", planner.DefaultWorkTime, "work_time of each page")
 	fl.DurationVar(&f.sloP99, "slo-p99", planner.DefaultSLOP99, "SLO: highest p99 latency")
@@ -114,6 +120,7 @@ recommendation.`,
 	fl.BoolVar(&f.verify, "verify", false, "self: hold the smallest pool on real sockets at the rate the model says hangs within about a minute, and print predicted vs measured")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the plan folder is created")
 	fl.BoolVar(&f.json, "json", false, "print plan.json instead of the table")
+	fl.StringArrayVar(&f.server, "server", nil, "a server key of a profile's server section for every run, key=value (repeatable), e.g. --server admission=reject")
 	return cmd
 }
 
@@ -131,10 +138,28 @@ func parseFraction(field, s string) (float64, error) {
 	return v / div, nil
 }
 
-func (f planFlags) validate() (float64, error) {
+func (f *planFlags) validate() (float64, error) {
 	if err := checkTopology("--topology", f.topology); err != nil {
 		return 0, err
 	}
+	for _, s := range f.server {
+		if err := f.over.ParseSetting("--server", s); err != nil {
+			return 0, err
+		}
+	}
+	for _, k := range []string{"max_threads", "work_time"} {
+		if _, set := f.over.Settings()[k]; set {
+			return 0, &invalid.Error{Field: "--server", Value: k, Allowed: "a key other than max_threads and work_time: --max-threads and --work-time set them"}
+		}
+	}
+	cfg := app.Defaults()
+	cfg.Topology = f.topology
+	f.over.Apply(&cfg)
+	cfg.Normalize()
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	f.hangs = cfg.CanHang()
 	if len(f.maxThreads) == 0 || len(f.maxThreads) > planMaxPools {
 		return 0, &invalid.Error{Field: "--max-threads", Value: fmt.Sprint(f.maxThreads), Allowed: fmt.Sprintf("1 to %d pool sizes", planMaxPools)}
 	}
@@ -163,8 +188,8 @@ func (f planFlags) validate() (float64, error) {
 	if f.steps < 1 || f.steps > planMaxSteps {
 		return 0, &invalid.Error{Field: "--steps", Value: f.steps, Allowed: fmt.Sprintf("1 to %d", planMaxSteps)}
 	}
-	if f.deadlockOnly && f.topology != app.Self {
-		return 0, &invalid.Error{Field: "--deadlock-only", Value: true, Allowed: "only with --topology self (split has no deadlock)"}
+	if f.deadlockOnly && !f.hangs {
+		return 0, &invalid.Error{Field: "--deadlock-only", Value: true, Allowed: "only with a topology that can hang (" + hangingTopologies() + "): " + f.topology + " has no deadlock"}
 	}
 	return parseFraction("--slo-errors", f.sloErrors)
 }
@@ -200,6 +225,7 @@ func runPlan(cmd *cobra.Command, f planFlags) error {
 	logf := func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", args...) }
 	o := planner.Options{
 		Topology:     f.topology,
+		Server:       f.over,
 		MaxThreads:   f.maxThreads,
 		WorkTime:     f.workTime,
 		Arrivals:     f.arrivals,
@@ -286,18 +312,33 @@ func (f planFlags) checkPlan(fs *pflag.FlagSet) (float64, error) {
 	if f.engine != results.EngineModel && f.engine != results.EngineSockets {
 		return 0, &invalid.Error{Field: "--engine", Value: f.engine, Allowed: "model (the virtual-time model) or sockets (the real server)"}
 	}
-	const selfOnly = "only with --topology self: split has no self-call cycle, so no hang to risk"
+	selfOnly := "only with a topology that can hang (" + hangingTopologies() + "): " + f.topology + " has no hang to risk"
 	return risk, checkNeeds(fs,
-		needs{"horizon", f.topology == app.Self, selfOnly},
-		needs{"risk", f.topology == app.Self, selfOnly},
-		needs{"verify", f.topology == app.Self, selfOnly},
+		needs{"horizon", f.hangs, selfOnly},
+		needs{"risk", f.hangs, selfOnly},
+		needs{"verify", f.hangs, selfOnly},
 	)
 }
 
 // planWarnings are what the user asked for that weakens the plan, said before it runs.
 func planWarnings(f planFlags) []string {
-	if f.topology == app.Self && !slices.Contains(f.arrivals, planner.Poisson) && f.peakRate > 0 {
+	if f.hangs && !slices.Contains(f.arrivals, planner.Poisson) && f.peakRate > 0 {
 		return []string{"--peak-rate with evenly paced arrivals only sizes the pool by Little's law, a best case; add --arrivals poisson to size it for a hang risk"}
 	}
 	return nil
+}
+
+// hangingTopologies names the topologies that can hang (admission-limit only with admission
+// wait).
+func hangingTopologies() string {
+	var names []string
+	for _, tp := range topology.All() {
+		switch {
+		case tp.Mechanics.Admission:
+			names = append(names, tp.Name+" with admission "+topology.AdmitWait)
+		case tp.CanHang(app.Defaults().Knobs()):
+			names = append(names, tp.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }

@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
 )
@@ -201,6 +203,16 @@ func resolveSource(dir string) (source, error) {
 		}
 		s.recs = append(s.recs, rec)
 	}
+	// In the registry's order, as sim compare ran them (the incident first, then the fixes);
+	// a topology this sim does not know after them, by folder name.
+	order := topology.Names()
+	rank := func(r *results.Record) int {
+		if i := slices.Index(order, r.Summary.Topology); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(s.recs, func(a, b *results.Record) int { return rank(a) - rank(b) })
 	return s, nil
 }
 

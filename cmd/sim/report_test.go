@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
 )
@@ -357,6 +358,28 @@ func TestReportBrowser(t *testing.T) {
 	if lines := consoleRE.FindAllString(logs, -1); len(lines) > 0 {
 		t.Errorf("the page wrote to the console:\n%s", strings.Join(lines, "\n"))
 	}
+	checkMatrixDOM(t, dom, []string{"self", "split"})
+
+	// Every topology at once, from the model (milliseconds a run): eight runs overlaid on every
+	// chart must still draw, and the matrix has a row each.
+	code, stdout, stderr = simRun(t, nil, "compare", "--topologies", "all", "--engine", "model", "--profile", "quick", "--out", filepath.Join(tmp, "all"))
+	if code != 0 {
+		t.Fatalf("sim compare --topologies all --engine model: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	all, _ := filepath.Glob(filepath.Join(tmp, "all", "*-compare", report.HTMLFile))
+	if len(all) != 1 {
+		t.Fatalf("reports of the comparison of all: %v", all)
+	}
+	dom, logs = runChromium(t, chromium, filepath.Join(tmp, "chrome-profile"), "--dump-dom", "file://"+all[0])
+	if m := statusRE.FindStringSubmatch(dom); m == nil || !strings.Contains(m[1], "charts=5 ") || !strings.Contains(m[1], "drawn=5 ") || !strings.Contains(m[1], "errors=0 ") {
+		t.Errorf("report of all topologies: render status %v, want 5 charts drawn and no error", m)
+	}
+	if lines := consoleRE.FindAllString(logs, -1); len(lines) > 0 {
+		t.Errorf("the report of all topologies wrote to the console:\n%s", strings.Join(lines, "\n"))
+	}
+	checkMatrixDOM(t, dom, topology.Names())
+	allShot := filepath.Join(tmp, "report-all.png")
+	runChromium(t, chromium, filepath.Join(tmp, "chrome-profile"), "--window-size=1400,2400", "--screenshot="+allShot, "file://"+all[0])
 
 	shot := filepath.Join(tmp, "report.png")
 	runChromium(t, chromium, filepath.Join(tmp, "chrome-profile"), "--window-size=1400,2400", "--screenshot="+shot, page)
@@ -371,7 +394,7 @@ func TestReportBrowser(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", shot)
 	if keep := os.Getenv("SIM_SCREENSHOT_DIR"); keep != "" {
-		for _, f := range []string{shot, filepath.Join(cmp, report.HTMLFile)} {
+		for _, f := range []string{shot, filepath.Join(cmp, report.HTMLFile), allShot} {
 			if err := copyFile(f, filepath.Join(keep, filepath.Base(f))); err != nil {
 				t.Errorf("keep %s: %v", f, err)
 			}
@@ -380,6 +403,22 @@ func TestReportBrowser(t *testing.T) {
 	}
 	if d := time.Since(start); d > 60*time.Second {
 		t.Errorf("browser test took %s, want under 60 s", d)
+	}
+}
+
+// checkMatrixDOM checks the comparison matrix as the browser built it: a row per topology, in
+// order, and at least one value marked best.
+func checkMatrixDOM(t *testing.T, dom string, want []string) {
+	t.Helper()
+	var rows []string
+	for _, m := range matrixRowRE.FindAllStringSubmatch(dom, -1) {
+		rows = append(rows, m[1])
+	}
+	if strings.Join(rows, ",") != strings.Join(want, ",") {
+		t.Errorf("matrix rows in the browser: %v, want %v", rows, want)
+	}
+	if !strings.Contains(dom, `class="best-mark"`) || !regexp.MustCompile(`<td class="[^"]*\bbest\b`).MatchString(dom) {
+		t.Error("no value of the matrix is marked best in the browser")
 	}
 }
 

@@ -59,9 +59,14 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "sim",
 		Short: "Reproduce and measure the self-call deadlock of a bounded worker pool",
-		Long: `sim runs a Tomcat-like web app whose page fetches a static file over HTTP, either from
-itself (topology self: the incident) or from a separate static server (split: the fix), puts
-load on it and measures hang onset, CLOSE_WAIT sockets and recovery on real loopback sockets.`,
+		Long: `sim runs a Tomcat-like web app whose page fetches a static file over HTTP from itself
+(topology self: the incident), or in one of the ways teams fix it (split, the incident's own
+fix, a separate static server; and the others below), puts load on it and measures hang onset,
+capacity, CLOSE_WAIT sockets and recovery on real loopback sockets, or in a virtual-time model
+of the same server. 'sim compare --topologies all' runs every topology on the same load.
+
+Topologies:
+` + topologyHelp(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

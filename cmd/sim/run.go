@@ -1,13 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/simdev/sim/internal/hostguard"
 	"github.com/simdev/sim/internal/invalid"
 	"github.com/simdev/sim/internal/redact"
 	"github.com/simdev/sim/loadprofiles"
@@ -89,6 +92,8 @@ hang_hold until the load ends; capacity = the good throughput of a plateau below
 offered rate lasting at least hang_hold; hang = collapse and no good probe during recovery;
 saturated (at its capacity) = collapse but recovered, or a plateau without a hang; ok = neither.
 
+Topologies (--topology; one file each in internal/topology):
+` + topologyHelp() + `
 Built-in profiles:
 ` + profileList() + `
 External mode: --target URL attacks a server that is already running on this machine (a real
@@ -132,7 +137,7 @@ run failed or was interrupted (the record is kept, marked incomplete).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.topology, "topology", app.Self, "self or split")
+	fl.StringVar(&f.topology, "topology", app.Self, topologyUsage())
 	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the run record is created")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON instead of text")
@@ -296,8 +301,12 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 	}
 	fmt.Fprintf(w, "  %-15s %d sent, %d OK; p50 %.0f ms, p99 %.0f ms\n", "requests", s.Requests, s.OK, s.P50MS, s.P99MS)
 	if len(s.Errors) > 0 {
+		// Every kind the run saw, the most frequent first: http_503 and http_502 are what the
+		// bounded queue and the admission limit answer.
+		kinds := slices.Collect(maps.Keys(s.Errors))
+		slices.SortFunc(kinds, func(a, b string) int { return cmp.Or(s.Errors[b]-s.Errors[a], strings.Compare(a, b)) })
 		var parts []string
-		for _, k := range []string{"timeout", "refused", "reset", "http", "other"} {
+		for _, k := range kinds {
 			if n := s.Errors[k]; n > 0 {
 				parts = append(parts, fmt.Sprintf("%s %d", k, n))
 			}
@@ -451,13 +460,8 @@ func remoteNotice(target string, prof *loadprofiles.Profile, watchPort int, watc
 		target, prof.PeakRate(), prof.Duration(), prof.Pacer().Hits(), prof.Recovery.Duration, census)
 }
 
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+// isLoopbackHost reports whether a URL's host names localhost or a loopback address.
+func isLoopbackHost(h string) bool { return hostguard.LoopbackHost(h) }
 
 // printOutcome prints a run's summary, as text or JSON; nothing when the run made no record.
 func printOutcome(cmd *cobra.Command, out *runner.Outcome, asJSON bool) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/static"
 )
@@ -18,11 +19,13 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the app (and for split its static server) in the foreground",
 		Long: `Run the Tomcat-like app on loopback until SIGINT or SIGTERM.
 
-GET /page takes a worker, spends work_time, then fetches /static/page.html through the
-HttpClient-like self-call client: from the app itself (--topology self) or from a separate
-static server process (--topology split): sim's embedded server (--static-server embedded) or
-Debian's nginx with a generated config (--static-server nginx), or an external one at
---static-url. The admin listener, outside the worker pool, serves /metrics, /stats, /healthz and
+GET /page takes a worker, spends work_time, then gets its fragment, /static/page.html, as the
+--topology says: self fetches it through the HttpClient-like self-call client from the app
+itself; split from a separate static server process, sim's embedded server (--static-server
+embedded) or Debian's nginx with a generated config (--static-server nginx), or an external one
+at --static-url. Every topology:
+` + topologyHelp() + `
+The admin listener, outside the worker pool, serves /metrics, /stats, /healthz and
 /debug/pprof/, to GET and HEAD only and only to a loopback Host (localhost, 127.0.0.0/8,
 [::1]) — with --allow-non-loopback also an IP address or a single-label name (a compose
 service), never a dotted DNS name: a web page cannot read it by DNS rebinding.
@@ -30,7 +33,7 @@ service), never a dotted DNS name: a web page cannot read it by DNS rebinding.
 Once listening it prints one line per listener:
   app http://127.0.0.1:PORT
   admin http://127.0.0.1:PORT
-  static http://127.0.0.1:PORT
+  static http://127.0.0.1:PORT   (split: the static server; bulkhead: the static connector)
 
 Config precedence: flags, then SIM_* environment variables, then the --config YAML file (keys
 as below in snake_case, static.server nested), then defaults (Tomcat 8 NIO, HttpClient 4.x).`,
@@ -87,10 +90,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	defer a.Close()
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "app %s\n", a.URL())
-	fmt.Fprintf(out, "admin %s\n", a.AdminURL())
-	if cfg.Topology == app.Split {
-		fmt.Fprintf(out, "static %s\n", a.StaticURL())
+	// The topology's listeners. An external static server (static.url) is none of ours, but its
+	// line says where the self-call goes, as it always has; the runner does not wait for it.
+	urls := map[string]string{"app": a.URL(), "admin": a.AdminURL(), "static": a.StaticURL()}
+	for _, name := range topology.Must(cfg.Topology).Listeners(false) {
+		fmt.Fprintf(out, "%s %s\n", name, urls[name])
 	}
 	if f, ok := out.(*os.File); ok {
 		_ = f.Sync()

@@ -120,11 +120,3 @@ func runError(out *runner.Outcome, err error) error {
 	}
 	return &exitError{code: exitFailed, err: fmt.Errorf("run failed: %v; record kept, marked incomplete: %s", err, out.Dir)}
 }
-
-// checkTopology validates a topology name given on the command line.
-func checkTopology(flag, t string) error {
-	if t != app.Self && t != app.Split {
-		return &invalid.Error{Field: flag, Value: t, Allowed: "one of self, split"}
-	}
-	return nil
-}

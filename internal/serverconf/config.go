@@ -17,15 +17,17 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/simdev/sim/internal/hostguard"
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/topology"
 )
 
-// Topologies.
+// The two topologies the schema's own checks name (every topology is in internal/topology).
 const (
 	// Self serves the static file from the app's own bounded connector: the incident.
-	Self = "self"
+	Self = topology.Self
 	// Split serves it from a separate static server process: the fix.
-	Split = "split"
+	Split = topology.Split
 )
 
 // Connector modes, as simulator/connector names them.
@@ -139,6 +141,16 @@ type Config struct {
 
 	NoFile int `json:"nofile"`
 
+	// MaxQueueSize bounds the worker queue (topology bounded-queue); 0 = unbounded.
+	MaxQueueSize int `json:"max_queue_size"`
+	// Admission is what the admission-limit topology does with a page over its limit
+	// (topology.AdmitWait, AdmitReject, AdmitQueue); Reserve is how many workers it keeps from
+	// pages.
+	Admission string `json:"admission"`
+	Reserve   int    `json:"reserve"`
+	// BulkheadThreads is the bulkhead topology's static connector's worker pool.
+	BulkheadThreads int `json:"bulkhead_threads"`
+
 	Static StaticConfig `json:"static"`
 }
 
@@ -162,9 +174,21 @@ func Defaults() Config {
 	return c
 }
 
-// Normalize resolves the defaults that depend on other keys. It changes only values left at
-// their defaults, so that Validate still sees a value that contradicts another key.
+// Normalize resolves the defaults that depend on other keys, and the defaults the topology
+// gives its keys (topology.Topology.Defaults). It changes only values left at their defaults,
+// so that Validate still sees a value that contradicts another key.
 func (c *Config) Normalize() {
+	if tp, ok := topology.Lookup(c.Topology); ok {
+		for name, text := range tp.Defaults {
+			k, ok := LookupKey(name)
+			if !ok || k.get(c) != k.def {
+				continue
+			}
+			if v, err := k.ParseText(text); err == nil {
+				k.set(c, v)
+			}
+		}
+	}
 	if c.KeepAliveTimeout == unsetKeepAlive {
 		c.KeepAliveTimeout = c.ConnectionTimeout
 	}
@@ -202,14 +226,20 @@ func (c *Config) Validate() error {
 		{c.WorkTimeDist == WorkFixed && c.WorkTimeSeed != DefaultWorkTimeSeed, "work_time_seed", c.WorkTimeSeed,
 			fmt.Sprintf("the default (%d) unless work_time_dist is exponential or lognormal: fixed work times draw nothing", DefaultWorkTimeSeed)},
 		{c.Static.URL != "" && c.Topology != Split, "static.url", c.Static.URL, "empty unless topology is split"},
+		{c.Reserve >= c.MaxThreads && c.Topology == topology.AdmissionLimit, "reserve", c.Reserve,
+			fmt.Sprintf("1 to max_threads - 1 (%d) with topology admission-limit: at least one page must be admitted", c.MaxThreads-1)},
+		{c.Connector == BIO && (topology.Must(c.Topology).Mechanics.Async || topology.Must(c.Topology).Mechanics.QueueLimit), "connector", c.Connector,
+			"nio with topology " + c.Topology + ": bio has no worker queue to bound or to park a page in"},
+		{c.MaxQueueSize == 0 && c.Topology == topology.BoundedQueue, "max_queue_size", c.MaxQueueSize,
+			"> 0 with topology bounded-queue (0 is an unbounded queue: topology self)"},
 		// The static server's folder and address mean something only when split starts one:
 		// given otherwise, they would be ignored without a word. static.server is not refused
 		// with self: a profile's server section serves every topology of a comparison (the
 		// incident profile names nginx for its split run), and the runner passes every key on.
 		{c.Static.Dir != "" && (c.Topology != Split || c.Static.URL != "" || c.Static.Server != Nginx), "static.dir", c.Static.Dir,
 			"empty unless topology is split with static.server nginx (it is nginx's folder)"},
-		{c.StaticAddr != defaultListenAddr && (c.Topology != Split || c.Static.URL != ""), "static_addr", c.StaticAddr,
-			"the default " + defaultListenAddr + " unless topology is split without static.url: only then is a static server started"},
+		{c.StaticAddr != defaultListenAddr && (!topology.Must(c.Topology).UsesStaticAddr() || c.Static.URL != ""), "static_addr", c.StaticAddr,
+			"the default " + defaultListenAddr + " unless topology is split without static.url, or bulkhead: only then is a static listener started"},
 	}
 	for _, ch := range checks {
 		if ch.bad {
@@ -269,13 +299,8 @@ func checkLoopback(addr string) error {
 	if err := checkHostPort(addr); err != nil {
 		return err
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address", host)
+	if !hostguard.LoopbackAddr(addr) {
+		return fmt.Errorf("%q does not bind loopback only", addr)
 	}
 	return nil
 }
@@ -298,4 +323,21 @@ func checkBaseURL(raw string) error {
 		}
 	}
 	return nil
+}
+
+// Knobs reads c's keys as text, as the topology registry asks them (topology.Topology.CanHang).
+func (c Config) Knobs() topology.Knobs {
+	return func(key string) string {
+		k, ok := LookupKey(key)
+		if !ok {
+			return ""
+		}
+		return k.Format(k.get(&c))
+	}
+}
+
+// CanHang says whether c's topology, with c's keys, has an absorbing hang state.
+func (c Config) CanHang() bool {
+	tp, ok := topology.Lookup(c.Topology)
+	return ok && tp.CanHang(c.Knobs())
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/topology"
 )
 
 // Kind is the type of a key's value.
@@ -75,8 +76,8 @@ type spec[T scalar] struct {
 // child's command line and config.json all come from this list.
 func Keys() []Key {
 	return []Key{
-		spec[string]{name: "topology", def: Self, example: Split, check: oneOf(Self, Split),
-			usage: "self (static file from the app's own connector) or split (from a separate static server)",
+		spec[string]{name: "topology", def: Self, example: Split, check: oneOf(topology.Names()...),
+			usage: topologyUsage(),
 			field: func(c *Config) *string { return &c.Topology }}.key(),
 		spec[string]{name: "addr", def: defaultListenAddr, example: "127.0.0.1:18080",
 			usage: "app listener host:port (loopback unless allow_non_loopback; port 0 picks a free one)",
@@ -85,7 +86,7 @@ func Keys() []Key {
 			usage: "admin listener (/metrics, /stats, /healthz, /debug/pprof) host:port",
 			field: func(c *Config) *string { return &c.AdminAddr }}.key(),
 		spec[string]{name: "static_addr", def: defaultListenAddr, example: "127.0.0.1:18082",
-			usage: "split: static server host:port",
+			usage: "split: static server host:port; bulkhead: its static connector's",
 			field: func(c *Config) *string { return &c.StaticAddr }}.key(),
 		spec[bool]{name: "allow_non_loopback", def: false, example: true,
 			usage: "listen on non-loopback addresses (containers) and let the admin listener answer any Host header; never on a shared network",
@@ -167,6 +168,22 @@ func Keys() []Key {
 			usage:        "RLIMIT_NOFILE (soft and hard) the server sets on itself; 0 = leave as is",
 			field:        func(c *Config) *int { return &c.NoFile },
 			override:     func(o *Overrides) **int { return &o.NoFile }}.key(),
+		spec[int]{name: "max_queue_size", def: 0, example: 32, check: between(0, maxConnectionsLimit),
+			usage:    "bounded-queue: requests the worker queue holds before it answers 503 (Tomcat <Executor maxQueueSize>); 0 = unbounded, bounded-queue makes it 100",
+			field:    func(c *Config) *int { return &c.MaxQueueSize },
+			override: func(o *Overrides) **int { return &o.MaxQueueSize }}.key(),
+		spec[string]{name: "admission", def: topology.AdmitWait, example: topology.AdmitReject, check: oneOf(topology.AdmissionModes()...),
+			usage:    "admission-limit: a page over the limit waits inside its worker (wait: a servlet filter), gets 503 (reject) or waits before taking a worker (queue)",
+			field:    func(c *Config) *string { return &c.Admission },
+			override: func(o *Overrides) **string { return &o.Admission }}.key(),
+		spec[int]{name: "reserve", def: defaultReserve, example: 2, check: between(1, maxThreadsLimit-1),
+			usage:    "admission-limit: workers kept from pages for the self-calls; at most max_threads - reserve pages at once",
+			field:    func(c *Config) *int { return &c.Reserve },
+			override: func(o *Overrides) **int { return &o.Reserve }}.key(),
+		spec[int]{name: "bulkhead_threads", def: defaultBulkheadThreads, example: 4, check: between(1, maxThreadsLimit),
+			usage:    "bulkhead: worker pool of the static connector (its own Tomcat <Executor>)",
+			field:    func(c *Config) *int { return &c.BulkheadThreads },
+			override: func(o *Overrides) **int { return &o.BulkheadThreads }}.key(),
 		spec[string]{name: "static.server", def: Embedded, example: Nginx, check: oneOf(Embedded, Nginx),
 			usage:    "split: the static server: embedded (sim's own, as a child process) or nginx (Debian's nginx with a generated config)",
 			field:    func(c *Config) *string { return &c.Static.Server },
@@ -178,6 +195,25 @@ func Keys() []Key {
 			usage: "split: fetch the static file from this base URL instead of starting a static server",
 			field: func(c *Config) *string { return &c.Static.URL }}.key(),
 	}
+}
+
+// Defaults of the topologies' own keys.
+const (
+	// defaultReserve keeps one worker from pages: the least that lets a self-call through.
+	defaultReserve = 1
+	// defaultBulkheadThreads sizes the static connector's pool: the file takes well under a
+	// millisecond to serve, so ten workers serve thousands a second.
+	defaultBulkheadThreads = 10
+)
+
+// topologyUsage lists every topology for the topology key's help.
+func topologyUsage() string {
+	var b strings.Builder
+	b.WriteString("one of:")
+	for _, tp := range topology.All() {
+		fmt.Fprintf(&b, " %s (%s);", tp.Name, tp.Summary)
+	}
+	return strings.TrimSuffix(b.String(), ";")
 }
 
 // LookupKey returns the key of that name.

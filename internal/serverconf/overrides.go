@@ -34,6 +34,10 @@ type Overrides struct {
 	ConnectTimeout           *time.Duration
 	SocketTimeout            *time.Duration
 	NoFile                   *int
+	MaxQueueSize             *int
+	Admission                *string
+	Reserve                  *int
+	BulkheadThreads          *int
 	Static                   StaticOverrides
 }
 
@@ -291,4 +295,31 @@ func (j *jsonObject) write(b *bytes.Buffer) error {
 	}
 	b.WriteByte('}')
 	return nil
+}
+
+// ParseSetting reads one `key=value` setting of a profile's server keys, as a command line
+// takes it (sim plan --server admission=reject), into o. The value is read as a flag reads it
+// (Key.ParseText) and checked as a profile's value is; the error names field and the setting.
+func (o *Overrides) ParseSetting(field, setting string) error {
+	name, text, ok := strings.Cut(setting, "=")
+	k, known := LookupKey(strings.TrimSpace(name))
+	if !ok || !known || !k.Profile {
+		return invalid.Field(field, setting, "key=value with a key of a profile's server section: "+strings.Join(ProfileKeysAt(""), ", "))
+	}
+	v, err := k.ParseText(strings.TrimSpace(text))
+	if err != nil {
+		return invalid.Field(field, setting, fmt.Sprintf("%s=VALUE with a value as its flag --%s takes, e.g. %s=%s", k.Name, k.FlagName(), k.Name, k.Format(k.example)))
+	}
+	if allowed, ok := k.profileCheck(v); !ok {
+		return invalid.Field(field, setting, k.Name+": "+allowed)
+	}
+	k.setOverride(o, v)
+	return nil
+}
+
+// Settings returns the keys o sets, by name, with their values as flags write them.
+func (o Overrides) Settings() map[string]string {
+	out := map[string]string{}
+	o.set(func(k Key, v any) { out[k.Name] = k.Format(v) })
+	return out
 }

@@ -152,6 +152,18 @@ const (
 	headroom = 1.25
 )
 
+// maxInPlotLegend is the most runs whose series the legend inside the plot lists one by one:
+// with two runs and three metrics that is six entries in the plot's top left corner; eight runs
+// would be 24, taller than the plot. More runs get sideLegend instead.
+const maxInPlotLegend = 2
+
+// sideLegendWidth is the strip right of the plot that a side legend takes: room for the longest
+// topology label ("admission limit") beside its line sample at the legend's 10 pt.
+const sideLegendWidth = 1.9 * vg.Inch
+
+// legendGray draws the side legend's metric entries: the line style alone, in no run's colour.
+var legendGray = color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff}
+
 // renderRunCharts draws the static PNG of every run chart.
 func renderRunCharts(v view) ([]chartOut, error) {
 	var outs []chartOut
@@ -160,7 +172,13 @@ func renderRunCharts(v view) ([]chartOut, error) {
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: %w", spec.ID, err)
 		}
-		data, err := pngBytes(p)
+		var side *plot.Legend
+		if len(v.Runs) > maxInPlotLegend {
+			if side, err = sideLegend(v, spec); err != nil {
+				return nil, fmt.Errorf("chart %s: %w", spec.ID, err)
+			}
+		}
+		data, err := pngWithLegend(p, side)
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: %w", spec.ID, err)
 		}
@@ -196,7 +214,7 @@ func runPlot(v view, spec chartSpec) (*plot.Plot, error) {
 					line.FillColor = withAlpha(col, 0x30)
 				}
 				p.Add(line)
-				if first {
+				if first && len(v.Runs) <= maxInPlotLegend {
 					p.Legend.Add(name, line)
 					first = false
 				}
@@ -216,6 +234,40 @@ func runPlot(v view, spec chartSpec) (*plot.Plot, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// sideLegend is the legend of a chart with more runs than maxInPlotLegend, drawn beside the
+// plot: a run's colour, then a metric's line style, each once (24 series read as 8 + 3 entries).
+func sideLegend(v view, spec chartSpec) (*plot.Legend, error) {
+	l := plot.NewLegend()
+	l.Top, l.Left = true, true
+	l.TextStyle.Font.Variant = chartFont
+	l.TextStyle.Font.Size = vg.Points(10)
+	l.ThumbnailWidth = vg.Points(24)
+	l.Padding = vg.Points(1)
+	sample := func(c color.RGBA, width float64, dash []float64) (*plotter.Line, error) {
+		line, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}})
+		if err != nil {
+			return nil, err
+		}
+		line.Color, line.Width, line.Dashes = c, vg.Points(width), points(dash)
+		return line, nil
+	}
+	for _, r := range v.Runs {
+		line, err := sample(hexColor(r.Color), 3, nil)
+		if err != nil {
+			return nil, err
+		}
+		l.Add(r.Label, line)
+	}
+	for _, ls := range spec.Lines {
+		line, err := sample(legendGray, ls.Width, ls.Dash)
+		if err != nil {
+			return nil, err
+		}
+		l.Add(ls.Name, line)
+	}
+	return &l, nil
 }
 
 // chartFont is the variant of gonum/plot's bundled Liberation fonts the charts use: sans, like
@@ -344,9 +396,21 @@ func segments(ts, ys []num) []plotter.XYs {
 	return segs
 }
 
-func pngBytes(p *plot.Plot) ([]byte, error) {
+// pngBytes draws p as a PNG.
+func pngBytes(p *plot.Plot) ([]byte, error) { return pngWithLegend(p, nil) }
+
+// pngWithLegend draws p as a PNG; a side legend, when given, in a strip right of the plot.
+func pngWithLegend(p *plot.Plot, side *plot.Legend) ([]byte, error) {
 	c := vgimg.NewWith(vgimg.UseWH(chartWidth, chartHeight), vgimg.UseDPI(chartDPI))
-	p.Draw(draw.New(c))
+	dc := draw.New(c)
+	if side != nil {
+		p.Draw(draw.Crop(dc, 0, -sideLegendWidth, 0, 0))
+		// Below the title's line, so the first entry lines up with the top of the plot.
+		side.YOffs = -vg.Points(30)
+		side.Draw(draw.Crop(dc, chartWidth-sideLegendWidth+vg.Points(6), 0, 0, 0))
+	} else {
+		p.Draw(dc)
+	}
 	var b bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&b); err != nil {
 		return nil, err

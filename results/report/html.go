@@ -33,6 +33,9 @@ type page struct {
 	Runs        []runView
 	Rows        []htmlRow
 	Definitions []definition
+	// Matrix is the comparison of several runs, nil for one; MatrixRules is said under it.
+	Matrix      *matrix
+	MatrixRules string
 	// Plan report.
 	Plan *planView
 }
@@ -58,6 +61,7 @@ func renderHTML(v view) ([]byte, error) {
 	p.Notes = v.Notes
 	p.Runs = v.Runs
 	p.Definitions = v.Definitions
+	p.Matrix, p.MatrixRules = v.Matrix, matrixRules
 	for _, m := range metrics {
 		row := htmlRow{Name: m.Name}
 		for _, r := range v.Runs {

@@ -22,6 +22,10 @@ func renderMarkdown(v view, charts []chartOut) []byte {
 		fmt.Fprintf(&b, "- **%s**: %s\n", mdText(r.Label), mdText(r.Headline))
 	}
 	b.WriteString("\n")
+	if v.Matrix != nil {
+		writeMDMatrix(&b, v.Matrix)
+		b.WriteString("\n## Details\n\n")
+	}
 	writeMDTable(&b, v)
 
 	if len(charts) > 0 {
@@ -110,6 +114,35 @@ func writeMDTable(b *bytes.Buffer, v view) {
 	}
 }
 
+// writeMDMatrix writes the comparison matrix, a row per run, best values in bold, and the rule
+// of each column.
+func writeMDMatrix(b *bytes.Buffer, m *matrix) {
+	b.WriteString("## Comparison\n\n| topology |")
+	for _, c := range m.Columns {
+		fmt.Fprintf(b, " %s |", mdCell(c.Name))
+	}
+	b.WriteString("\n| --- |")
+	for range m.Columns {
+		b.WriteString(" --- |")
+	}
+	b.WriteString("\n")
+	for _, r := range m.Rows {
+		fmt.Fprintf(b, "| %s |", mdCell(r.Label))
+		for _, c := range r.Cells {
+			val := mdCell(c.Text)
+			if c.Best {
+				val = "**" + val + "**"
+			}
+			fmt.Fprintf(b, " %s |", val)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(b, "\nThe best value of each column is in **bold**. %s\n\n", matrixRules)
+	for _, c := range m.Columns {
+		fmt.Fprintf(b, "- **%s**: %s\n", mdText(c.Name), mdText(c.Best))
+	}
+}
+
 func writeKVTable(b *bytes.Buffer, title string, rows []kv) {
 	if len(rows) == 0 {
 		return
@@ -139,7 +172,8 @@ func colorName(hex string) string {
 	names := map[string]string{
 		"#d62728": "red", "#1f77b4": "blue", "#2ca02c": "green", "#9467bd": "purple",
 		"#ff7f0e": "orange", "#8c564b": "brown", "#e377c2": "pink", "#17becf": "cyan",
-		"#7f7f7f": "gray", "#bcbd22": "olive",
+		"#7f7f7f": "gray", "#bcbd22": "olive", "#393b79": "dark blue", "#637939": "dark olive",
+		"#8c6d31": "dark gold", "#843c39": "dark red", "#7b4173": "dark purple",
 	}
 	if n, ok := names[hex]; ok {
 		return n

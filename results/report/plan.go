@@ -168,7 +168,7 @@ var answerColumns = []string{"pool size", "arrivals", "safe rps", "hang hazard a
 
 func answerCells(p *results.Plan, r results.PlanRow) []string {
 	arrivals := orDash(r.Arrivals)
-	if r.Arrivals == "uniform" && p.Topology == "self" {
+	if r.Arrivals == "uniform" && p.Hangs() {
 		arrivals += " (best case)"
 	}
 	safe := safeRate(r.SafeRPS)
@@ -185,7 +185,7 @@ func answerCells(p *results.Plan, r results.PlanRow) []string {
 		if ci := r.HazardCI; ci != nil && ci.Hi > *r.HazardPerHour {
 			every += " (at worst " + strings.TrimPrefix(results.HangEvery(ci.Hi), "about ") + ")"
 		}
-	case p.Topology != "self":
+	case !p.Hangs():
 		hazard, every = "none: no self-call cycle", "never"
 	case r.Arrivals == "uniform":
 		hazard = "0 below the threshold (model)"
@@ -211,9 +211,9 @@ func detailCells(p *results.Plan, r results.PlanRow) []string {
 	switch {
 	case r.DeadlockRPS != nil:
 		threshold = fmtRate(*r.DeadlockRPS)
-	case p.Topology == "self" && r.Arrivals == "uniform":
+	case p.Hangs() && r.Arrivals == "uniform":
 		threshold = "no hang in the ramp"
-	case p.Topology == "self":
+	case p.Hangs():
 		threshold = "none: random arrivals hang at any rate"
 	}
 	ratio := "–"
@@ -237,7 +237,7 @@ func buildPlanView(p *results.Plan) planView {
 	engine := orDash(p.Engine)
 	v.Summary = fmt.Sprintf("Topology %s, work_time %s ms, self-call %s ms; measured steps on the %s engine.",
 		orDash(p.Topology), fmtMS(p.WorkTimeS*1000), fmtMS(p.SelfCallS*1000), engine)
-	if p.Topology == "self" {
+	if p.Hangs() {
 		v.AnswerTitle = fmt.Sprintf("Safe rate per pool size: at most %s chance of a hang within %s", fmtPercent(p.Risk), results.HorizonText(p.HorizonS))
 		v.Summary += fmt.Sprintf(" Budget: at most %s chance of a hang within %s (a hazard of at most %s per hour).",
 			fmtPercent(p.Risk), results.HorizonText(p.HorizonS), results.FormatHazard(p.BudgetPerHour))
@@ -401,7 +401,7 @@ func planCapacityChart(p *results.Plan, rows []results.PlanRow) (planChart, bool
 			c.Series = append(c.Series, s)
 		}
 	}
-	if p.Topology == "self" {
+	if p.Hangs() {
 		add("safe (poisson, "+fmtPercent(p.Risk)+" in "+results.HorizonText(p.HorizonS)+")", poissonColor, 2.5, nil, func(r results.PlanRow) (float64, bool) {
 			return r.SafeRPS, r.Arrivals == "poisson" && r.HazardPerHour != nil
 		})

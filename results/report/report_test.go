@@ -367,7 +367,7 @@ func TestReportEdgeCases(t *testing.T) {
 				again := synthRecord(t, filepath.Join(out, "self-timeouts"), "self")
 				return []*results.Record{recs[0], again}
 			},
-			want: []string{"| | **self (self)** | **self (self-timeouts)** |"},
+			want: []string{"| | **self (incident) [self]** | **self (incident) [self-timeouts]** |"},
 		},
 		{
 			name: "different thresholds are listed per run",
@@ -375,7 +375,7 @@ func TestReportEdgeCases(t *testing.T) {
 				recs[1].Summary.Thresholds.HangFraction = 0.2
 				return recs
 			},
-			want: []string{"(self: below 10 % of the offered rate (hang_fraction 0.1)", "split: below 20 % of the offered rate (hang_fraction 0.2)"},
+			want: []string{"(self (incident): below 10 % of the offered rate (hang_fraction 0.1)", "split: below 20 % of the offered rate (hang_fraction 0.2)"},
 		},
 		{
 			name: "a record without thresholds says so",
@@ -459,8 +459,10 @@ func TestReportColors(t *testing.T) {
 		{[]string{"self", "split"}, "#d62728 #1f77b4"},
 		{[]string{"split", "self"}, "#1f77b4 #d62728"},
 		// A repeated topology must not share its colour: the charts overlay the runs.
-		{[]string{"self", "self", "split"}, "#d62728 #2ca02c #1f77b4"},
+		{[]string{"self", "self", "split"}, "#d62728 #bcbd22 #1f77b4"},
 		{[]string{"bulkhead", "self"}, "#2ca02c #d62728"},
+		// Topologies this sim does not know (a newer sim's records): gray, then spares.
+		{[]string{"ring", "mesh", "self"}, "#7f7f7f #bcbd22 #d62728"},
 	} {
 		var recs []*results.Record
 		for _, top := range tt.tops {

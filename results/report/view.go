@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/results"
 )
 
@@ -25,6 +26,8 @@ type view struct {
 	Runs        []runView    `json:"runs"`
 	Markers     []marker     `json:"markers"`
 	Definitions []definition `json:"definitions"`
+	// Matrix compares the runs, a row each, when there are several; nil for one run.
+	Matrix *matrix `json:"matrix,omitempty"`
 }
 
 // runView is one record as the report shows it.
@@ -149,13 +152,15 @@ func (n *num) UnmarshalJSON(b []byte) error {
 
 var nan = num(math.NaN())
 
-// Colors: self is the incident (red), split the fix (blue), the same in every report and chart;
-// other topologies and repeated ones take the rest of the palette in order (matplotlib's tab10,
-// chosen to stay apart for common colour blindness next to red and blue).
-var (
-	topologyColor = map[string]string{"self": "#d62728", "split": "#1f77b4"}
-	palette       = []string{"#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"}
-)
+// spareColors draw a run whose topology's colour (topology.Color, the same in every report and
+// chart) is already taken: the same topology twice, or two topologies this sim does not know.
+// They are the colours of matplotlib's tab10 that the registry leaves free, then the dark row
+// of tab20b, so that they stay apart from the registry's.
+var spareColors = []string{"#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"}
+
+// palette colours series that are not topologies, such as the pool sizes of a plan's curves, in
+// order: matplotlib's tab10, chosen to stay apart for common colour blindness.
+var palette = []string{"#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"}
 
 // markerGray is the colour of a marker shared by every run (the end of the load).
 const markerGray = "#555555"
@@ -200,6 +205,7 @@ func buildView(dir string, recs []*results.Record, o Options) view {
 	}
 	v.Markers = buildMarkers(recs, v.Runs)
 	v.Definitions = buildDefinitions(recs, labels, cfgs)
+	v.Matrix = buildMatrix(recs, v.Runs)
 	return v
 }
 
@@ -235,8 +241,8 @@ func profileLabel(p string) string {
 	return strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
 }
 
-// runLabels names each run by its topology; a topology that appears twice gets its record
-// folder's name added, so every column of a table has a distinct heading.
+// runLabels names each run by its topology's label (topology.Label); a topology that appears
+// twice gets its record folder's name added, so every column of a table has a distinct heading.
 func runLabels(recs []*results.Record) []string {
 	count := map[string]int{}
 	for _, r := range recs {
@@ -246,8 +252,11 @@ func runLabels(recs []*results.Record) []string {
 	seen := map[string]bool{}
 	for i, r := range recs {
 		l := orDash(r.Summary.Topology)
-		if count[l] > 1 {
-			l += " (" + filepath.Base(r.Dir) + ")"
+		if r.Summary.Topology != "" {
+			l = topology.Label(r.Summary.Topology)
+		}
+		if count[orDash(r.Summary.Topology)] > 1 {
+			l += " [" + filepath.Base(r.Dir) + "]"
 		}
 		for base, n := l, 2; seen[l]; n++ {
 			l = fmt.Sprintf("%s #%d", base, n)
@@ -258,18 +267,26 @@ func runLabels(recs []*results.Record) []string {
 	return labels
 }
 
+// runColors gives each run its topology's colour (topology.Color), and a run whose colour is
+// taken the first spare colour that no run of the report has; the charts overlay every run, so
+// no two may share one.
 func runColors(recs []*results.Record) []string {
 	colors := make([]string, len(recs))
+	taken := map[string]bool{}
+	for _, r := range recs {
+		taken[topology.Color(r.Summary.Topology)] = true
+	}
 	used := map[string]bool{}
+	spare := slices.DeleteFunc(slices.Clone(spareColors), func(c string) bool { return taken[c] })
 	next := 0
 	for i, r := range recs {
-		if c, ok := topologyColor[r.Summary.Topology]; ok && !used[c] {
-			colors[i] = c
-		} else {
-			colors[i] = palette[next%len(palette)]
+		c := topology.Color(r.Summary.Topology)
+		if used[c] {
+			c = spare[next%len(spare)]
 			next++
 		}
-		used[colors[i]] = true
+		colors[i] = c
+		used[c] = true
 	}
 	return colors
 }
@@ -388,21 +405,12 @@ func onsetS(s *results.Summary) *float64 {
 // wrote, sorted.
 var errorKinds = []string{results.KindTimeout, results.KindRefused, results.KindReset, results.KindHTTP, results.KindOther}
 
+// errorsText counts the failures by kind, "timeout 815, 503 40", in sortedKinds' order.
 func errorsText(errs map[string]int) string {
 	var parts []string
-	for _, k := range errorKinds {
-		if n := errs[k]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", k, n))
-		}
+	for _, k := range sortedKinds(errs) {
+		parts = append(parts, fmt.Sprintf("%s %d", kindLabel(k), errs[k]))
 	}
-	var extra []string
-	for k, n := range errs {
-		if n > 0 && !slices.Contains(errorKinds, k) {
-			extra = append(extra, fmt.Sprintf("%s %d", k, n))
-		}
-	}
-	sort.Strings(extra)
-	parts = append(parts, extra...)
 	if len(parts) == 0 {
 		return "none"
 	}

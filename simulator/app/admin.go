@@ -115,6 +115,27 @@ func (a *App) registry() *prometheus.Registry {
 	counter("selfcall_errors_total", "Self-calls that failed.", func(s Stats) float64 { return float64(s.SelfcallErrors) })
 	counter("pages_ok_total", "GET /page answered 200.", func(s Stats) float64 { return float64(s.PagesOK) })
 	counter("pages_failed_total", "GET /page answered with an error.", func(s Stats) float64 { return float64(s.PagesFailed) })
+	// The topology's mechanics, registered only where it has them.
+	if a.mech.QueueLimit {
+		gauge("queue_max", "Requests the worker queue holds before it answers 503 (max_queue_size).", func(s Stats) float64 { return float64(s.MaxQueueSize) })
+		counter("queue_rejected_total", "Requests answered 503 because the worker queue was full, pages and self-calls alike.", func(s Stats) float64 { return float64(s.QueueRejected) })
+	}
+	if a.admit != nil {
+		gauge("admission_limit", "Pages admitted at once at most (max_threads - reserve).", func(s Stats) float64 { return float64(s.AdmissionLimit) })
+		gauge("admission_admitted", "Pages holding an admission permit.", func(s Stats) float64 { return float64(s.AdmissionAdmitted) })
+		gauge("admission_waiting", "Pages waiting for an admission permit (inside a worker with admission wait, before one with queue).", func(s Stats) float64 { return float64(s.AdmissionWaiting) })
+		counter("admission_rejected_total", "Pages answered 503 by the admission limit (admission reject).", func(s Stats) float64 { return float64(s.AdmissionRejected) })
+	}
+	if a.staticConn != nil {
+		gauge("bulkhead_workers_max", "Size of the static connector's worker pool (bulkhead_threads).", func(s Stats) float64 { return float64(s.BulkheadMaxThreads) })
+		gauge("bulkhead_workers_busy", "Static connector workers holding a request.", func(s Stats) float64 { return float64(s.BulkheadWorkersBusy) })
+		gauge("bulkhead_requests_queued", "Requests waiting for a static connector worker.", func(s Stats) float64 { return float64(s.BulkheadQueued) })
+		gauge("bulkhead_connections_open", "Static connector connections accepted and not yet closed.", func(s Stats) float64 { return float64(s.BulkheadConnectionsOpen) })
+	}
+	if a.mech.Async {
+		gauge("async_parked", "Async pages whose worker is released while their self-call is in flight.", func(s Stats) float64 { return float64(s.AsyncParked) })
+		gauge("async_resuming", "Async pages waiting in the worker queue to finish.", func(s Stats) float64 { return float64(s.AsyncResuming) })
+	}
 	reg.MustRegister(collectors.NewGoCollector())
 	return reg
 }

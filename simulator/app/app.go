@@ -1,7 +1,11 @@
 // Package app is the system under test: a chi web app behind the Tomcat-like connector whose
-// GET /page spends work_time and then fetches a static HTML file through the HttpClient-like
-// self-call client, from itself (topology self) or from a separate static server (split). An
-// admin listener outside the bounded pool reports its state while it is deadlocked.
+// GET /page spends work_time and then gets a static HTML fragment. Where it gets it, and what
+// the connector does around it, is the topology's (package topology's Mechanics): a self-call
+// through the HttpClient-like client to its own connector (self, the incident), to a separate
+// static server (split) or to a second connector of the same process with its own pool
+// (bulkhead), or a read in process (inproc); a bounded worker queue, an admission limit in
+// front of the page, or a page that releases its worker during the self-call (async). An admin
+// listener outside the bounded pool reports its state while it is deadlocked.
 package app
 
 import (
@@ -19,48 +23,63 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/connector"
 	"github.com/simdev/sim/simulator/selfcall"
 	"github.com/simdev/sim/simulator/static"
 )
 
+// pagePath is the app's page, the route the load hits and the admission limit guards.
+const pagePath = "/page"
+
 // StaticStarter starts the split topology's static server on addr.
 type StaticStarter func(ctx context.Context, addr string) (static.Server, error)
 
-// App is a running app: connector, self-call client, admin listener and, for split, the static
-// server.
+// App is a running app: connector, self-call client, admin listener and, as the topology says,
+// the static server (split), the static connector (bulkhead) and the admission limit.
 type App struct {
 	cfg    Config
+	mech   topology.Mechanics
 	life   context.Context
 	cancel context.CancelFunc
 
-	conn      *connector.Connector
-	client    *selfcall.Client
-	admin     *adminServer
-	static    static.Server
-	staticURL string
-	fds       *fdCounter
-	work      *workTimes
-	started   time.Time
+	conn       *connector.Connector
+	staticConn *connector.Connector // bulkhead only
+	client     *selfcall.Client
+	admin      *adminServer
+	static     static.Server
+	staticURL  string
+	admit      *admission // admission-limit only
+	fds        *fdCounter
+	work       *workTimes
+	started    time.Time
 
 	pagesOK     atomic.Int64
 	pagesFailed atomic.Int64
+	// parked counts async pages whose worker is released while their self-call is in flight;
+	// resuming those waiting in the worker queue to finish.
+	parked   atomic.Int64
+	resuming atomic.Int64
 
 	serveErr chan error
 	closeOne sync.Once
 	closeErr error
 }
 
-// Start validates cfg, starts everything and returns once every listener accepts. startStatic
-// is used for the split topology (it may be nil for self, or when cfg.Static.URL names an
-// external static server).
+// Start validates cfg, starts everything the topology needs and returns once every listener
+// accepts. startStatic is used for the split topology (it may be nil for every other one, or
+// when cfg.Static.URL names an external static server).
 func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, error) {
 	cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	life, cancel := context.WithCancel(context.Background())
-	a := &App{cfg: cfg, life: life, cancel: cancel, started: time.Now(), serveErr: make(chan error, 1)}
+	a := &App{
+		cfg: cfg, mech: topology.Must(cfg.Topology).Mechanics, life: life, cancel: cancel, started: time.Now(),
+		// One per connector that serves: the app's and the bulkhead's.
+		serveErr: make(chan error, 2),
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -80,20 +99,30 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 	})
 
 	r := chi.NewRouter()
-	r.Get("/page", a.page)
-	if cfg.Topology == Self {
+	r.Get(pagePath, a.page)
+	if a.mech.Fragment == topology.FromSelf {
 		r.Method(http.MethodGet, static.PagePath, static.Handler())
 	}
-	conn, err := connector.New(cfg.Addr, connectorConfig(cfg), r)
+	ccfg := connectorConfig(cfg)
+	if a.mech.QueueLimit {
+		ccfg.MaxQueueSize = cfg.MaxQueueSize
+	}
+	if a.mech.Admission {
+		a.admit = newAdmission(cfg.Admission, cfg.MaxThreads-cfg.Reserve)
+		if cfg.Admission == topology.AdmitQueue {
+			ccfg.Gate = a.admit.gate
+		}
+	}
+	conn, err := connector.New(cfg.Addr, ccfg, r)
 	if err != nil {
 		return nil, fmt.Errorf("app listener: %w", err)
 	}
 	a.conn = conn
 
-	switch cfg.Topology {
-	case Self:
+	switch a.mech.Fragment {
+	case topology.FromSelf:
 		a.staticURL = "http://" + selfAddr(conn.Addr())
-	case Split:
+	case topology.FromSeparate:
 		if cfg.Static.URL != "" {
 			// An external server (docker-compose's nginx): not ours to start or stop.
 			a.staticURL = strings.TrimRight(cfg.Static.URL, "/")
@@ -108,6 +137,19 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		}
 		a.static = s
 		a.staticURL = s.URL()
+	case topology.FromBulkhead:
+		// A second <Connector> with its own <Executor>: same connector settings, its own pool
+		// and its own unbounded queue, in this process (so under the same fd limit).
+		scfg := connectorConfig(cfg)
+		scfg.MaxThreads = cfg.BulkheadThreads
+		sc, err := connector.New(cfg.StaticAddr, scfg, static.Handler())
+		if err != nil {
+			return nil, fmt.Errorf("static listener: %w", err)
+		}
+		a.staticConn = sc
+		a.staticURL = "http://" + selfAddr(sc.Addr())
+	case topology.InProcess:
+		// No URL: the page reads the file in process.
 	}
 
 	a.admin, err = startAdmin(cfg.AdminAddr, a)
@@ -115,6 +157,9 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
 	go func() { a.serveErr <- conn.Serve() }()
+	if a.staticConn != nil {
+		go func() { a.serveErr <- a.staticConn.Serve() }()
+	}
 	ok = true
 	return a, nil
 }
@@ -139,23 +184,28 @@ func (a *App) URL() string { return "http://" + a.conn.Addr().String() }
 // AdminURL is the admin listener's base URL.
 func (a *App) AdminURL() string { return a.admin.url }
 
-// StaticURL is the base URL the self-call fetches from.
+// StaticURL is the base URL the self-call fetches from: the app itself, the split's static
+// server or the bulkhead's static connector; empty for inproc, which makes no call.
 func (a *App) StaticURL() string { return a.staticURL }
 
 // Config is the effective config.
 func (a *App) Config() Config { return a.cfg }
 
-// Err is closed-over: it yields the connector's serve error if serving stops on its own.
+// Err yields a connector's serve error (the app's or the bulkhead's static one) if serving
+// stops on its own; after Close, nil.
 func (a *App) Err() <-chan error { return a.serveErr }
 
-// Close stops the app, its admin listener and its static server; queued and running requests
-// are abandoned.
+// Close stops the app, its admin listener and its static server or connector; queued and
+// running requests are abandoned.
 func (a *App) Close() error {
 	a.closeOne.Do(func() {
 		a.cancel()
 		var errs []error
 		if a.conn != nil {
 			errs = append(errs, a.conn.Close())
+		}
+		if a.staticConn != nil {
+			errs = append(errs, a.staticConn.Close())
 		}
 		if a.admin != nil {
 			errs = append(errs, a.admin.close())
@@ -174,8 +224,22 @@ func (a *App) Close() error {
 	return a.closeErr
 }
 
-// page is GET /page: the business logic, then the self-call for the static fragment.
+// page is GET /page: admission (admission-limit, unless it is the connector's gate), the
+// business logic, then the static fragment.
 func (a *App) page(w http.ResponseWriter, r *http.Request) {
+	if a.admit != nil && a.admit.mode != topology.AdmitQueue {
+		// A servlet filter: it runs in the worker the page already holds.
+		release, err := a.admit.enter(a.waitContext(r))
+		if errors.Is(err, errAdmissionFull) {
+			a.pagesFailed.Add(1)
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if err != nil {
+			return // the server is stopping (or, with honor_client_close, the client left)
+		}
+		defer release()
+	}
 	if d := a.work.next(); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -185,7 +249,7 @@ func (a *App) page(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	fragment, err := a.client.Get(a.staticURL + static.PagePath)
+	fragment, err := a.fragment(r)
 	if err != nil {
 		a.pagesFailed.Add(1)
 		http.Error(w, err.Error(), http.StatusBadGateway)
@@ -199,4 +263,45 @@ func (a *App) page(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, "<!doctype html>\n<html><head><title>sim page</title></head><body>\n<h1>Page</h1>\n%s\n</body></html>\n", fragment)
+}
+
+// waitContext is what a page's waits end with: the server stopping, as in Tomcat, or with
+// honor_client_close the client leaving, as the connector's queue does.
+func (a *App) waitContext(r *http.Request) context.Context {
+	if a.cfg.HonorClientClose {
+		return r.Context()
+	}
+	return a.life
+}
+
+// fragment gets the static page where the topology says: in process, or by HTTP through the
+// self-call client, releasing the worker meanwhile when the page is async.
+func (a *App) fragment(r *http.Request) ([]byte, error) {
+	if a.mech.Fragment == topology.InProcess {
+		return static.Page(), nil
+	}
+	url := a.staticURL + static.PagePath
+	wk := connector.WorkerFrom(r.Context())
+	if !a.mech.Async || wk == nil {
+		// Without a Worker (bio: the worker belongs to the connection) the page stays
+		// synchronous.
+		return a.client.Get(url)
+	}
+	// Servlet 3 async: the container thread goes back to the pool during the call, and the
+	// completion is dispatched to the executor again, queued behind what arrived meanwhile.
+	wk.Release()
+	a.parked.Add(1)
+	body, err := a.client.Get(url)
+	a.parked.Add(-1)
+	a.resuming.Add(1)
+	rerr := wk.Reacquire()
+	a.resuming.Add(-1)
+	if errors.Is(rerr, connector.ErrStopped) {
+		// Stopping: no worker, no answer, as for a request still queued.
+		panic(http.ErrAbortHandler)
+	}
+	if rerr != nil {
+		return nil, fmt.Errorf("resume async page: %w", rerr)
+	}
+	return body, err
 }

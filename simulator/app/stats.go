@@ -27,11 +27,36 @@ type Stats struct {
 	SelfcallMeanMS  float64 `json:"selfcall_mean_ms"`
 	PagesOK         int64   `json:"pages_ok"`
 	PagesFailed     int64   `json:"pages_failed"`
-	FDsOpen         int     `json:"fds_open"`
-	FDLimit         int     `json:"fd_limit"`
-	Goroutines      int     `json:"goroutines"`
-	UptimeS         float64 `json:"uptime_s"`
-	PID             int     `json:"pid"`
+
+	// The topology's mechanics (package topology), zero when it has not got them.
+	// MaxQueueSize bounds the worker queue (bounded-queue; 0 = unbounded); QueueRejected
+	// counts the requests answered 503 because it was full, pages and self-calls alike.
+	MaxQueueSize  int   `json:"max_queue_size"`
+	QueueRejected int64 `json:"queue_rejected"`
+	// AdmissionLimit is how many pages may be admitted at once (admission-limit: max_threads -
+	// reserve); AdmissionAdmitted hold a permit now, AdmissionWaiting wait for one (inside a
+	// worker with admission wait, before taking one with queue), AdmissionRejected were
+	// answered 503 (reject).
+	AdmissionLimit    int   `json:"admission_limit"`
+	AdmissionAdmitted int   `json:"admission_admitted"`
+	AdmissionWaiting  int   `json:"admission_waiting"`
+	AdmissionRejected int64 `json:"admission_rejected"`
+	// The bulkhead's static connector: its pool, busy workers, queued requests and open
+	// connections.
+	BulkheadMaxThreads      int   `json:"bulkhead_max_threads"`
+	BulkheadWorkersBusy     int   `json:"bulkhead_workers_busy"`
+	BulkheadQueued          int   `json:"bulkhead_queued"`
+	BulkheadConnectionsOpen int64 `json:"bulkhead_connections_open"`
+	// AsyncParked are async pages whose worker is released while their self-call is in
+	// flight; AsyncResuming wait in the worker queue for one to finish (counted in Queued too).
+	AsyncParked   int64 `json:"async_parked"`
+	AsyncResuming int64 `json:"async_resuming"`
+
+	FDsOpen    int     `json:"fds_open"`
+	FDLimit    int     `json:"fd_limit"`
+	Goroutines int     `json:"goroutines"`
+	UptimeS    float64 `json:"uptime_s"`
+	PID        int     `json:"pid"`
 }
 
 // Stats returns a snapshot. It opens no file: it must work at the fd limit.
@@ -40,7 +65,7 @@ func (a *App) Stats() Stats {
 	sc := a.client.Stats()
 	var lim unix.Rlimit
 	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
-	return Stats{
+	s := Stats{
 		Topology:        a.cfg.Topology,
 		Connector:       a.cfg.Connector,
 		MaxThreads:      cs.MaxThreads,
@@ -63,7 +88,27 @@ func (a *App) Stats() Stats {
 		Goroutines:      runtime.NumGoroutine(),
 		UptimeS:         time.Since(a.started).Seconds(),
 		PID:             os.Getpid(),
+		QueueRejected:   cs.Rejected,
+		AsyncParked:     a.parked.Load(),
+		AsyncResuming:   a.resuming.Load(),
 	}
+	if a.mech.QueueLimit {
+		s.MaxQueueSize = a.cfg.MaxQueueSize
+	}
+	if ad := a.admit; ad != nil {
+		s.AdmissionLimit = ad.permits.Size()
+		s.AdmissionAdmitted = ad.permits.Held()
+		s.AdmissionWaiting = ad.permits.Waiting()
+		s.AdmissionRejected = ad.rejected.Load()
+	}
+	if a.staticConn != nil {
+		ss := a.staticConn.Stats()
+		s.BulkheadMaxThreads = ss.MaxThreads
+		s.BulkheadWorkersBusy = ss.WorkersBusy
+		s.BulkheadQueued = ss.Queued
+		s.BulkheadConnectionsOpen = ss.ConnectionsOpen
+	}
+	return s
 }
 
 // SetNoFile sets the process's RLIMIT_NOFILE, soft and hard, to n. Go raises the soft limit to

@@ -8,11 +8,17 @@
 //     worker only once it has arrived. A request whose client has gone stays queued.
 //   - bio: a worker is taken before accept() and held for the connection's whole life,
 //     keep-alive included; connections beyond max_threads wait in the kernel backlog.
+//
+// In nio mode three more mechanics can be turned on, each a fix teams deploy against the
+// self-call deadlock: a bounded worker queue (Config.MaxQueueSize), a gate that requests wait at
+// before they take a worker (Config.Gate), and a handler that gives its worker back while it
+// waits and takes one again to finish (Worker, as Servlet 3 async does).
 package connector
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -64,6 +70,18 @@ type Config struct {
 	// CLOSE_WAIT count falls although nothing recovered. Without keepalive it stays in
 	// CLOSE_WAIT until the fd is closed, as in the incident.
 	TCPKeepAlive bool
+	// MaxQueueSize bounds the worker queue (nio): a request that finds every worker busy and
+	// this many requests already waiting is answered 503 at once, on its connection's goroutine,
+	// without a worker — Tomcat's <Executor maxQueueSize>, whose executor refuses the socket
+	// processor. 0 = unbounded (Tomcat's default). bio has no queue of its own: its connections
+	// wait in the kernel backlog.
+	MaxQueueSize int
+	// Gate, if set (nio), is passed every request before it queues for a worker, and may make
+	// it wait there, holding no worker: a limiter in front of the pool. ctx ends with the
+	// connector (or with the client, under HonorClientClose). release is called once the
+	// request is done; an error answers 503 with the error's text, unless ctx ended (then no
+	// answer, as for a queued request).
+	Gate func(ctx context.Context, r *http.Request) (release func(), err error)
 }
 
 // Stats is a snapshot of the connector.
@@ -74,7 +92,17 @@ type Stats struct {
 	ConnectionsOpen int64
 	AcceptErrors    int64
 	Accepted        int64
+	// Rejected counts the requests answered 503 because the worker queue was full
+	// (MaxQueueSize).
+	Rejected int64
 }
+
+// ErrQueueFull is Worker.Reacquire's error when the worker queue is at MaxQueueSize.
+var ErrQueueFull = errors.New("worker queue full")
+
+// ErrStopped is Worker.Reacquire's error when the connector is closing (or, under
+// HonorClientClose, the client left).
+var ErrStopped = errors.New("connector stopped")
 
 // Connector serves one HTTP handler behind a bounded worker pool.
 type Connector struct {
@@ -85,6 +113,8 @@ type Connector struct {
 	srv     *http.Server
 	life    context.Context
 	cancel  context.CancelFunc
+	// rejected counts the requests refused because the worker queue was full.
+	rejected atomic.Int64
 }
 
 // New opens the listening socket on addr and prepares to serve h. Nothing is accepted until Serve.
@@ -150,32 +180,113 @@ func (c *Connector) Stats() Stats {
 		ConnectionsOpen: c.ln.open.Load(),
 		AcceptErrors:    c.ln.acceptErrors.Load(),
 		Accepted:        c.ln.accepted.Load(),
+		Rejected:        c.rejected.Load(),
 	}
 }
 
 // queue makes each request wait for a worker (nio). The wait has no timer, and by default it
 // ignores the client leaving: Tomcat hands the socket to its executor and processes it even if
-// the peer has closed, which is what leaves the server side in CLOSE_WAIT.
+// the peer has closed, which is what leaves the server side in CLOSE_WAIT. The request passes
+// the Gate first, if there is one, and is refused with 503 when the queue is at MaxQueueSize.
+// The handler finds its Worker in the request's context (WorkerFrom).
 func (c *Connector) queue(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := c.life
 		if c.cfg.HonorClientClose {
 			ctx = r.Context()
 		}
-		if err := c.workers.Acquire(ctx); err != nil {
-			// Client gone (honor_client_close) or server stopping: end the connection without
-			// an answer. Returning would make net/http send an empty 200 for a page never made.
-			panic(http.ErrAbortHandler)
+		if c.cfg.Gate != nil {
+			release, err := c.cfg.Gate(ctx, r)
+			if err != nil {
+				if ctx.Err() != nil {
+					// Client gone (honor_client_close) or server stopping: end the connection
+					// without an answer. Returning would make net/http send an empty 200 for a
+					// page never made.
+					panic(http.ErrAbortHandler)
+				}
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			defer release()
 		}
-		if c.life.Err() != nil {
-			// Close raced the grant: a worker freed by a request that Close ended can be handed
-			// to the next waiter before that waiter sees the cancellation. Same answer: none.
-			c.workers.Release()
-			panic(http.ErrAbortHandler)
+		wk := &Worker{c: c, ctx: ctx}
+		if err := wk.acquire(); err != nil {
+			if errors.Is(err, ErrQueueFull) {
+				http.Error(w, fmt.Sprintf("service unavailable: every worker is busy and the worker queue is full (max_queue_size %d)", c.cfg.MaxQueueSize),
+					http.StatusServiceUnavailable)
+				return
+			}
+			panic(http.ErrAbortHandler) // as for the gate
 		}
-		defer c.workers.Release()
-		next.ServeHTTP(w, r)
+		defer wk.Release()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), workerKey{}, wk)))
 	})
+}
+
+// Worker is the worker a request holds in nio mode. A handler may give it back while it waits
+// for something else and take one again, at the tail of the same queue, to finish: Servlet 3
+// async (startAsync, then AsyncContext.dispatch or complete), whose container thread returns to
+// the pool and whose completion is a new task for the executor, queued behind every request
+// that arrived meanwhile. Its methods are for the handler's own goroutine.
+type Worker struct {
+	c    *Connector
+	ctx  context.Context
+	held bool
+}
+
+// workerKey is the request context's key of the request's Worker.
+type workerKey struct{}
+
+// WorkerFrom returns the request's Worker, or nil when the handler does not run behind the nio
+// queue (bio mode, or a handler served by something else).
+func WorkerFrom(ctx context.Context) *Worker {
+	w, _ := ctx.Value(workerKey{}).(*Worker)
+	return w
+}
+
+// Release gives the worker back to the pool (to the longest waiter); it does nothing if the
+// worker is not held.
+func (w *Worker) Release() {
+	if w.held {
+		w.held = false
+		w.c.workers.Release()
+	}
+}
+
+// Reacquire takes a worker again, waiting at the tail of the worker queue (with no timer, as
+// every request does) unless one is free and nobody waits. Its errors: ErrQueueFull when the
+// queue is at MaxQueueSize, ErrStopped when the connector is closing. It does nothing if the
+// worker is held.
+func (w *Worker) Reacquire() error {
+	if w.held {
+		return nil
+	}
+	return w.acquire()
+}
+
+func (w *Worker) acquire() error {
+	c := w.c
+	var err error
+	if c.cfg.MaxQueueSize > 0 {
+		err = c.workers.AcquireBounded(w.ctx, c.cfg.MaxQueueSize)
+	} else {
+		err = c.workers.Acquire(w.ctx)
+	}
+	if errors.Is(err, sem.ErrFull) {
+		c.rejected.Add(1)
+		return ErrQueueFull
+	}
+	if err != nil {
+		return ErrStopped
+	}
+	if c.life.Err() != nil {
+		// Close raced the grant: a worker freed by a request that Close ended can be handed
+		// to the next waiter before that waiter sees the cancellation.
+		c.workers.Release()
+		return ErrStopped
+	}
+	w.held = true
+	return nil
 }
 
 // Listener is the acceptor: it bounds open connections, takes a worker per connection in bio

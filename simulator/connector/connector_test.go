@@ -2,6 +2,7 @@ package connector
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -447,5 +448,182 @@ func TestCloseReleasesQueue(t *testing.T) {
 		if i > 0 && len(got) > 0 {
 			t.Errorf("queued connection %d answered %q after Close, want nothing", i, got)
 		}
+	}
+}
+
+// get sends GET path on a fresh connection and returns the answer's status.
+func get(t *testing.T, addr, path string) int {
+	t.Helper()
+	return readStatus(t, send(t, addr, path))
+}
+
+// With max_queue_size, a request that finds every worker busy and the queue full is answered
+// 503 at once, holding no worker; those already queued are served once workers free.
+func TestMaxQueueSizeRefusesWhenFull(t *testing.T) {
+	release := make(chan struct{})
+	cfg := testConfig()
+	cfg.MaxThreads = 1
+	cfg.MaxQueueSize = 2
+	c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	addr := c.Addr().String()
+	hold := send(t, addr, "/hold")
+	waitFor(t, "the worker busy", func() bool { return c.Stats().WorkersBusy == 1 })
+	queued := []net.Conn{send(t, addr, "/q"), send(t, addr, "/q")}
+	waitFor(t, "2 queued", func() bool { return c.Stats().Queued == 2 })
+	start := time.Now()
+	if got := get(t, addr, "/over"); got != http.StatusServiceUnavailable {
+		t.Fatalf("request beyond the queue: status %d, want 503", got)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the 503 took %v, want at once", d)
+	}
+	if st := c.Stats(); st.Rejected != 1 || st.Queued != 2 || st.WorkersBusy != 1 {
+		t.Fatalf("rejected %d queued %d busy %d, want 1, 2, 1", st.Rejected, st.Queued, st.WorkersBusy)
+	}
+	close(release)
+	if got := readStatus(t, hold); got != http.StatusOK {
+		t.Fatalf("held request: status %d", got)
+	}
+	for i, q := range queued {
+		if got := readStatus(t, q); got != http.StatusOK {
+			t.Fatalf("queued request %d: status %d, want 200", i, got)
+		}
+	}
+}
+
+// A Gate makes requests wait before they take a worker: a request waiting at the gate holds
+// none, so another request is served meanwhile; a gate error is a 503.
+func TestGateWaitsBeforeAWorker(t *testing.T) {
+	release := make(chan struct{})
+	permit := make(chan struct{}, 1) // one request through the gate at a time
+	var waitingAtGate atomic.Int64
+	cfg := testConfig()
+	cfg.MaxThreads = 2
+	cfg.Gate = func(ctx context.Context, r *http.Request) (func(), error) {
+		switch r.URL.Path {
+		case "/refused":
+			return nil, errors.New("gate closed")
+		case "/free":
+			return func() {}, nil
+		}
+		waitingAtGate.Add(1)
+		defer waitingAtGate.Add(-1)
+		select {
+		case permit <- struct{}{}:
+			return func() { <-permit }, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	addr := c.Addr().String()
+	first := send(t, addr, "/hold")
+	waitFor(t, "the first through the gate", func() bool { return c.Stats().WorkersBusy == 1 })
+	second := send(t, addr, "/hold")
+	waitFor(t, "the second waiting at the gate", func() bool { return waitingAtGate.Load() == 1 })
+	if st := c.Stats(); st.WorkersBusy != 1 || st.Queued != 0 {
+		t.Fatalf("busy %d queued %d while one waits at the gate, want 1 and 0: it must hold no worker", st.WorkersBusy, st.Queued)
+	}
+	if got := get(t, addr, "/free"); got != http.StatusOK {
+		t.Fatalf("/free while one waits at the gate: status %d, want 200 (a worker is free)", got)
+	}
+	if got := get(t, addr, "/refused"); got != http.StatusServiceUnavailable {
+		t.Fatalf("gate error: status %d, want 503", got)
+	}
+	close(release)
+	for i, conn := range []net.Conn{first, second} {
+		if got := readStatus(t, conn); got != http.StatusOK {
+			t.Fatalf("gated request %d: status %d, want 200", i, got)
+		}
+	}
+}
+
+// A handler that releases its Worker lets another request have it, and Reacquire waits at the
+// tail of the queue: behind a request that arrived while it was parked.
+func TestWorkerReacquireQueuesAtTheTail(t *testing.T) {
+	release := make(chan struct{})
+	resume := make(chan struct{})
+	parked := make(chan struct{})
+	done := make(chan string, 3)
+	cfg := testConfig()
+	cfg.MaxThreads = 1
+	c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/async":
+			wk := WorkerFrom(r.Context())
+			if wk == nil {
+				http.Error(w, "no worker in the context", http.StatusInternalServerError)
+				return
+			}
+			wk.Release()
+			close(parked)
+			<-resume
+			if err := wk.Reacquire(); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+		case "/hold":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		done <- r.URL.Path
+	}))
+	addr := c.Addr().String()
+	async := send(t, addr, "/async")
+	<-parked
+	waitFor(t, "the parked request's worker free", func() bool { return c.Stats().WorkersBusy == 0 })
+	hold := send(t, addr, "/hold")
+	waitFor(t, "/hold on the freed worker", func() bool { return c.Stats().WorkersBusy == 1 })
+	later := send(t, addr, "/later")
+	waitFor(t, "/later queued", func() bool { return c.Stats().Queued == 1 })
+	close(resume)
+	waitFor(t, "the resumed request queued behind /later", func() bool { return c.Stats().Queued == 2 })
+	close(release)
+	for _, want := range []string{"/hold", "/later", "/async"} {
+		select {
+		case got := <-done:
+			if got != want {
+				t.Fatalf("finished %s, want %s next (order /hold, /later, /async)", got, want)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("%s did not finish", want)
+		}
+	}
+	for i, conn := range []net.Conn{async, hold, later} {
+		if got := readStatus(t, conn); got != http.StatusOK {
+			t.Fatalf("request %d: status %d", i, got)
+		}
+	}
+	if st := c.Stats(); st.WorkersBusy != 0 {
+		t.Fatalf("workers busy %d after all done, want 0", st.WorkersBusy)
+	}
+}
+
+// In bio the worker belongs to the connection: there is no Worker to release.
+func TestWorkerFromBIOIsNil(t *testing.T) {
+	cfg := testConfig()
+	cfg.Mode = BIO
+	c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if WorkerFrom(r.Context()) != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	if got := get(t, c.Addr().String(), "/"); got != http.StatusOK {
+		t.Fatalf("status %d: a bio handler found a Worker", got)
 	}
 }

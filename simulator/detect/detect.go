@@ -371,3 +371,29 @@ func HoldStage(stages []loadprofiles.Stage, t float64) (index int, sinceStart fl
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// DrainLookback is how far back Draining compares the worker queue: long enough to span several
+// sample windows and a 1 s self-call timeout, in which a draining server ends at least one page.
+const DrainLookback = 3 * time.Second
+
+// Draining says whether the server is still working through a backlog at the end of timeline:
+// its worker queue, as its admin listener (or the model) reported it, is not empty and shorter
+// than it was lookback earlier. A hung server's queue stays as it is; without a report there
+// is nothing to judge, and it is not draining.
+func Draining(timeline []results.Sample, lookback time.Duration) bool {
+	var last, first *results.Sample
+	for i := len(timeline) - 1; i >= 0; i-- {
+		s := &timeline[i]
+		if !s.AppUp {
+			continue
+		}
+		if last == nil {
+			last = s
+		}
+		if last.T-s.T >= lookback.Seconds() {
+			first = s
+			break
+		}
+	}
+	return last != nil && first != nil && last.Queued > 0 && last.Queued < first.Queued
+}

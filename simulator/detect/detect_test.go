@@ -647,3 +647,33 @@ func TestNormalize(t *testing.T) {
 		t.Errorf("Normalize changed set fields: %+v", got)
 	}
 }
+
+// TestDraining: a queue that shrinks over the lookback is draining; one that stays (a hung
+// server), is empty, grows, or was never reported is not.
+func TestDraining(t *testing.T) {
+	series := func(queued ...int) []results.Sample {
+		var out []results.Sample
+		for i, q := range queued {
+			out = append(out, results.Sample{T: float64(i), AppUp: q >= 0, Queued: max(q, 0)})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		tl     []results.Sample
+		lookbk time.Duration
+		want   bool
+	}{
+		{"shrinking", series(700, 690, 680, 671, 660), 3 * time.Second, true},
+		{"hung: constant", series(815, 815, 815, 815, 815), 3 * time.Second, false},
+		{"empty", series(30, 20, 10, 0, 0), 3 * time.Second, false},
+		{"growing", series(10, 20, 30, 40), 3 * time.Second, false},
+		{"too short to judge", series(700, 690), 3 * time.Second, false},
+		{"no admin reports", series(-1, -1, -1, -1, -1), 3 * time.Second, false},
+		{"gaps skipped", series(700, -1, 690, -1, 650), 3 * time.Second, true},
+	} {
+		if got := Draining(c.tl, c.lookbk); got != c.want {
+			t.Errorf("%s: Draining = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/simdev/sim/internal/invalid"
 )
 
 // BruteOptions tunes BruteForce.
@@ -28,19 +26,10 @@ const (
 )
 
 func (b *BruteOptions) normalize() error {
-	if b.Systems == 0 {
-		b.Systems = DefaultSystems
-	}
-	if b.Systems < 0 {
-		return invalid.Field("brute.systems", b.Systems, ">= 1")
-	}
-	if b.Censor == 0 {
-		b.Censor = DefaultCensor
-	}
-	if b.Censor < 0 {
-		return invalid.Field("brute.censor", b.Censor, "> 0")
-	}
-	return nil
+	return firstError(
+		orDefault("brute.systems", &b.Systems, DefaultSystems, 1, ">= 1"),
+		orDefault("brute.censor", &b.Censor, DefaultCensor, 1, "> 0"),
+	)
 }
 
 // errNoEvent is a System that ran out of events, which a steady Poisson source never does.

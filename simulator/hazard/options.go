@@ -130,3 +130,25 @@ func forEach(parent context.Context, n, workers int, job func(ctx context.Contex
 
 // seconds converts a virtual duration to the float seconds System.Now speaks.
 func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// orDefault gives *v its default def when it is zero (unset), then checks that it is at least
+// lo: an option's default and its floor in one line, named as the error names it.
+func orDefault[T ~int | ~int64](field string, v *T, def, lo T, allowed string) error {
+	if *v == 0 {
+		*v = def
+	}
+	if *v < lo {
+		return invalid.Field(field, *v, allowed)
+	}
+	return nil
+}
+
+// firstError returns the first non-nil error of errs.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

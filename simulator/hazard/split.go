@@ -111,47 +111,21 @@ const (
 )
 
 func (s *SplitOptions) normalize() error {
-	if s.Batches == 0 {
-		s.Batches = DefaultBatches
+	// Effort first: the defaults of max_effort and entrances derive from it.
+	if err := firstError(
+		orDefault("split.batches", &s.Batches, DefaultBatches, 2, ">= 2 (their spread is the interval)"),
+		orDefault("split.effort", &s.Effort, DefaultEffort, 1, ">= 1"),
+		orDefault("split.successes", &s.Successes, DefaultSuccesses, 2, ">= 2"),
+	); err != nil {
+		return err
 	}
-	if s.Batches < 2 {
-		return invalid.Field("split.batches", s.Batches, ">= 2 (their spread is the interval)")
-	}
-	if s.Effort == 0 {
-		s.Effort = DefaultEffort
-	}
-	if s.Effort < 1 {
-		return invalid.Field("split.effort", s.Effort, ">= 1")
-	}
-	if s.Successes == 0 {
-		s.Successes = DefaultSuccesses
-	}
-	if s.Successes < 2 {
-		return invalid.Field("split.successes", s.Successes, ">= 2")
-	}
-	if s.MaxEffort == 0 {
-		s.MaxEffort = 50 * s.Effort
-	}
-	if s.MaxEffort < s.Effort {
-		return invalid.Field("split.max_effort", s.MaxEffort, fmt.Sprintf(">= effort (%d)", s.Effort))
-	}
-	if s.Entrances == 0 {
-		s.Entrances = s.Effort
-	}
-	if s.Entrances < 2 {
-		return invalid.Field("split.entrances", s.Entrances, ">= 2")
-	}
-	if s.PilotSteps == 0 {
-		s.PilotSteps = DefaultPilotSteps
-	}
-	if s.PilotSteps < 100 {
-		return invalid.Field("split.pilot_steps", s.PilotSteps, ">= 100")
-	}
-	if s.LongRunSteps == 0 {
-		s.LongRunSteps = DefaultLongRunSteps
-	}
-	if s.LongRunSteps < 100 {
-		return invalid.Field("split.long_run_steps", s.LongRunSteps, ">= 100")
+	if err := firstError(
+		orDefault("split.max_effort", &s.MaxEffort, 50*s.Effort, s.Effort, fmt.Sprintf(">= effort (%d)", s.Effort)),
+		orDefault("split.entrances", &s.Entrances, s.Effort, 2, ">= 2"),
+		orDefault("split.pilot_steps", &s.PilotSteps, DefaultPilotSteps, 100, ">= 100"),
+		orDefault("split.long_run_steps", &s.LongRunSteps, DefaultLongRunSteps, 100, ">= 100"),
+	); err != nil {
+		return err
 	}
 	if s.Levels != nil {
 		if len(s.Levels) < 2 || s.Levels[0] < 0 {

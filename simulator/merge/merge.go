@@ -604,17 +604,19 @@ func (g *grid) flush(until time.Time) {
 	}
 }
 
+// addKind counts a result of Classify's kind in a window's columns, as results.Window does:
+// every non-2xx status (http_503, http_502, ...) in ErrHTTP.
 func addKind(s *results.Sample, kind string) {
-	switch kind {
-	case results.KindOK:
+	switch {
+	case kind == results.KindOK:
 		s.OK++
-	case results.KindTimeout:
+	case kind == results.KindTimeout:
 		s.ErrTimeout++
-	case results.KindRefused:
+	case kind == results.KindRefused:
 		s.ErrRefused++
-	case results.KindReset:
+	case kind == results.KindReset:
 		s.ErrReset++
-	case results.KindHTTP:
+	case results.IsHTTPKind(kind):
 		s.ErrHTTP++
 	default:
 		s.ErrOther++

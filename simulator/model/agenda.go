@@ -33,6 +33,7 @@ const (
 	qHalfTrip              // a self-call's way to its server and back (params.halfTrip)
 	qStatic                // the static handler's service time
 	qOverhead              // a page's overhead before it answers
+	qInProcess             // an inproc page's read and overhead before it answers
 	qNow                   // an answer due at once (a failed page)
 	qWork                  // a fixed work time's end
 	qIdle                  // the first idle timer of a keep-alive connection

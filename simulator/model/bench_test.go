@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/simulator/app"
 )
@@ -20,11 +21,28 @@ func BenchmarkQuickProfile(b *testing.B) {
 	}
 }
 
+// BenchmarkQuickProfileTopologies is BenchmarkQuickProfile for every topology (admission-limit
+// in each mode): each within the same 50 ms.
+func BenchmarkQuickProfileTopologies(b *testing.B) {
+	prof, err := loadprofiles.Load("quick")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range variants() {
+		b.Run(v.String(), func(b *testing.B) {
+			for range b.N {
+				v.run(b, prof)
+			}
+		})
+	}
+}
+
 // BenchmarkSteadyHour is one simulated hour of 16 workers × 200 ms at 60 rps, as the hazard
 // estimators drive it: the target is 1 s. Split serves the hour; self hangs within
-// seconds and then piles arrivals up for the rest of the hour.
+// seconds and then piles arrivals up for the rest of the hour; bounded-queue hangs as self
+// does and then refuses the arrivals; async is split's capacity with three queue passes a page.
 func BenchmarkSteadyHour(b *testing.B) {
-	for _, top := range []string{app.Split, app.Self} {
+	for _, top := range []string{app.Split, app.Self, topology.BoundedQueue, topology.Async} {
 		b.Run(top, func(b *testing.B) {
 			f := steadyFactory(b, serverConfig(top, nil), loadprofiles.Client{Timeout: 2 * time.Second, Keepalive: true, Connections: 10000})
 			events := 0

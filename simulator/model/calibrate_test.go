@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/connector"
 	"github.com/simdev/sim/simulator/selfcall"
@@ -82,11 +84,18 @@ func BenchmarkLoopbackSelfCall(b *testing.B) {
 // BenchmarkLoopbackPage times GET /page of the real app (topology self, 16 workers) from a
 // keep-alive client, with work_time 0 and 20ms, and reports what a page costs beyond its work
 // time and its self-call (overhead_us: the client's request and the response, routing,
-// rendering, and the lateness of the work-time timer): what PageOverhead is taken from.
+// rendering, and the lateness of the work-time timer): what PageOverhead is taken from. The
+// inproc case is the same page reading its fragment in process: its overhead_us is PageOverhead
+// plus InProcessReadTime in the model.
 func BenchmarkLoopbackPage(b *testing.B) {
-	for _, work := range []time.Duration{0, 20 * time.Millisecond} {
-		b.Run("work="+work.String(), func(b *testing.B) {
+	for _, c := range []struct {
+		name, topology string
+		work           time.Duration
+	}{{"work=0s", app.Self, 0}, {"work=20ms", app.Self, 20 * time.Millisecond}, {"inproc,work=20ms", topology.InProc, 20 * time.Millisecond}} {
+		work := c.work
+		b.Run(c.name, func(b *testing.B) {
 			cfg := app.Defaults()
+			cfg.Topology = c.topology
 			cfg.MaxThreads = 16
 			cfg.WorkTime = work
 			cfg.NoFile = 0
@@ -123,5 +132,23 @@ func BenchmarkLoopbackPage(b *testing.B) {
 			b.ReportMetric(st.SelfcallMeanMS*1000, "selfcall_us")
 			b.ReportMetric(perPage-float64(work.Microseconds())-st.SelfcallMeanMS*1000, "overhead_us")
 		})
+	}
+}
+
+// BenchmarkInProcessRead times what the inproc topology's page does instead of a self-call
+// (simulator/app's fragment and the cut of its section): what InProcessReadTime is taken from.
+func BenchmarkInProcessRead(b *testing.B) {
+	n := 0
+	for b.Loop() {
+		fragment := static.Page()
+		if i := bytes.Index(fragment, []byte("<section")); i >= 0 {
+			if j := bytes.LastIndex(fragment, []byte("</section>")); j > i {
+				fragment = fragment[i : j+len("</section>")]
+			}
+		}
+		n += len(fragment)
+	}
+	if n == 0 {
+		b.Fatal("the static page has no content")
 	}
 }

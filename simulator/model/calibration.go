@@ -42,6 +42,16 @@ const (
 	// of `sim run --topology self --profile quick` before the hang (e.g. 35 fds with 21
 	// connections and 2 pooled sockets at 11.75 s).
 	BaseFDs = 12
+	// InProcessReadTime is what the inproc topology's page spends getting its fragment in
+	// process instead of a self-call: simulator/app's static.Page() and the cut of its section.
+	// Measured 2026-12-01 with
+	//
+	//	go test -run '^$' -bench 'InProcessRead' -count 3 ./simulator/model/
+	//
+	// 187-211 ns/op. The whole inproc page agrees: BenchmarkLoopbackPage/inproc,work=20ms
+	// printed overhead_us 676-773 (three runs on a loaded machine), PageOverhead (761 µs) and
+	// this within the runs' spread.
+	InProcessReadTime = 200 * time.Nanosecond
 )
 
 // Kernel and runtime constants the model follows, from Linux and Go defaults.

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/connector"
 )
@@ -20,6 +22,7 @@ const (
 	evSynRetry                     // a dropped SYN is sent again (id: conn)
 	evConnectTimeout               // a self-call dial's connect_timeout (id: conn)
 	evAcceptRetry                  // the acceptor's EMFILE back-off ends
+	evBulkRetry                    // the bulkhead connector's acceptor's EMFILE back-off ends
 	evWorkEnd                      // a page's work time ends (id: page)
 	evLeaseTimeout                 // a page's connection_request_timeout (id: page)
 	evInnerArrive                  // a self-call's request reaches its server (id: inner)
@@ -56,6 +59,8 @@ const (
 	rsDone                   // answered (or dropped)
 	rsInFlight               // inner: on its way to the server
 	rsFree                   // recycled: in the free list
+	rsAdmitWait              // page: holds a worker, waits for an admission permit (admission wait)
+	rsGated                  // page: waits for an admission permit at the gate, before the worker queue (admission queue)
 )
 
 // TCP states of one side of a connection, as ss shows them.
@@ -106,15 +111,27 @@ type request struct {
 	status    uint16 // the page's answer
 	// route: a page waiting for its lease holds a route slot and waits for a total one.
 	route bool
+	// onWorker: a page holds one of the app's workers (it is counted in engine.pages). An async
+	// page does not while its self-call is in flight.
+	onWorker bool
+	// permit: a page holds an admission permit (admission-limit).
+	permit bool
+	// resume: an async page whose self-call has ended waits for a worker to finish on.
+	resume bool
 }
 
-// conn is one TCP connection to the app's listener (or, for split, the static server).
+// conn is one TCP connection to the app's listener (or to the split topology's static server, or
+// the bulkhead's static connector).
 type conn struct {
 	gen  uint32
 	kind uint8
 	// app: the server side is the app's listener; false for the split topology's pool
-	// connections to the static server (another process: its sockets are not the app's).
-	app      bool
+	// connections to the static server (another process: its sockets are not the app's) and
+	// for the bulkhead's.
+	app bool
+	// bulk: the server side is the bulkhead's static connector: the same process (its accepted
+	// sockets hold the app's fds), another port (ss does not count them with the app's).
+	bulk     bool
 	acc      uint8
 	srv, cli uint8
 	worker   bool // bio: holds a worker
@@ -135,7 +152,23 @@ type conn struct {
 
 // params are the mechanics in float64 seconds.
 type params struct {
-	self, bio     bool
+	bio bool
+	// fragment is where a page gets its static fragment (the topology's Mechanics.Fragment).
+	fragment topology.Fragment
+	// canHang: the topology, with these keys, has an absorbing state (topology.CanHang).
+	canHang bool
+	// queueLimit bounds the nio worker queue (Mechanics.QueueLimit: max_queue_size); 0: none.
+	queueLimit int
+	// admission is the admission limit's mode (Mechanics.Admission: topology.AdmitWait,
+	// AdmitReject, AdmitQueue), "" without one; permits is how many pages it admits at once.
+	admission string
+	permits   int
+	// async: a page releases its worker during its self-call (Mechanics.Async).
+	async bool
+	// bulkWorkers is the bulkhead connector's pool (bulkhead_threads).
+	bulkWorkers int
+	// baseFDs are the fds the process holds with no connection open.
+	baseFDs       int
 	workers       int
 	maxConns      int
 	backlogCap    int
@@ -152,6 +185,7 @@ type params struct {
 	static        float64
 	halfTrip      float64
 	pageOverhead  float64
+	inProcess     float64 // an inproc page's time from its work's end to its answer
 	clientTimeout float64 // 0: clients never give up
 	keepAlive     bool
 	maxIdle       int
@@ -165,10 +199,15 @@ type params struct {
 	delays [nQueues]float64
 }
 
+// newParams builds the mechanics of c's topology (the registry's Mechanics); c must be
+// normalized and valid.
 func newParams(c app.Config) params {
+	mech := topology.Must(c.Topology).Mechanics
 	p := params{
-		self:         c.Topology == app.Self,
 		bio:          c.Connector == connector.BIO,
+		fragment:     mech.Fragment,
+		canHang:      c.CanHang(),
+		baseFDs:      BaseFDs,
 		workers:      c.MaxThreads,
 		maxConns:     c.MaxConnections,
 		backlogCap:   c.AcceptCount + 1, // Linux accepts while the queue holds no more than the backlog
@@ -185,10 +224,25 @@ func newParams(c app.Config) params {
 		static:       StaticServiceTime.Seconds(),
 		halfTrip:     (SelfCallTime - StaticServiceTime).Seconds() / 2,
 		pageOverhead: PageOverhead.Seconds(),
+		inProcess:    (PageOverhead + InProcessReadTime).Seconds(),
 		sockets:      true,
 	}
 	if p.bio {
 		p.maxConns = p.workers
+	}
+	// The bounded queue, the admission gate in front of the pool and async pages are the nio
+	// connector's, as in simulator/connector: bio has no worker queue (its connections wait in
+	// the kernel backlog), no gate, and its pages keep the connection's worker.
+	if mech.QueueLimit && !p.bio {
+		p.queueLimit = c.MaxQueueSize
+	}
+	if mech.Admission && !(p.bio && c.Admission == topology.AdmitQueue) {
+		p.admission, p.permits = c.Admission, c.MaxThreads-c.Reserve
+	}
+	p.async = mech.Async && !p.bio
+	if p.fragment == topology.FromBulkhead {
+		p.bulkWorkers = c.BulkheadThreads
+		p.baseFDs++ // the static connector's listening socket
 	}
 	return p
 }
@@ -211,10 +265,28 @@ type engine struct {
 	conns    []conn
 	freeConn []int32
 
-	// Workers and their FIFO queue (nio). queueLive counts the queue's live entries.
+	// Workers and their FIFO queue (nio). queueLive counts the queue's live entries,
+	// innerQueued those that are self-calls (bounded-queue's absorbing state counts them).
 	busy, pages int
 	queue       fifo
 	queueLive   int
+	innerQueued int
+
+	// The admission limit: permits held, and the pages waiting for one (FIFO; in wait mode
+	// each on its worker, in queue mode before the worker queue).
+	permitsHeld int
+	permitWait  fifo
+	permitLive  int
+
+	// The bulkhead's static connector: its workers and unbounded FIFO queue, its accept queue
+	// and acceptor (EMFILE back-off, as the app's), its open connections (app fds).
+	bulkBusy        int
+	bulkQueue       fifo
+	bulkQueueLive   int
+	bulkBacklog     fifo
+	bulkAcceptWait  bool
+	bulkAcceptDelay float64
+	bulkOpen        int
 
 	// The acceptor and the listener's accept queue.
 	backlog      fifo
@@ -277,6 +349,7 @@ func (p *params) setDelays() {
 	d[qHalfTrip] = p.halfTrip
 	d[qStatic] = p.static
 	d[qOverhead] = p.pageOverhead
+	d[qInProcess] = p.inProcess
 	d[qNow] = 0
 	d[qWork] = p.work.base / 1e9 // used only by fixed work times (workDist.draw)
 	d[qIdle] = p.idleTimeout
@@ -294,12 +367,12 @@ func (e *engine) after(q int, kind evKind, id int32, gen uint32) {
 	e.ag.after(e.now, q, kind, id, gen)
 }
 
-// statusCounts counts the answers by HTTP status. The model answers 200 or 502 (and a client
-// that gives up gets none): a fixed array, copied with the engine, rather than a map a clone
-// would have to rebuild.
+// statusCounts counts the answers by HTTP status. The model answers 200, 502 (a failed
+// self-call) or 503 (a full queue, an admission limit), and a client that gives up gets none: a
+// fixed array, copied with the engine, rather than a map a clone would have to rebuild.
 type statusCounts [maxStatuses]statusCount
 
-// maxStatuses bounds the distinct statuses the model answers with (two are used).
+// maxStatuses bounds the distinct statuses the model answers with (three are used).
 const maxStatuses = 4
 
 type statusCount struct {
@@ -446,7 +519,7 @@ func (e *engine) setCli(c *conn, st uint8) {
 	c.cli = st
 }
 
-func (e *engine) fds() int { return BaseFDs + e.open + e.poolFDs }
+func (e *engine) fds() int { return e.p.baseFDs + e.open + e.poolFDs + e.bulkOpen }
 
 func (e *engine) fdsFull() bool { return e.p.nofile > 0 && e.fds() >= e.p.nofile }
 
@@ -490,6 +563,9 @@ func (e *engine) dispatch(ev event) bool {
 	case evAcceptRetry:
 		e.acceptWait = false
 		e.tryAccept()
+	case evBulkRetry:
+		e.bulkAcceptWait = false
+		e.tryBulkAccept()
 	case evWorkEnd:
 		r := e.live(ref{ev.id, ev.gen})
 		if r == nil || r.state != rsWorking {
@@ -633,9 +709,17 @@ func (e *engine) sendOn(cid, id int32) {
 func (e *engine) dial(cid int32) {
 	c := &e.conns[cid]
 	if !c.app {
-		// The split topology's static server: its own process, always accepting.
 		e.setCli(c, tEst)
 		e.setSrv(c, tEst)
+		if c.bulk {
+			// The bulkhead's static connector: its accept queue never fills (the self-call
+			// pool's max_total connections at most), its acceptor needs an fd of the process.
+			c.acc = aBacklog
+			e.bulkBacklog.push(e.connRef(cid))
+			e.tryBulkAccept()
+			return
+		}
+		// The split topology's static server: its own process, always accepting.
 		c.acc = aAccepted
 		return
 	}
@@ -735,22 +819,53 @@ func (e *engine) clientClose(cid int32) {
 		if c.acc == aAccepted {
 			e.scheduleReap(cid)
 		}
-		if e.p.honorClose && c.app && c.acc == aAccepted {
-			// A request still queued for a worker is abandoned, and its connection closed.
-			if rid := c.req.id; e.live(c.req) != nil && e.reqs[rid].state == rsQueued {
-				r := &e.reqs[rid]
-				r.state = rsDone
-				e.serverDone(r)
-				e.queueLive--
-				c.req = ref{-1, 0}
-				e.serverClose(cid)
-				e.maybeFreeRequest(rid)
-			}
+		if e.p.honorClose && (c.app || c.bulk) && c.acc == aAccepted {
+			e.abandon(cid)
 		}
 		return
 	}
 	e.setCli(c, tGone)
 	e.maybeFreeConn(cid)
+}
+
+// abandon: under honor_client_close, a request on cid that waits (for a worker, or for an
+// admission permit) is dropped when its client leaves, and its connection closed, as the
+// connector's queue and the app's admission limit give up on a cancelled request context.
+func (e *engine) abandon(cid int32) {
+	c := &e.conns[cid]
+	rid := c.req.id
+	if e.live(c.req) == nil {
+		return
+	}
+	r := &e.reqs[rid]
+	switch r.state {
+	case rsQueued:
+		switch {
+		case c.bulk:
+			e.bulkQueueLive--
+		case r.kind == kindInner:
+			e.queueLive--
+			e.innerQueued--
+		default:
+			e.queueLive--
+		}
+	case rsGated:
+		e.permitLive--
+	case rsAdmitWait:
+		e.permitLive--
+		r.onWorker = false
+		e.pages--
+		e.releaseWorker()
+	default:
+		return
+	}
+	r = &e.reqs[rid]
+	r.state = rsDone
+	e.serverDone(r)
+	e.dropPermit(r)
+	e.conns[cid].req = ref{-1, 0}
+	e.serverClose(cid)
+	e.maybeFreeRequest(rid)
 }
 
 // scheduleReap arms the keepalive reaping of a CLOSE_WAIT socket: probes every
@@ -776,8 +891,11 @@ func (e *engine) serverClose(cid int32) {
 	}
 	c.acc = aClosed
 	c.idle = false
-	if c.app {
+	switch {
+	case c.app:
 		e.open--
+	case c.bulk:
+		e.bulkOpen--
 	}
 	switch c.srv {
 	case tEst:
@@ -844,11 +962,7 @@ func (e *engine) tryAccept() {
 		}
 		if e.fdsFull() {
 			e.acceptErrors++
-			if e.acceptDelay == 0 {
-				e.acceptDelay = acceptBackoffInitial
-			} else {
-				e.acceptDelay = math.Min(2*e.acceptDelay, acceptBackoffMax)
-			}
+			e.acceptDelay = nextBackoff(e.acceptDelay)
 			e.acceptWait = true
 			e.schedule(e.now+e.acceptDelay, evAcceptRetry, -1, 0)
 			return
@@ -877,7 +991,8 @@ func (e *engine) tryAccept() {
 }
 
 // startRequest hands the request on the accepted connection cid to a worker: nio through the
-// FIFO queue, bio at once on the connection's own worker.
+// FIFO queue (a page of admission queue mode first waits for its permit), bio at once on the
+// connection's own worker; the bulkhead's static connector to its own pool.
 func (e *engine) startRequest(cid int32) {
 	c := &e.conns[cid]
 	id := c.req.id
@@ -891,18 +1006,65 @@ func (e *engine) startRequest(cid int32) {
 		e.maybeFreeRequest(id)
 		return
 	}
+	if c.bulk {
+		e.startBulk(id)
+		return
+	}
 	if e.p.bio {
 		e.run(id)
 		return
 	}
+	if r.kind != kindInner && e.p.admission == topology.AdmitQueue && !e.takePermit(id) {
+		// A limiter in front of the pool: the page waits for a permit, holding no worker.
+		r.state = rsGated
+		e.permitWait.push(e.reqRef(id))
+		e.permitLive++
+		return
+	}
+	e.toWorker(id)
+}
+
+// toWorker gives request id a worker, or a place in the worker queue; with a bounded queue
+// (max_queue_size) already full, it is refused with 503 at once, holding no worker, as
+// simulator/connector's AcquireBounded refuses.
+func (e *engine) toWorker(id int32) {
 	if e.busy < e.p.workers && e.queueLive == 0 {
 		e.busy++
 		e.run(id)
 		return
 	}
+	if e.p.queueLimit > 0 && e.queueLive >= e.p.queueLimit {
+		e.refuse(id)
+		return
+	}
+	r := &e.reqs[id]
 	r.state = rsQueued
 	e.queue.push(e.reqRef(id))
 	e.queueLive++
+	if r.kind == kindInner {
+		e.innerQueued++
+	}
+}
+
+// refuse answers request id at once without a worker, because the worker queue is full: a
+// page or probe gets 503; a self-call's 503 travels back to its page, which answers 502; an
+// async page that cannot take a worker again to finish answers 502 (the app's "resume async
+// page" error).
+func (e *engine) refuse(id int32) {
+	r := &e.reqs[id]
+	if r.kind == kindInner {
+		r.state = rsDone
+		r.status = http503
+		e.innerAnswered(id)
+		return
+	}
+	r.state = rsFinishing
+	r.status = http503
+	if r.resume {
+		r.resume = false
+		r.status = http502
+	}
+	e.after(qNow, evPageEnd, id, r.gen)
 }
 
 // releaseWorker frees a worker: nio hands it to the head of the queue, bio to the acceptor.
@@ -919,13 +1081,18 @@ func (e *engine) releaseWorker() {
 			continue
 		}
 		e.queueLive--
+		if r.kind == kindInner {
+			e.innerQueued--
+		}
 		e.run(rr.id)
 		return
 	}
 	e.busy--
 }
 
-// run starts request id on a worker already counted busy.
+// run starts request id on one of the app's workers, already counted busy. A page first
+// passes the admission limit's filter (wait, reject), which runs in the worker it holds; an
+// async page taking a worker again finishes on it.
 func (e *engine) run(id int32) {
 	r := &e.reqs[id]
 	if r.kind == kindInner {
@@ -933,9 +1100,38 @@ func (e *engine) run(id int32) {
 		e.after(qStatic, evInnerServed, id, r.gen)
 		return
 	}
+	r.onWorker = true
+	e.pages++
+	if r.resume {
+		r.resume = false
+		r.state = rsFinishing
+		if r.status == http502 {
+			e.after(qNow, evPageEnd, id, r.gen)
+		} else {
+			e.after(qOverhead, evPageEnd, id, r.gen)
+		}
+		return
+	}
+	if adm := e.p.admission; (adm == topology.AdmitWait || adm == topology.AdmitReject) && !e.takePermit(id) {
+		if adm == topology.AdmitReject {
+			r.state = rsFinishing
+			r.status = http503
+			e.after(qNow, evPageEnd, id, r.gen)
+			return
+		}
+		r.state = rsAdmitWait
+		e.permitWait.push(e.reqRef(id))
+		e.permitLive++
+		return
+	}
+	e.startWork(id)
+}
+
+// startWork: page id, on its worker, starts its work time.
+func (e *engine) startWork(id int32) {
+	r := &e.reqs[id]
 	r.state = rsWorking
 	r.workAt = e.now
-	e.pages++
 	if e.p.work.dist == app.WorkFixed {
 		e.after(qWork, evWorkEnd, id, r.gen)
 		return
@@ -943,12 +1139,130 @@ func (e *engine) run(id int32) {
 	e.schedule(e.now+e.p.work.draw(e.rng), evWorkEnd, id, r.gen)
 }
 
+// HTTP statuses the model answers with besides 200.
+const (
+	http502 = http.StatusBadGateway         // the page's self-call failed
+	http503 = http.StatusServiceUnavailable // a full worker queue, an admission limit
+)
+
+// --- the admission limit ---
+
+// takePermit gives page id an admission permit if one is free and nobody waits for one
+// (a FIFO semaphore, as simulator/app's admission).
+func (e *engine) takePermit(id int32) bool {
+	if e.permitsHeld < e.p.permits && e.permitLive == 0 {
+		e.permitsHeld++
+		e.reqs[id].permit = true
+		return true
+	}
+	return false
+}
+
+// dropPermit gives back the permit r holds, if any, to the longest waiter: in wait mode it
+// starts its work on the worker it holds, in queue mode it goes on to the worker queue.
+func (e *engine) dropPermit(r *request) {
+	if !r.permit {
+		return
+	}
+	r.permit = false
+	for !e.permitWait.empty() {
+		rr := e.permitWait.pop()
+		w := e.live(rr)
+		if w == nil || w.state != rsAdmitWait && w.state != rsGated {
+			continue
+		}
+		e.permitLive--
+		w.permit = true
+		if w.state == rsAdmitWait {
+			e.startWork(rr.id)
+		} else {
+			e.toWorker(rr.id)
+		}
+		return
+	}
+	e.permitsHeld--
+}
+
+// --- the bulkhead's static connector ---
+
+// tryBulkAccept accepts the bulkhead connector's pending connections while an fd is free; out
+// of fds it backs off as the app's acceptor does (its own acceptor, its own back-off).
+func (e *engine) tryBulkAccept() {
+	for !e.bulkAcceptWait && !e.bulkBacklog.empty() {
+		if e.fdsFull() {
+			e.bulkAcceptDelay = nextBackoff(e.bulkAcceptDelay)
+			e.bulkAcceptWait = true
+			e.schedule(e.now+e.bulkAcceptDelay, evBulkRetry, -1, 0)
+			return
+		}
+		cr := e.bulkBacklog.pop()
+		c := e.liveConn(cr)
+		if c == nil || c.acc != aBacklog {
+			continue
+		}
+		e.bulkAcceptDelay = 0
+		c.acc = aAccepted
+		c.accAt = e.now
+		e.bulkOpen++
+		if c.srv == tCloseWait {
+			e.scheduleReap(cr.id)
+		}
+		if r := e.live(c.req); r != nil && r.state == rsPending {
+			e.startRequest(cr.id)
+		}
+	}
+}
+
+// startBulk hands self-call id to a worker of the bulkhead connector, or to its queue.
+func (e *engine) startBulk(id int32) {
+	r := &e.reqs[id]
+	if e.bulkBusy < e.p.bulkWorkers && e.bulkQueueLive == 0 {
+		e.bulkBusy++
+		r.state = rsServing
+		e.after(qStatic, evInnerServed, id, r.gen)
+		return
+	}
+	r.state = rsQueued
+	e.bulkQueue.push(e.reqRef(id))
+	e.bulkQueueLive++
+}
+
+// releaseBulkWorker frees a worker of the bulkhead connector to the head of its queue.
+func (e *engine) releaseBulkWorker() {
+	for !e.bulkQueue.empty() {
+		rr := e.bulkQueue.pop()
+		r := e.live(rr)
+		if r == nil || r.state != rsQueued {
+			continue
+		}
+		e.bulkQueueLive--
+		r.state = rsServing
+		e.after(qStatic, evInnerServed, rr.id, rr.gen)
+		return
+	}
+	e.bulkBusy--
+}
+
 // --- the page and its self-call ---
 
 // startSelfCall: the page's work is done; it leases a pool connection, a route slot first,
-// then a total one, each first come first served (HttpClient's pool, simulator/selfcall).
+// then a total one, each first come first served (HttpClient's pool, simulator/selfcall). An
+// async page gives its worker back first; an inproc page makes no call: it reads the file and
+// answers.
 func (e *engine) startSelfCall(id int32) {
 	r := &e.reqs[id]
+	if e.p.fragment == topology.InProcess {
+		r.state = rsFinishing
+		r.status = http.StatusOK
+		e.after(qInProcess, evPageEnd, id, r.gen)
+		return
+	}
+	if e.p.async && r.onWorker {
+		r.onWorker = false
+		e.pages--
+		e.releaseWorker()
+		r = &e.reqs[id]
+	}
 	r.callStart = e.now
 	r.state = rsLeasing
 	e.leaseWaiters++
@@ -1044,8 +1358,9 @@ func (e *engine) leased(id int32) {
 		e.selfCallFailed(id, true)
 		return
 	}
-	cid := e.newConn(connPool, e.p.self)
+	cid := e.newConn(connPool, e.p.fragment == topology.FromSelf)
 	c := &e.conns[cid]
+	c.bulk = e.p.fragment == topology.FromBulkhead
 	c.req = e.reqRef(id) // the page, while it dials
 	e.poolFDs++
 	r.state = rsDialing
@@ -1111,7 +1426,8 @@ func (e *engine) sendInner(pid, cid int32) {
 }
 
 // onInnerArrive: the self-call's request reaches its server. On the app (self) it waits for a
-// worker like any request; the split topology's static server serves it at once.
+// worker like any request, and on the bulkhead's connector for one of its own; the split
+// topology's static server serves it at once.
 func (e *engine) onInnerArrive(ev event) {
 	in := e.live(ref{ev.id, ev.gen})
 	if in == nil || in.state != rsInFlight {
@@ -1123,7 +1439,7 @@ func (e *engine) onInnerArrive(ev event) {
 		return
 	}
 	switch {
-	case !c.app:
+	case !c.app && !c.bulk:
 		in.state = rsServing
 		e.after(qStatic, evInnerServed, ev.id, ev.gen)
 	case c.acc == aAccepted:
@@ -1133,38 +1449,51 @@ func (e *engine) onInnerArrive(ev event) {
 }
 
 // onInnerServed: the static handler has written the file. On the app it frees its worker
-// (nio; in bio the worker stays with the keep-alive connection).
+// (nio; in bio the worker stays with the keep-alive connection), on the bulkhead's connector
+// one of that one's.
 func (e *engine) onInnerServed(ev event) {
 	in := e.live(ref{ev.id, ev.gen})
 	if in == nil || in.state != rsServing {
 		return
 	}
 	in.state = rsDone
+	in.status = http.StatusOK
+	c := &e.conns[in.conn.id]
+	switch {
+	case c.app && !e.p.bio:
+		e.releaseWorker()
+	case c.bulk:
+		e.releaseBulkWorker()
+	}
+	e.innerAnswered(ev.id)
+}
+
+// innerAnswered: the server has answered self-call iid (in.status); the answer travels back
+// to the page.
+func (e *engine) innerAnswered(iid int32) {
+	in := &e.reqs[iid]
 	cid := in.conn.id
 	c := &e.conns[cid]
-	if c.app && !e.p.bio {
-		e.releaseWorker()
-	}
-	c = &e.conns[cid]
 	if c.cli == tEst && in.waiting {
-		e.after(qHalfTrip, evInnerResponse, ev.id, ev.gen)
+		e.after(qHalfTrip, evInnerResponse, iid, in.gen)
 		return
 	}
 	// The self-call gave up (socket_timeout) and closed: the server writes into the void and
 	// closes its CLOSE_WAIT socket.
 	c.req = ref{-1, 0}
-	if c.app {
+	if c.app || c.bulk {
 		e.serverClose(cid)
 	} else {
 		e.setSrv(c, tGone)
 		c.acc = aClosed
 		e.maybeFreeConn(cid)
 	}
-	e.maybeFreeRequest(ev.id)
+	e.maybeFreeRequest(iid)
 }
 
-// onInnerResponse: the page has its fragment; the connection goes back to the pool and the
-// page finishes.
+// onInnerResponse: the self-call's answer reaches the page; the connection goes back to the
+// pool. With the fragment (200) the page finishes; an async page first takes a worker again,
+// at the queue's tail. A refused self-call (503) fails the page, 502.
 func (e *engine) onInnerResponse(ev event) {
 	in := e.live(ref{ev.id, ev.gen})
 	if in == nil || !in.waiting {
@@ -1185,12 +1514,29 @@ func (e *engine) onInnerResponse(ev event) {
 		return
 	}
 	p.other = ref{-1, 0}
+	if in.status != http.StatusOK {
+		e.failPage(pr.id)
+		e.maybeFreeRequest(ev.id)
+		return
+	}
 	e.selfcallN++
 	e.selfcallSum += e.now - p.callStart
-	p.state = rsFinishing
-	p.status = 200
-	e.after(qOverhead, evPageEnd, pr.id, pr.gen)
+	p.status = http.StatusOK
+	if !p.onWorker {
+		e.resume(pr.id)
+	} else {
+		p.state = rsFinishing
+		e.after(qOverhead, evPageEnd, pr.id, pr.gen)
+	}
 	e.maybeFreeRequest(ev.id)
+}
+
+// resume: async page pid, its self-call over (p.status says how), takes a worker again to
+// finish, at the tail of the worker queue, as the connector's Worker.Reacquire does.
+func (e *engine) resume(pid int32) {
+	p := &e.reqs[pid]
+	p.resume = true
+	e.toWorker(pid)
 }
 
 // onSocketTimeout: no byte of the self-call's response within socket_timeout. The client closes
@@ -1222,21 +1568,40 @@ func (e *engine) selfCallFailed(pid int32, leased bool) {
 	e.failPage(pid)
 }
 
+// failPage: page pid answers 502 at once; an async page first takes a worker again (the app
+// writes its error on a worker, as its answer).
 func (e *engine) failPage(pid int32) {
 	p := &e.reqs[pid]
+	p.status = http502
+	if e.p.async && !p.onWorker {
+		e.resume(pid)
+		return
+	}
 	p.state = rsFinishing
-	p.status = 502
 	e.after(qNow, evPageEnd, pid, p.gen)
 }
 
-// endPage: page pid answers; its worker goes to the next request in line.
+// endPage: page pid answers; its worker goes to the next request in line, its admission
+// permit to the next page waiting for one (in the order simulator/app gives them back: the
+// servlet filter's permit before the worker, the connector's gate's after it).
 func (e *engine) endPage(pid int32) {
 	p := &e.reqs[pid]
 	p.state = rsDone
 	e.serverDone(p)
-	e.pages--
-	if !e.p.bio {
-		e.releaseWorker()
+	gate := e.p.admission == topology.AdmitQueue
+	if !gate {
+		e.dropPermit(p)
+	}
+	p = &e.reqs[pid]
+	if p.onWorker {
+		p.onWorker = false
+		e.pages--
+		if !e.p.bio {
+			e.releaseWorker()
+		}
+	}
+	if p = &e.reqs[pid]; gate {
+		e.dropPermit(p)
 	}
 	p = &e.reqs[pid]
 	cid := p.conn.id
@@ -1252,7 +1617,7 @@ func (e *engine) endPage(pid int32) {
 	e.answered++
 	e.statusCounts.add(p.status)
 	kind := "ok"
-	if p.status != 200 {
+	if p.status != http.StatusOK {
 		kind = "http"
 	}
 	if e.obs != nil {
@@ -1292,11 +1657,12 @@ func (e *engine) idleClients() int {
 	return len(live)
 }
 
-// armIdle starts the server's keep-alive timer on a connection of the app that has just gone
-// idle (see conn.timerSet).
+// armIdle starts the server's keep-alive timer on a connection of the app (or of the
+// bulkhead's connector, which has the same settings) that has just gone idle (see
+// conn.timerSet).
 func (e *engine) armIdle(cid int32) {
 	c := &e.conns[cid]
-	if !c.app || e.p.idleTimeout <= 0 {
+	if !c.app && !c.bulk || e.p.idleTimeout <= 0 {
 		return
 	}
 	c.idleAt = e.now
@@ -1339,15 +1705,24 @@ func (e *engine) serverDone(r *request) {
 // level is the number of workers held by pages.
 func (e *engine) level() int { return e.pages }
 
-// absorbed reports the hang for good: in the self topology every worker holds a page, and no
-// timeout can free one. Then each page needs a worker for its self-call, and none will ever
-// free: without socket_timeout a page waits for its inner request forever; without
-// connection_request_timeout (or with every page able to hold a lease) it waits for a lease
-// forever; and with connect_timeout, only once every lease is held and no dial is under way
-// (otherwise a self-call dial into a full accept queue could still time out and free a worker).
+// absorbed reports the hang for good: every worker holds a page, no timeout can free one, and
+// no self-call can still be refused. It is true only for a topology that can hang
+// (topology.CanHang: self, bounded-queue, admission-limit with admission wait) and whose pages
+// hold their worker through a self-call to their own connector (FromSelf, not async). Then each
+// page needs a worker for its self-call, and none will ever free: without socket_timeout a page
+// waits for its inner request forever; without connection_request_timeout (or with every page
+// able to hold a lease) it waits for a lease forever; and with connect_timeout, only once every
+// lease is held and no dial is under way (otherwise a self-call dial into a full accept queue
+// could still time out and free a worker). A page waiting for an admission permit (admission
+// wait) holds its worker too: the permits are all held by pages that wait for a worker.
+//
+// With a bounded queue (bounded-queue) a self-call that reaches a full queue is refused, and
+// its page fails and frees its worker; so the state absorbs only once every lease a page can
+// hold is held by a page whose self-call is already in the queue: those wait behind pages for
+// good, and every other page waits for their leases.
 func (e *engine) absorbed() bool {
 	p := e.p
-	if !p.self || e.pages < p.workers || p.sockTimeout > 0 {
+	if !p.canHang || p.fragment != topology.FromSelf || p.async || e.pages < p.workers || p.sockTimeout > 0 {
 		return false
 	}
 	leaseCap := min(p.perRoute, p.maxTotal)
@@ -1355,6 +1730,9 @@ func (e *engine) absorbed() bool {
 		return false
 	}
 	if p.connTimeout > 0 && (e.totalHeld < min(leaseCap, p.workers) || e.dialing > 0) {
+		return false
+	}
+	if p.queueLimit > 0 && e.innerQueued < min(leaseCap, p.workers) {
 		return false
 	}
 	return true
@@ -1431,10 +1809,12 @@ func (e *engine) cloneInto(c *engine, rng *rand.Rand) {
 	cloneAll(cloneSlack, &c.reqs)
 	cloneAll(cloneSlack, &c.conns)
 	cloneAll(cloneSlack, &c.freeReqs, &c.freeConn)
-	for _, q := range []*fifo{&c.queue, &c.backlog, &c.routeWait, &c.totalWait} {
+	queues := []*fifo{&c.queue, &c.backlog, &c.routeWait, &c.totalWait, &c.permitWait, &c.bulkQueue, &c.bulkBacklog}
+	for _, q := range queues {
 		q.items, q.head = q.items[q.head:], 0
 	}
-	cloneAll(cloneSlack, &c.queue.items, &c.backlog.items, &c.routeWait.items, &c.totalWait.items, &c.poolIdle, &c.clientIdle)
+	cloneAll(cloneSlack, &c.queue.items, &c.backlog.items, &c.routeWait.items, &c.totalWait.items, &c.permitWait.items,
+		&c.bulkQueue.items, &c.bulkBacklog.items, &c.poolIdle, &c.clientIdle)
 	c.obs, c.pacer = nil, nil
 	c.redraw()
 }
@@ -1498,4 +1878,13 @@ func (e *engine) redraw() {
 	if moved {
 		e.ag.h.init()
 	}
+}
+
+// nextBackoff is an acceptor's next EMFILE back-off after d (0: none yet): Tomcat's, from
+// acceptBackoffInitial doubling up to acceptBackoffMax.
+func nextBackoff(d float64) float64 {
+	if d == 0 {
+		return acceptBackoffInitial
+	}
+	return math.Min(2*d, acceptBackoffMax)
 }

@@ -18,8 +18,17 @@
 //   - the page: a worker, the work time (fixed, exponential or lognormal, drawn like the app
 //     draws them, from the same seeded generator), the self-call through the pool (max_per_route
 //     and max_total leases with FIFO waiters, connection_request_timeout, connect_timeout,
-//     socket_timeout; a failed self-call answers 502), to the app itself (self: the inner request
-//     joins the same worker queue) or to a separate static server (split);
+//     socket_timeout; a failed self-call answers 502), to the app itself (the inner request
+//     joins the same worker queue), to a separate static server (split), or to the bulkhead's
+//     second connector in the same process (its own pool of bulkhead_threads and unbounded
+//     queue, its accepted connections holding the app's fds), or no call at all (inproc: the
+//     file is read in process);
+//   - the topology's other mechanics, as the registry (internal/topology) combines them: a
+//     bounded worker queue that refuses with 503 (bounded-queue: pages and self-calls alike; a
+//     refused self-call fails its page, 502), an admission limit of max_threads - reserve pages
+//     whose other pages wait on their worker, get 503 or wait before the worker queue
+//     (admission-limit: wait, reject, queue), and async pages that give their worker back
+//     during the self-call and queue again, at the tail, to finish (async);
 //   - the few timings that are not configuration, measured on real loopback sockets
 //     (calibration.go): the static handler's time on a worker, the self-call's round trip, a
 //     page's overhead beyond its work.
@@ -35,6 +44,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -48,7 +58,7 @@ import (
 
 // Options says what to simulate.
 type Options struct {
-	// Topology names the run in the record (self, split).
+	// Topology names the run in the record (a name of internal/topology's registry).
 	Topology string
 	// Profile is the load: stages, arrivals and seed, client, recovery probes, sample interval,
 	// detection thresholds. It must be normalized and validated (loadprofiles.Load does both).
@@ -84,6 +94,7 @@ type calibration struct {
 	StaticServiceMS float64 `json:"static_service_ms"`
 	SelfCallMS      float64 `json:"self_call_ms"`
 	PageOverheadMS  float64 `json:"page_overhead_ms"`
+	InProcessReadMS float64 `json:"in_process_read_ms"`
 	BaseFDs         int     `json:"base_fds"`
 }
 
@@ -156,6 +167,8 @@ type recorder struct {
 	stopped    bool    // StopOnHang ended the load
 	probesLeft int     // probes not answered or given up yet
 	probesEnd  float64 // when the last probe finished; sampling stops there
+	drainFrom  float64 // when the first drain check is due: after the batch's last probe
+	extended   float64 // how far probing went past recovery.duration while the server drained
 	sampleK    int
 	selfcallMS float64
 }
@@ -168,7 +181,8 @@ func (r *recorder) execute(ctx context.Context) (*Outcome, error) {
 		},
 		Engine: results.EngineModel,
 		Calibration: calibration{
-			StaticServiceMS: ms(StaticServiceTime), SelfCallMS: ms(SelfCallTime), PageOverheadMS: ms(PageOverhead), BaseFDs: BaseFDs,
+			StaticServiceMS: ms(StaticServiceTime), SelfCallMS: ms(SelfCallTime), PageOverheadMS: ms(PageOverhead),
+			InProcessReadMS: float64(InProcessReadTime.Nanoseconds()) / 1e6, BaseFDs: BaseFDs,
 		},
 	}); err != nil {
 		return nil, err
@@ -256,6 +270,9 @@ func (r *recorder) simulate(ctx context.Context) error {
 const (
 	probesPlanned int32 = iota
 	probesOnStop
+	// drainCheck + batch is the check, after a batch's last probe, whether to go on probing
+	// while the server drains its backlog (recovery.drain_max), as the runner does.
+	drainCheck
 )
 
 // scheduleProbes plans the recovery probes from the end of the load: one every interval for
@@ -263,18 +280,52 @@ const (
 func (r *recorder) scheduleProbes(from float64, batch int32) {
 	rc := r.o.Profile.Recovery
 	n := int(rc.Duration/rc.Interval) + 1
-	r.probesLeft = n
+	// The pending drain check counts as a probe left, so that the run does not end before it.
+	r.probesLeft = n + 1
 	for i := range n {
 		r.e.schedule(from+float64(i)*rc.Interval.Seconds(), evProbe, batch, 0)
 	}
+	r.drainFrom = from + float64(n)*rc.Interval.Seconds()
+	r.e.schedule(r.drainFrom, evProbe, drainCheck+batch, 0)
+}
+
+// drain is a drain check: while no probe has been answered and the server drains its backlog
+// (detect.Draining), within drain_max, send one more probe and check again an interval later.
+func (r *recorder) drain(e *engine) {
+	rc := r.o.Profile.Recovery
+	recovered := slices.ContainsFunc(r.probes, func(p results.Probe) bool { return p.OK })
+	ext := e.now - r.drainFrom
+	if recovered || ext >= rc.Drain().Seconds()-1e-9 || !detect.Draining(r.timeline, detect.DrainLookback+rc.Timeout/2) {
+		r.probesLeft--
+		if r.probesLeft == 0 {
+			r.probesEnd = e.now
+		}
+		return
+	}
+	r.extended = ext + rc.Interval.Seconds()
+	r.probesLeft++
+	e.sendProbe(e.p.probeTimeout)
+	e.schedule(e.now+rc.Interval.Seconds(), evProbe, ev2batch(r.stopped), 0)
+}
+
+// ev2batch is the drain check's event id for the batch in force.
+func ev2batch(stopped bool) int32 {
+	if stopped {
+		return drainCheck + probesOnStop
+	}
+	return drainCheck + probesPlanned
 }
 
 // event handles the run's own events: probes and observation windows.
 func (r *recorder) event(e *engine, ev event) {
 	switch ev.kind {
 	case evProbe:
-		if r.stopped && ev.id == probesPlanned {
+		if r.stopped && (ev.id == probesPlanned || ev.id == drainCheck+probesPlanned) {
 			return // planned for the full load; replaced by the probes after the stop
+		}
+		if ev.id >= drainCheck {
+			r.drain(e)
+			return
 		}
 		e.sendProbe(e.p.probeTimeout)
 	case evSample:
@@ -407,7 +458,7 @@ func (r *recorder) finish(sum *results.Summary, runErr error) {
 		stopped := r.loadEnd
 		sum.StoppedOnHang, sum.LoadStoppedS, sum.LoadDurationS = true, &stopped, stopped
 	}
-	sum.RecoveryWindowS = r.o.Profile.Recovery.Duration.Seconds()
+	sum.RecoveryWindowS = r.o.Profile.Recovery.Duration.Seconds() + r.extended
 	sum.FinishedAt = time.Now().UTC()
 	sum.Complete = runErr == nil
 	sum.InterruptedReason = ""

@@ -32,9 +32,19 @@ func serverConfig(topology string, change func(*app.Config)) app.Config {
 	return c
 }
 
+// steadyFactory is Steady's factory for c, or, for a topology that cannot hang (which Steady
+// refuses), the same systems without the check.
 func steadyFactory(t testing.TB, c app.Config, client loadprofiles.Client) hazard.Factory {
 	t.Helper()
-	f, err := Steady(c, SteadyOptions{Client: client})
+	opt := SteadyOptions{Client: client}
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.CanHang() {
+		return factory(c, opt)
+	}
+	f, err := Steady(c, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,12 @@
 package model
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 
+	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/hazard"
@@ -27,6 +31,11 @@ type SteadyOptions struct {
 // returns or app.Defaults() with changes; it is normalized and validated here, and a mistake is
 // an *invalid.Error naming the key.
 //
+// The systems are for the hazard estimators, so cfg's topology must be able to hang with cfg's
+// keys (topology.Topology.CanHang: self, bounded-queue, admission-limit with admission wait):
+// for any other there is no absorbing state, no hazard to estimate, and Steady returns an
+// *invalid.Error on the topology that says so (plan such a server's capacity instead).
+//
 // Each system is independent; its arrivals and work times come from one PCG seeded with the
 // factory's seed (work_time_seed is not used). Level is the number of workers held by pages
 // and Absorbed the hang for good (see the hazard package). Clone redraws the clocks that have
@@ -48,6 +57,30 @@ func Steady(cfg app.Config, opt SteadyOptions) (hazard.Factory, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if !cfg.CanHang() {
+		return nil, invalid.Field("topology", cfg.Topology, fmt.Sprintf(
+			"a topology that can hang, for a hang hazard (%s with these keys cannot: it has no absorbing state; plan its capacity instead): %s",
+			cfg.Topology, strings.Join(hangingTopologies(cfg), ", ")))
+	}
+	return factory(cfg, opt), nil
+}
+
+// hangingTopologies names the topologies that can hang with cfg's other keys.
+func hangingTopologies(cfg app.Config) []string {
+	var out []string
+	for _, tp := range topology.All() {
+		c := cfg
+		c.Topology = tp.Name
+		if c.CanHang() {
+			out = append(out, tp.Name)
+		}
+	}
+	return out
+}
+
+// factory is Steady for any topology, hang or not (the model's own tests drive steady systems
+// of every topology); cfg must be normalized and valid.
+func factory(cfg app.Config, opt SteadyOptions) hazard.Factory {
 	p := newParams(cfg)
 	p.setClient(opt.Client)
 	p.sockets = false
@@ -58,7 +91,7 @@ func Steady(cfg app.Config, opt SteadyOptions) (hazard.Factory, error) {
 		a.e.rate = rate
 		a.e.scheduleArrival()
 		return &a.s
-	}, nil
+	}
 }
 
 // setClient takes the load client's settings.

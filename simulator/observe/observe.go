@@ -103,6 +103,9 @@ type Observation struct {
 	// LoadStopped is when, since the attack started, StopOnHang ended the load; 0 when the
 	// load ran its planned length.
 	LoadStopped time.Duration
+	// Extended is how far recovery probing went past recovery.duration because the server was
+	// still draining its backlog (recovery.drain_max); 0 when it did not.
+	Extended time.Duration
 	// Census says where the socket columns came from and how many windows are gaps; nil
 	// without a census source.
 	Census *results.Census
@@ -147,6 +150,9 @@ type observer struct {
 	collapsed chan struct{}
 	stoppedAt atomic.Int64 // time.Duration; 0 while the load runs its planned length
 	started   time.Time    // the attack's t0, set before any loop starts
+	// extended is how far recovery probing went past recovery.duration while the server
+	// drained its backlog (time.Duration).
+	extended atomic.Int64
 }
 
 // phaseErr says why a run ended early.
@@ -339,7 +345,8 @@ func (ob *observer) sample(ctx context.Context, t0 time.Time, loadDur, interval 
 				}
 			}
 			if ob.o.Progress != nil {
-				ob.o.Progress(Progress{Elapsed: elapsed, Total: total, Phase: s.Phase, Sample: s})
+				// A drain extension (see recover) lengthens the run beyond its planned total.
+				ob.o.Progress(Progress{Elapsed: elapsed, Total: total + time.Duration(ob.extended.Load()), Phase: s.Phase, Sample: s})
 			}
 		}
 	}
@@ -364,27 +371,61 @@ func (ob *observer) recover(ctx context.Context, t0 time.Time, loadDur time.Dura
 			case <-tick.C:
 			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// A probe's time is when it was sent: one that answers after work_time still
-			// shows the server was serving at that moment.
-			t := time.Since(t0)
-			pr := Probe(ctx, ob.o.URL, rc.Timeout)
-			pr.Error = ob.o.Hide.Replace(pr.Error)
-			pr.T = t.Seconds()
-			pr.SinceLoadEnd = (t - loadDur).Seconds()
-			if ob.o.Record != nil {
-				if err := ob.o.Record.AddProbe(pr); err != nil {
-					ob.abort(err)
-				}
-			}
-			ob.mu.Lock()
-			ob.probes = append(ob.probes, pr)
-			ob.mu.Unlock()
-		}()
+		ob.probe(ctx, &wg, t0, loadDur, rc.Timeout)
+	}
+	// The window is over. A server still working through its backlog is slow, not hung:
+	// keep probing, within drain_max, while no probe has been answered and it drains.
+	extra := rc.Drain()
+	for ext := time.Duration(0); ext < extra; ext += rc.Interval {
+		if ob.recoveredOrStill(rc.Timeout) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return cause(ctx)
+		case <-tick.C:
+		}
+		ob.extended.Store(int64(ext + rc.Interval))
+		ob.probe(ctx, &wg, t0, loadDur, rc.Timeout)
 	}
 	return nil
+}
+
+// probe sends one recovery probe in its own goroutine.
+func (ob *observer) probe(ctx context.Context, wg *sync.WaitGroup, t0 time.Time, loadDur, timeout time.Duration) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// A probe's time is when it was sent: one that answers after work_time still
+		// shows the server was serving at that moment.
+		t := time.Since(t0)
+		pr := Probe(ctx, ob.o.URL, timeout)
+		pr.Error = ob.o.Hide.Replace(pr.Error)
+		pr.T = t.Seconds()
+		pr.SinceLoadEnd = (t - loadDur).Seconds()
+		if ob.o.Record != nil {
+			if err := ob.o.Record.AddProbe(pr); err != nil {
+				ob.abort(err)
+			}
+		}
+		ob.mu.Lock()
+		ob.probes = append(ob.probes, pr)
+		ob.mu.Unlock()
+	}()
+}
+
+// recoveredOrStill says whether the recovery extension should stop: a probe has been answered
+// (recovered), or the server is not draining (detect.Draining), looking back far enough that a
+// page whose self-call waits out a probe timeout ends within the span.
+func (ob *observer) recoveredOrStill(probeTimeout time.Duration) bool {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	for _, pr := range ob.probes {
+		if pr.OK {
+			return true
+		}
+	}
+	return !detect.Draining(ob.timeline, detect.DrainLookback+probeTimeout/2)
 }
 
 // observation collects what was observed, once the loops have stopped.
@@ -396,6 +437,7 @@ func (ob *observer) observation() *Observation {
 		Probes:      append([]results.Probe(nil), ob.probes...),
 		Kinds:       map[string]int{},
 		LoadStopped: time.Duration(ob.stoppedAt.Load()),
+		Extended:    time.Duration(ob.extended.Load()),
 		Started:     ob.started,
 	}
 	sort.Slice(out.Probes, func(i, j int) bool { return out.Probes[i].T < out.Probes[j].T })
@@ -435,7 +477,8 @@ func (o *Observation) Summarize(sum *results.Summary, th detect.Thresholds, p *l
 		stopped := at.Seconds()
 		sum.StoppedOnHang, sum.LoadStoppedS, sum.LoadDurationS = true, &stopped, stopped
 	}
-	sum.RecoveryWindowS = p.Recovery.Duration.Seconds()
+	// The window the verdict judges recovery in: the profile's, and the drain extension.
+	sum.RecoveryWindowS = (p.Recovery.Duration + o.Extended).Seconds()
 	sum.Census = o.Census
 }
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
-	"github.com/simdev/sim/simulator/app"
 )
 
 // planPeak answers --peak-rate: the fewest workers whose risk at the peak rate stays within the
@@ -23,7 +22,7 @@ func planPeak(ctx context.Context, o Options, p *results.Plan) (*results.PlanPea
 	little := max(1, int(math.Ceil(rate*hold)))
 	pk := &results.PlanPeak{RateRPS: rate, Arrivals: Poisson, SearchedMax: MaxPeakWorkers}
 	switch {
-	case o.Topology == app.Self && slices.Contains(o.Arrivals, Poisson):
+	case o.canHang && slices.Contains(o.Arrivals, Poisson):
 		pk.Basis = results.BasisRisk
 		seen := map[int]Estimate{}
 		n, err := fewest(little, MaxPeakWorkers, func(n int) (bool, error) {
@@ -48,7 +47,7 @@ func planPeak(ctx context.Context, o Options, p *results.Plan) (*results.PlanPea
 		if est, ok := seen[n]; ok && n > 0 {
 			pk.HazardPerHour, pk.HazardCI = ptr(est.PerHour), &results.Interval{Lo: est.CI.Lo, Hi: est.CI.Hi, Level: est.CI.Level}
 		}
-	case o.Topology == app.Self:
+	case o.canHang:
 		// Evenly paced load is deterministic in the model and hangs only at Little's bound: the
 		// fewest workers whose bound is above the rate.
 		pk.Arrivals, pk.Basis = Uniform, results.BasisThreshold

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -79,7 +80,10 @@ type RunFunc func(ctx context.Context, topology string, p *loadprofiles.Profile,
 
 // Options says what to plan.
 type Options struct {
-	Topology   string
+	Topology string
+	// Server is the profile server section every planned run starts from (the topology's keys,
+	// e.g. admission: reject); each row sets max_threads and work_time over it.
+	Server     loadprofiles.Server
 	MaxThreads []int
 	WorkTime   time.Duration
 	// Arrivals are the arrival processes to plan: Uniform, Poisson (default both).
@@ -122,6 +126,11 @@ type Options struct {
 	Verify RunFunc
 	// Log, if set, is told each step's outcome. It may be called from several goroutines.
 	Log func(format string, args ...any)
+
+	// canHang and callHolds are the topology's, with Server's keys (set by Plan): whether it can
+	// hang (planned on a hang risk, else on capacity), and whether a page holds its worker
+	// during its fragment fetch (Little's law counts the self-call time only then).
+	canHang, callHolds bool
 }
 
 // Normalize fills defaults.
@@ -193,7 +202,16 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 	if len(o.MaxThreads) == 0 {
 		return nil, ErrNoRows
 	}
-	self := o.Topology == app.Self
+	cfg, err := o.serverConfig(o.MaxThreads[0])
+	if err != nil {
+		return nil, err
+	}
+	mech := topology.Must(o.Topology).Mechanics
+	o.canHang, o.callHolds = cfg.CanHang(), mech.Fragment != topology.InProcess && !mech.Async
+	if !o.callHolds {
+		o.SelfCall = 0
+	}
+	self := o.canHang
 	if self && o.Estimator == nil {
 		return nil, ErrNoEstimator
 	}
@@ -203,11 +221,15 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 	p := &results.Plan{
 		SchemaVersion: results.PlanSchemaVersion,
 		Topology:      o.Topology,
+		CanHang:       &o.canHang,
 		Engine:        o.Engine,
 		WorkTimeS:     o.WorkTime.Seconds(),
 		SelfCallS:     o.SelfCall.Seconds(),
 		SLO:           results.SLO{P99MS: float64(o.SLOP99.Milliseconds()), ErrorRate: o.SLOErrors},
 		StartedAt:     time.Now().UTC().Format(time.RFC3339),
+	}
+	if m := o.Server.Settings(); len(m) > 0 {
+		p.Server = m
 	}
 	if self {
 		p.HorizonS, p.Risk = o.Horizon.Seconds(), o.Risk
@@ -304,7 +326,7 @@ func searchText(o Options) string {
 		engine = "the real server on loopback sockets, each step on a fresh server"
 	}
 	s := ""
-	if o.Topology == app.Self {
+	if o.canHang {
 		s = "Hazard: the virtual-time model under steady Poisson arrivals, a rare-event estimate with a 95 % interval, bisected on the rate. "
 		if slices.Contains(o.Arrivals, Uniform) {
 			s += fmt.Sprintf("Evenly paced threshold: a linear ramp from 0.25x to 1.75x Little's law over %s on %s, the rate at hang onset. ", o.RampDuration, engine)
@@ -328,12 +350,16 @@ func planRow(ctx context.Context, o Options, p *results.Plan, n int, arrivals st
 		return out
 	}
 	pred := Predicted(n, o.WorkTime, p.SelfCallS)
-	measured := func(s results.Summary) { out.selfCallS = max(out.selfCallS, s.SelfcallMeanMS/1000) }
+	measured := func(s results.Summary) {
+		if o.callHolds {
+			out.selfCallS = max(out.selfCallS, s.SelfcallMeanMS/1000)
+		}
+	}
 
 	// The SLO search's bounds: from a quarter of Little's law (or half the risk's rate, when that
 	// is lower, so the search can find an SLO rate below the risk's) to one and a half times it.
 	lo, hi := 0.25*pred, 1.5*pred
-	if o.Topology == app.Self {
+	if o.canHang {
 		switch arrivals {
 		case Poisson:
 			cfg, err := o.serverConfig(n)
@@ -390,7 +416,7 @@ func planRow(ctx context.Context, o Options, p *results.Plan, n int, arrivals st
 	}
 	row.SustainedRPS = &sustained
 	switch {
-	case o.Topology != app.Self:
+	case !o.canHang:
 		row.Basis, row.SafeRPS = results.BasisCapacity, sustained
 	case row.Basis == results.BasisRisk && sustained < row.SafeRPS:
 		// The SLO binds before the risk does: the hazard is the one at the SLO's rate.
@@ -482,11 +508,13 @@ func hazardCurve(ctx context.Context, o Options, cfg app.Config, n int, pred, sa
 func (o Options) profile(n int, arrivals string, seed int64, stages []loadprofiles.Stage) *loadprofiles.Profile {
 	wt := o.WorkTime
 	p := &loadprofiles.Profile{
-		Stages:   stages,
-		Client:   loadprofiles.Client{Timeout: o.ClientTimeout, Keepalive: true, Connections: loadprofiles.DefaultConnections},
-		Recovery: loadprofiles.Recovery{Duration: stepRecovery, Interval: 500 * time.Millisecond, Timeout: o.ClientTimeout},
-		Server:   loadprofiles.Server{MaxThreads: &n, WorkTime: &wt},
+		Stages: stages,
+		Client: loadprofiles.Client{Timeout: o.ClientTimeout, Keepalive: true, Connections: loadprofiles.DefaultConnections},
+		// No drain extension: a step whose server is still draining has missed the SLO.
+		Recovery: loadprofiles.Recovery{Duration: stepRecovery, Interval: 500 * time.Millisecond, Timeout: o.ClientTimeout, DrainMax: new(time.Duration)},
+		Server:   o.Server,
 	}
+	p.Server.MaxThreads, p.Server.WorkTime = &n, &wt
 	if arrivals == Poisson {
 		p.Arrivals, p.Seed = loadprofiles.ArrivalsPoisson, seed
 	}

@@ -8,13 +8,12 @@ import (
 	"strings"
 
 	"github.com/simdev/sim/results"
-	"github.com/simdev/sim/simulator/app"
 )
 
 // warnings are what the user asked for that weakens the plan.
 func warnings(o Options, p *results.Plan) []string {
 	var w []string
-	if p.Topology == app.Self && !slices.Contains(o.Arrivals, Poisson) {
+	if p.Hangs() && !slices.Contains(o.Arrivals, Poisson) {
 		w = append(w, "planned from evenly paced arrivals only (--arrivals uniform): their rate is a best case that real traffic never gives, "+
 			"because random arrivals hang the self topology far below it; add --arrivals poisson for a rate with a hang risk over a horizon")
 	}
@@ -28,16 +27,16 @@ func recommend(p *results.Plan) string {
 		return ""
 	}
 	var b strings.Builder
-	if p.Topology != app.Self {
+	if !p.Hangs() {
 		for _, r := range p.Rows {
 			if r.SustainedRPS == nil || *r.SustainedRPS == 0 {
-				fmt.Fprintf(&b, "With %d workers the split topology missed the SLO even at the lowest rate searched (%s arrivals). ", r.MaxThreads, r.Arrivals)
+				fmt.Fprintf(&b, "With %d workers the %s topology missed the SLO even at the lowest rate searched (%s arrivals). ", r.MaxThreads, p.Topology, r.Arrivals)
 				continue
 			}
-			fmt.Fprintf(&b, "With %d workers the split topology serves up to %s rps within the SLO (%s arrivals; Little's law %s). ",
-				r.MaxThreads, rps(r.SafeRPS), r.Arrivals, rps(r.PredictedRPS))
+			fmt.Fprintf(&b, "With %d workers the %s topology serves up to %s rps within the SLO (%s arrivals; Little's law %s). ",
+				r.MaxThreads, p.Topology, rps(r.SafeRPS), r.Arrivals, rps(r.PredictedRPS))
 		}
-		b.WriteString("It has no self-call cycle, so it does not hang: beyond its capacity it saturates and recovers once the load drops. " +
+		b.WriteString("It has no absorbing hang state (no worker waits for a worker for good), so it does not hang: beyond its capacity it saturates and recovers once the load drops. " +
 			"Size the pool for the peak rate with Little's law (workers = rate × time per page) plus headroom.")
 		if pk := p.Peak; pk != nil {
 			b.WriteString(" " + peakText(p, pk))
@@ -128,7 +127,7 @@ func explain(p *results.Plan) []string {
 		engine = "the real server on loopback sockets"
 	}
 	hold := ms(p.WorkTimeS + p.SelfCallS)
-	if p.Topology == app.Self {
+	if p.Hangs() {
 		out = append(out,
 			fmt.Sprintf("Safe rate: the highest average rate whose chance of a hang within %s is at most %s, that is a hang hazard of at most %s per hour of steady traffic "+
 				"(one hang in %s). The hazard comes from the virtual-time model of the server under steady Poisson arrivals, by a rare-event method, with a 95 %% interval.",
@@ -148,7 +147,7 @@ func explain(p *results.Plan) []string {
 				"That threshold is a best case that real traffic never gives; use the Poisson rows.")
 		}
 	} else {
-		out = append(out, "Split has no self-call cycle, so it has no hang hazard: beyond its capacity requests queue and time out, and it recovers as soon as the load drops. "+
+		out = append(out, "The "+p.Topology+" topology cannot hang for good (no worker waits for good for another worker), so it has no hang hazard: beyond its capacity requests queue, time out or are refused, and it recovers as soon as the load drops. "+
 			"Its safe rate is the highest rate that met the SLO, at most Little's law: a short hold above capacity can meet the SLO while its queue grows.")
 	}
 	out = append(out, fmt.Sprintf("Little's law: a page holds its worker for work_time plus its self-call (%s ms), so N workers serve at most N / %s s pages a second. "+

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/redact"
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -306,10 +307,7 @@ func (r *run) startServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ready := []string{"app", "admin"}
-	if r.cfg.Topology == app.Split && r.cfg.Static.URL == "" {
-		ready = append(ready, "static")
-	}
+	ready := topology.Must(r.cfg.Topology).Listeners(r.cfg.Static.URL != "")
 	r.serve, err = child.Start(ctx, child.Spec{
 		Name: "sim serve", Path: r.o.Exe, Args: args, Ready: ready, Log: &lossyWriter{w: serveLog},
 		ReadyTimeout: 15 * time.Second,

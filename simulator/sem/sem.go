@@ -10,6 +10,7 @@ package sem
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -26,14 +27,34 @@ func New(size int) *FIFO {
 	return &FIFO{size: size}
 }
 
+// ErrFull is AcquireBounded's answer when the line is already as long as it may be.
+var ErrFull = errors.New("sem: line full")
+
 // Acquire takes a slot, waiting in line for as long as it takes. It gives up only when ctx is
 // done; callers that model Tomcat pass a context that ends with the server, not with the client.
 func (s *FIFO) Acquire(ctx context.Context) error {
+	return s.acquire(ctx, -1)
+}
+
+// AcquireBounded is Acquire with a line of at most maxWaiting callers: a caller that finds no
+// free slot and maxWaiting callers already in line is refused at once with ErrFull, without
+// joining the line — Tomcat's Executor with maxQueueSize, whose TaskQueue refuses a task when
+// it is full. A caller admitted to the line waits as in Acquire. maxWaiting 0 lets nobody wait.
+func (s *FIFO) AcquireBounded(ctx context.Context, maxWaiting int) error {
+	return s.acquire(ctx, max(maxWaiting, 0))
+}
+
+// acquire takes a slot; a line already maxWaiting long refuses with ErrFull (-1: no limit).
+func (s *FIFO) acquire(ctx context.Context, maxWaiting int) error {
 	s.mu.Lock()
 	if s.held < s.size && s.waiters.Len() == 0 {
 		s.held++
 		s.mu.Unlock()
 		return nil
+	}
+	if maxWaiting >= 0 && s.waiters.Len() >= maxWaiting {
+		s.mu.Unlock()
+		return ErrFull
 	}
 	ready := make(chan struct{})
 	elem := s.waiters.PushBack(ready)

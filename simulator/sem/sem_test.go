@@ -2,6 +2,7 @@ package sem
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -93,4 +94,85 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// A bounded line takes a free slot at once, lets callers wait up to its limit and refuses the
+// next one without making it wait; the refused caller does not join the line.
+func TestAcquireBoundedRefusesWhenLineFull(t *testing.T) {
+	s := New(1)
+	if err := s.AcquireBounded(context.Background(), 2); err != nil {
+		t.Fatalf("free slot refused: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	got := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); got <- s.AcquireBounded(ctx, 2) }()
+		waitFor(t, func() bool { return s.Waiting() == i+1 })
+	}
+	start := time.Now()
+	if err := s.AcquireBounded(ctx, 2); !errors.Is(err, ErrFull) {
+		t.Fatalf("third waiter: err = %v, want ErrFull", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusal took %v, want at once", d)
+	}
+	if s.Waiting() != 2 || s.Held() != 1 {
+		t.Fatalf("after the refusal held %d waiting %d, want 1 and 2", s.Held(), s.Waiting())
+	}
+	// The two in line are served, in order, as slots free up.
+	s.Release()
+	if err := <-got; err != nil {
+		t.Fatalf("first waiter: %v", err)
+	}
+	s.Release()
+	if err := <-got; err != nil {
+		t.Fatalf("second waiter: %v", err)
+	}
+	wg.Wait()
+	s.Release()
+	if s.Held() != 0 || s.Waiting() != 0 {
+		t.Fatalf("held %d waiting %d after all released", s.Held(), s.Waiting())
+	}
+}
+
+// A line of 0 lets nobody wait: a busy semaphore refuses at once, an idle one grants.
+func TestAcquireBoundedZeroLine(t *testing.T) {
+	s := New(1)
+	if err := s.AcquireBounded(context.Background(), 0); err != nil {
+		t.Fatalf("idle: %v", err)
+	}
+	if err := s.AcquireBounded(context.Background(), 0); !errors.Is(err, ErrFull) {
+		t.Fatalf("busy: err = %v, want ErrFull", err)
+	}
+	s.Release()
+	if err := s.AcquireBounded(context.Background(), 0); err != nil {
+		t.Fatalf("freed: %v", err)
+	}
+	s.Release()
+}
+
+// A bounded waiter gives up with its context like any other and leaves the line, making room.
+func TestAcquireBoundedCancelMakesRoom(t *testing.T) {
+	s := New(1)
+	_ = s.Acquire(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.AcquireBounded(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	if s.Waiting() != 0 {
+		t.Fatalf("cancelled waiter still in line: %d", s.Waiting())
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.AcquireBounded(ctx2, 1) }()
+	waitFor(t, func() bool { return s.Waiting() == 1 })
+	cancel2()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want cancelled", err)
+	}
+	s.Release()
 }
