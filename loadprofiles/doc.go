@@ -22,7 +22,7 @@
 //	arrivals: uniform        # uniform (vegeta's even pacing, default) | poisson (same stages)
 //	seed: 1                  # poisson: the same seed gives the same send times (default 1)
 //	client:    {timeout: 2s, keepalive: true, max_workers: 0, connections: 10000}
-//	recovery:  {duration: 10s, interval: 500ms, timeout: 1s}   # interval >= 10ms; <= 100,000 probes
+//	recovery:  {duration: 10s, interval: 500ms, timeout: 1s, drain_max: 2m}   # interval >= 10ms; <= 100,000 probes; drain_max: probe on while the queue drains (0: off)
 //	sample_interval: 250ms   # 10ms to 10s; at most 400,000 windows of load and recovery
 //	detect:    {hang_fraction: 0.1, hang_hold: 3s}             # hang_hold <= 1h
 //	thresholds: {p99: 500ms, errors: 1%, hang: forbidden}   # breach = exit 1; all optional

@@ -260,6 +260,9 @@ func TestBadInputExits2(t *testing.T) {
 		// Item 6: floors and caps.
 		{name: "run recovery interval 1ns", args: []string{"run", "--profile", prof("probe-1ns", stage+"recovery: {interval: 1ns}\n")}, field: "recovery.interval", value: "1ns"},
 		{name: "run too many probes", args: []string{"run", "--profile", prof("probes", stage+"recovery: {duration: 1h, interval: 10ms}\n")}, field: "recovery.interval", value: "360001 probes"},
+		{name: "run drain_max negative", args: []string{"run", "--profile", prof("drain-neg", stage+"recovery: {drain_max: -1s}\n")}, field: "recovery.drain_max", value: "-1s"},
+		{name: "run drain_max bare number", args: []string{"run", "--profile", prof("drain-bare", stage+"recovery: {drain_max: 30}\n")}, field: "recovery.drain_max", value: "30"},
+		{name: "run drain_max too many probes", args: []string{"run", "--profile", prof("drain-probes", stage+"recovery: {interval: 10ms, drain_max: 1h}\n")}, field: "recovery.drain_max", value: "1h0m0s"},
 		{name: "run sample interval 1h", args: []string{"run", "--profile", prof("window-1h", stage+"sample_interval: 1h\n")}, field: "sample_interval", value: "1h0m0s"},
 		{name: "run hang_hold 1000000h", args: []string{"run", "--profile", prof("hold", stage+"detect: {hang_hold: 1000000h}\n")}, field: "detect.hang_hold", value: "1000000h0m0s"},
 		// Item 7: what the user handed us and we cannot read is bad input, 2, with the path.

@@ -55,11 +55,18 @@ func eightSummaries() map[string]results.Summary {
 
 // eightRecords lays out a comparison of every registered topology, in the registry's order,
 // with the synthetic timelines (self's shape for the two that hang, split's for the others).
+// eightNames are issue 11's eight topologies, in the registry's order: the tests' records are
+// theirs, whatever else is registered.
+func eightNames() []string {
+	return []string{topology.Self, topology.Split, topology.SelfTimeout, topology.Bulkhead,
+		topology.BoundedQueue, topology.AdmissionLimit, topology.Async, topology.InProc}
+}
+
 func eightRecords(t *testing.T, out string) []*results.Record {
 	t.Helper()
 	sums := eightSummaries()
 	var recs []*results.Record
-	for _, top := range topology.Names() {
+	for _, top := range eightNames() {
 		shape := topology.Split
 		if sums[top].Hang {
 			shape = topology.Self
@@ -94,7 +101,7 @@ func TestMatrixEightTopologies(t *testing.T) {
 	if m == nil || len(m.Rows) != 8 {
 		t.Fatalf("matrix %+v, want 8 rows", m)
 	}
-	for i, top := range topology.Names() {
+	for i, top := range eightNames() {
 		r := m.Rows[i]
 		if r.Topology != top || r.Label != topology.Label(top) || r.Color != topology.Color(top) {
 			t.Errorf("row %d: %s %q %s, want %s %q %s (the registry's order, label and colour)", i, r.Topology, r.Label, r.Color, top, topology.Label(top), topology.Color(top))
@@ -247,7 +254,7 @@ func TestMatrixMarkdownGolden(t *testing.T) {
 	if len(rows) != 9 {
 		t.Fatalf("matrix in report.md has %d rows, want a header and 8:\n%s", len(rows), md)
 	}
-	for i, top := range topology.Names() {
+	for i, top := range eightNames() {
 		if rows[i+1][1] != topology.Label(top) {
 			t.Errorf("row %d is %q, want %q", i+1, rows[i+1][1], topology.Label(top))
 		}
@@ -287,7 +294,7 @@ func TestMatrixReportEight(t *testing.T) {
 	if len(rows) != 8 {
 		t.Fatalf("report.html has %d matrix rows, want 8", len(rows))
 	}
-	for i, top := range topology.Names() {
+	for i, top := range eightNames() {
 		if rows[i][1] != top {
 			t.Errorf("matrix row %d is %s, want %s", i, rows[i][1], top)
 		}

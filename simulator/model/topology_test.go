@@ -438,3 +438,29 @@ func TestHazardOfHangingTopologies(t *testing.T) {
 		}
 	}
 }
+
+// TestIncidentProfileFixes: on the incident's own load and server (`sim reproduce`: 200
+// workers × 1 s, HttpClient's pool, nofile 4096, a ramp to 220 rps then 180 rps held), the
+// self-call timeouts turn the incident's hang into an overload that drains and recovers, and a
+// bulkhead for the static path does not hang at all.
+func TestIncidentProfileFixes(t *testing.T) {
+	prof, err := loadprofiles.Load("incident")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		topology string
+		check    func(results.Summary) bool
+		want     string
+	}{
+		{topology.Self, func(s results.Summary) bool { return s.Hang && !s.Recovered }, "the incident: hung for good"},
+		{topology.SelfTimeout, func(s results.Summary) bool { return !s.Hang && s.Recovered }, "no hang, recovered"},
+		{topology.Bulkhead, func(s results.Summary) bool { return !s.Hang && s.Recovered && s.PeakCloseWait < 100 }, "no hang, recovered, no CLOSE_WAIT pile-up"},
+	} {
+		s := variant{c.topology, ""}.run(t, prof)
+		t.Logf("%s: %s, recovered %v, peak CLOSE_WAIT %d", c.topology, s.VerdictLine(), s.Recovered, s.PeakCloseWait)
+		if !c.check(s) {
+			t.Errorf("%s on the incident profile: %s, recovered %v, peak CLOSE_WAIT %d; want %s", c.topology, s.VerdictLine(), s.Recovered, s.PeakCloseWait, c.want)
+		}
+	}
+}
