@@ -226,7 +226,7 @@ server:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Stages[0].Target != 3 || p.Server.MaxThreads == nil || *p.Server.MaxThreads != 4 {
+		if p.Stages[0].Target != 3 || !slices.Equal(p.Server.Flags(), []string{"--max-threads=4"}) {
 			t.Errorf("%+v", p)
 		}
 	})
@@ -261,11 +261,12 @@ func TestBuiltin(t *testing.T) {
 			}
 			// The point of every built-in: the self topology's deadlock threshold (pool size
 			// over work time) is crossed mid-run, after the load started below it.
-			s := p.Server
-			if s.MaxThreads == nil || s.WorkTime == nil || *s.WorkTime <= 0 {
-				t.Fatalf("server section does not size the pool: %v", s.Flags())
+			threads, okThreads := p.Server.Int("max_threads")
+			work, okWork := p.Server.Duration("work_time")
+			if !okThreads || !okWork || work <= 0 {
+				t.Fatalf("server section does not size the pool: %v", p.Server.Flags())
 			}
-			threshold := float64(*s.MaxThreads) / s.WorkTime.Seconds()
+			threshold := float64(threads) / work.Seconds()
 			if r := p.RateAt(0); r >= 0.7*threshold {
 				t.Errorf("starts at %v rps, already near the threshold %v", r, threshold)
 			}

@@ -90,27 +90,31 @@ func TestValidateSourceIsName(t *testing.T) {
 }
 
 func TestServerFlags(t *testing.T) {
-	str := func(s string) *string { return &s }
-	num := func(n int) *int { return &n }
-	dur := func(d time.Duration) *time.Duration { return &d }
+	type set = map[string]any
 	tests := []struct {
-		name   string
-		server Server
-		want   []string
+		name string
+		set  set
+		want []string
 	}{
-		{"nothing set", Server{}, nil},
-		{"pool and work time", Server{MaxThreads: num(16), WorkTime: dur(100 * time.Millisecond)},
+		{"nothing set", nil, nil},
+		{"pool and work time", set{"max_threads": 16, "work_time": 100 * time.Millisecond},
 			[]string{"--max-threads=16", "--work-time=100ms"}},
-		{"zero values are overrides too", Server{ConnectTimeout: dur(0), HonorClientClose: new(bool)},
+		{"zero values are overrides too", set{"connect_timeout": time.Duration(0), "honor_client_close": false},
 			[]string{"--honor-client-close=false", "--connect-timeout=0s"}},
-		{"static server", Server{Connector: str("nio"), Static: Static{Server: str("nginx")}, NoFile: num(4096)},
+		{"static server", set{"connector": "nio", "static.server": "nginx", "nofile": 4096},
 			[]string{"--connector=nio", "--nofile=4096", "--static-server=nginx"}},
-		{"minutes", Server{KeepAliveTimeout: dur(90 * time.Second)}, []string{"--keep-alive-timeout=1m30s"}},
-		{"tcp keepalive off is an override too", Server{TCPKeepAlive: new(bool)}, []string{"--tcp-keepalive=false"}},
+		{"minutes", set{"keep_alive_timeout": 90 * time.Second}, []string{"--keep-alive-timeout=1m30s"}},
+		{"tcp keepalive off is an override too", set{"tcp_keepalive": false}, []string{"--tcp-keepalive=false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.server.Flags(); !slices.Equal(got, tt.want) {
+			var server Server
+			for name, v := range tt.set {
+				if err := server.Set(name, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := server.Flags(); !slices.Equal(got, tt.want) {
 				t.Errorf("Flags() = %q, want %q", got, tt.want)
 			}
 		})

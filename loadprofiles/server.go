@@ -7,13 +7,11 @@ import (
 
 // Server overrides the configuration of the server under test (`sim serve`): the profile's
 // server section. Its keys, their types, checks and help are the server's own
-// (serverconf.Keys, those with Profile set); every field is a pointer so that nil means "not
-// set, keep the server's default" and the runner can tell an override from a default. Flags
-// renders the set ones, Apply sets them in a server config.
+// (serverconf.Keys, those with Profile set); it holds only the keys the section sets, so that
+// a key left out keeps the server's default and the runner can tell an override from a
+// default. Set and Get take a key by name, Flags renders the set ones, Apply sets them in a
+// server config.
 type Server = serverconf.Overrides
-
-// Static overrides the static file server settings.
-type Static = serverconf.StaticOverrides
 
 // serverSection is the profile key of the server section.
 const serverSection = "server"

@@ -62,53 +62,30 @@ func TestProfileMatchesIssue5(t *testing.T) {
 		t.Errorf("detect = %+v, want 10 %% for 3s", p.Detect)
 	}
 	sv := p.Server
-	wantInt := map[string]struct {
-		got  *int
-		want int
-	}{
-		"max_threads":     {sv.MaxThreads, 200},
-		"accept_count":    {sv.AcceptCount, 100},
-		"max_connections": {sv.MaxConnections, 8192},
+	for k, want := range map[string]any{
+		"max_threads":     200,
+		"accept_count":    100,
+		"max_connections": 8192,
 		// HttpURLConnection does not bound concurrent connections: every worker holds its own.
-		"max_per_route": {sv.MaxPerRoute, 200},
-		"max_total":     {sv.MaxTotal, 200},
-	}
-	for k, v := range wantInt {
-		if v.got == nil || *v.got != v.want {
-			t.Errorf("server.%s = %v, want %d", k, deref(v.got), v.want)
-		}
-	}
-	if sv.Connector == nil || *sv.Connector != "nio" {
-		t.Errorf("server.connector = %v, want nio", deref(sv.Connector))
-	}
-	if sv.WorkTime == nil || *sv.WorkTime != time.Second {
-		t.Errorf("server.work_time = %v, want 1s", deref(sv.WorkTime))
-	}
-	if sv.HonorClientClose == nil || *sv.HonorClientClose {
-		t.Errorf("server.honor_client_close = %v, want false (Tomcat)", deref(sv.HonorClientClose))
-	}
-	if sv.TCPKeepAlive == nil || *sv.TCPKeepAlive {
-		t.Errorf("server.tcp_keepalive = %v, want false (Tomcat's socket.soKeepAlive unset)", deref(sv.TCPKeepAlive))
-	}
-	for k, d := range map[string]*time.Duration{
-		"connection_request_timeout": sv.ConnectionRequestTimeout,
-		"connect_timeout":            sv.ConnectTimeout,
-		"socket_timeout":             sv.SocketTimeout,
+		"max_per_route":      200,
+		"max_total":          200,
+		"connector":          "nio",
+		"work_time":          time.Second,
+		"honor_client_close": false, // Tomcat
+		"tcp_keepalive":      false, // Tomcat's socket.soKeepAlive unset
 	} {
-		if d != nil && *d != 0 {
-			t.Errorf("server.%s = %s, want none (HttpURLConnection without timeouts)", k, *d)
+		if got, ok := sv.Get(k); !ok || got != want {
+			t.Errorf("server.%s = %v (set %v), want %v", k, got, ok, want)
 		}
 	}
-	if sv.NoFile == nil || *sv.NoFile < 4096 {
-		t.Errorf("server.nofile = %v, want the Tomcat JVM's limit (20000 here)", deref(sv.NoFile))
+	for _, k := range []string{"connection_request_timeout", "connect_timeout", "socket_timeout"} {
+		if d, ok := sv.Duration(k); ok && d != 0 {
+			t.Errorf("server.%s = %s, want none (HttpURLConnection without timeouts)", k, d)
+		}
 	}
-}
-
-func deref[T any](p *T) any {
-	if p == nil {
-		return "unset"
+	if n, ok := sv.Int("nofile"); !ok || n < 4096 {
+		t.Errorf("server.nofile = %v (set %v), want the Tomcat JVM's limit (20000 here)", n, ok)
 	}
-	return *p
 }
 
 func TestSimCollapsesLikeTomcat(t *testing.T) {

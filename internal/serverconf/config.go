@@ -1,8 +1,10 @@
 // Package serverconf is the one schema of the server's configuration (`sim serve`): every key
-// once, with its name, type, default, validation and help (Keys). From it come `sim serve`'s
-// flags, its SIM_* variables and its --config file (cmd/sim), the child's command line
-// (Config.Flags), a profile's `server:` section (Overrides, parsed and checked for
-// loadprofiles) and the run's config (Overrides.Apply onto Defaults, in simulator/runner).
+// once, with its name, type, default, validation and help (Keys). A key is one entry in Keys
+// plus its typed field in Config; nothing else names it. From them come `sim serve`'s flags,
+// its SIM_* variables and its --config file (cmd/sim), the child's command line
+// (Config.Flags), a profile's `server:` section (Overrides, which keeps the keys a profile sets
+// by name, parsed and checked for loadprofiles) and the run's config (Overrides.Apply onto
+// Defaults, in simulator/runner).
 //
 // It is a package of its own, under internal, because both sides of the dependency rule need
 // it: loadprofiles validates a profile's server section when it parses the profile and may not

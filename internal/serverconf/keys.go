@@ -43,8 +43,8 @@ type Key struct {
 	profileCheck func(v any) (allowed string, ok bool)
 	get          func(*Config) any
 	set          func(*Config, any)
-	getOverride  func(*Overrides) (any, bool)
-	setOverride  func(*Overrides, any)
+	// is reports whether v is a value of the key's Go type (Overrides.Set checks it).
+	is func(v any) bool
 }
 
 // scalar is the Go type of a key's value: string, int, bool or time.Duration.
@@ -66,14 +66,15 @@ type spec[T scalar] struct {
 	profileCheck func(v T) (allowed string, ok bool)
 	// field is where the key lives in Config.
 	field func(*Config) *T
-	// override is where it lives in a profile's server section; nil for a key only sim serve
-	// takes.
-	override func(*Overrides) **T
+	// profile says a profile's server section may set the key (Key.Profile); Overrides keeps
+	// the value by the key's name, so a profile key needs nothing more than this entry.
+	profile bool
 }
 
 // Keys lists every config key, in the order help and command lines show them. This is the one
-// place a key is declared: flags, SIM_* variables, --config, a profile's server section, the
-// child's command line and config.json all come from this list.
+// place a key is declared, beside its typed field in Config: flags, SIM_* variables, --config,
+// a profile's server section (Overrides), the child's command line and config.json all come
+// from this list.
 func Keys() []Key {
 	return []Key{
 		spec[string]{name: "topology", def: Self, example: Split, check: oneOf(topology.Names()...),
@@ -92,74 +93,74 @@ func Keys() []Key {
 			usage: "listen on non-loopback addresses (containers) and let the admin listener answer any Host header; never on a shared network",
 			field: func(c *Config) *bool { return &c.AllowNonLoopback }}.key(),
 		spec[string]{name: "connector", def: NIO, example: BIO, check: oneOf(NIO, BIO),
-			usage:    "nio (accept every connection, queue requests) or bio (a worker per connection)",
-			field:    func(c *Config) *string { return &c.Connector },
-			override: func(o *Overrides) **string { return &o.Connector }}.key(),
+			usage:   "nio (accept every connection, queue requests) or bio (a worker per connection)",
+			field:   func(c *Config) *string { return &c.Connector },
+			profile: true}.key(),
 		spec[int]{name: "max_threads", def: DefaultMaxThreads, example: 16, check: between(1, maxThreadsLimit),
-			usage:    "worker pool size (Tomcat maxThreads)",
-			field:    func(c *Config) *int { return &c.MaxThreads },
-			override: func(o *Overrides) **int { return &o.MaxThreads }}.key(),
+			usage:   "worker pool size (Tomcat maxThreads)",
+			field:   func(c *Config) *int { return &c.MaxThreads },
+			profile: true}.key(),
 		// The example equals max_threads' example: connector's example is bio.
 		spec[int]{name: "max_connections", def: DefaultMaxConnections, example: 16, check: between(1, maxConnectionsLimit),
-			usage:    "open connections before the acceptor stops (Tomcat maxConnections; bio: max_threads)",
-			field:    func(c *Config) *int { return &c.MaxConnections },
-			override: func(o *Overrides) **int { return &o.MaxConnections }}.key(),
+			usage:   "open connections before the acceptor stops (Tomcat maxConnections; bio: max_threads)",
+			field:   func(c *Config) *int { return &c.MaxConnections },
+			profile: true}.key(),
 		spec[int]{name: "accept_count", def: DefaultAcceptCount, example: 50, check: between(1, maxAcceptCount),
-			usage:    "listen() backlog (Tomcat acceptCount)",
-			field:    func(c *Config) *int { return &c.AcceptCount },
-			override: func(o *Overrides) **int { return &o.AcceptCount }}.key(),
+			usage:   "listen() backlog (Tomcat acceptCount)",
+			field:   func(c *Config) *int { return &c.AcceptCount },
+			profile: true}.key(),
 		spec[time.Duration]{name: "connection_timeout", def: DefaultConnectionTimeout, example: 5 * time.Second, check: atLeastZero(""),
-			usage:    "wait for a request after accept; 0 = none (Tomcat connectionTimeout)",
-			field:    func(c *Config) *time.Duration { return &c.ConnectionTimeout },
-			override: func(o *Overrides) **time.Duration { return &o.ConnectionTimeout }}.key(),
+			usage:   "wait for a request after accept; 0 = none (Tomcat connectionTimeout)",
+			field:   func(c *Config) *time.Duration { return &c.ConnectionTimeout },
+			profile: true}.key(),
 		spec[time.Duration]{name: "keep_alive_timeout", def: unsetKeepAlive, example: 90 * time.Second, check: atLeastZero(""),
-			usage:    "idle keep-alive lifetime; unset = connection_timeout (Tomcat keepAliveTimeout)",
-			field:    func(c *Config) *time.Duration { return &c.KeepAliveTimeout },
-			override: func(o *Overrides) **time.Duration { return &o.KeepAliveTimeout }}.key(),
+			usage:   "idle keep-alive lifetime; unset = connection_timeout (Tomcat keepAliveTimeout)",
+			field:   func(c *Config) *time.Duration { return &c.KeepAliveTimeout },
+			profile: true}.key(),
 		spec[bool]{name: "honor_client_close", def: false, example: true,
-			usage:    "drop a queued request when its client closes (Tomcat does not)",
-			field:    func(c *Config) *bool { return &c.HonorClientClose },
-			override: func(o *Overrides) **bool { return &o.HonorClientClose }}.key(),
+			usage:   "drop a queued request when its client closes (Tomcat does not)",
+			field:   func(c *Config) *bool { return &c.HonorClientClose },
+			profile: true}.key(),
 		spec[bool]{name: "tcp_keepalive", def: false, example: true,
-			usage:    "SO_KEEPALIVE on the app's connections, probes after 15s idle (Tomcat socket.soKeepAlive, unset by default: off); on, a long hang's CLOSE_WAIT sockets are reaped ~75s after their clients left",
-			field:    func(c *Config) *bool { return &c.TCPKeepAlive },
-			override: func(o *Overrides) **bool { return &o.TCPKeepAlive }}.key(),
+			usage:   "SO_KEEPALIVE on the app's connections, probes after 15s idle (Tomcat socket.soKeepAlive, unset by default: off); on, a long hang's CLOSE_WAIT sockets are reaped ~75s after their clients left",
+			field:   func(c *Config) *bool { return &c.TCPKeepAlive },
+			profile: true}.key(),
 		spec[time.Duration]{name: "work_time", def: DefaultWorkTime, example: 200 * time.Millisecond, check: durationBetween(0, maxWorkTime),
-			usage:    "business logic time of GET /page before its self-call; with work_time_dist, the mean (exponential) or median (lognormal)",
-			field:    func(c *Config) *time.Duration { return &c.WorkTime },
-			override: func(o *Overrides) **time.Duration { return &o.WorkTime }}.key(),
+			usage:   "business logic time of GET /page before its self-call; with work_time_dist, the mean (exponential) or median (lognormal)",
+			field:   func(c *Config) *time.Duration { return &c.WorkTime },
+			profile: true}.key(),
 		spec[string]{name: "work_time_dist", def: WorkFixed, example: WorkLognormal, check: oneOf(WorkFixed, WorkExponential, WorkLognormal),
-			usage:    "work time distribution: fixed (always work_time), exponential (mean work_time) or lognormal (median work_time, p99 work_time_p99); draws are capped at min(10 x p99, 60s)",
-			field:    func(c *Config) *string { return &c.WorkTimeDist },
-			override: func(o *Overrides) **string { return &o.WorkTimeDist }}.key(),
+			usage:   "work time distribution: fixed (always work_time), exponential (mean work_time) or lognormal (median work_time, p99 work_time_p99); draws are capped at min(10 x p99, 60s)",
+			field:   func(c *Config) *string { return &c.WorkTimeDist },
+			profile: true}.key(),
 		spec[time.Duration]{name: "work_time_p99", def: 0, example: 2 * time.Second, check: durationBetween(0, MaxWorkDraw),
-			usage:    "lognormal: the 99th percentile of the work time; > work_time, <= 60s",
-			field:    func(c *Config) *time.Duration { return &c.WorkTimeP99 },
-			override: func(o *Overrides) **time.Duration { return &o.WorkTimeP99 }}.key(),
+			usage:   "lognormal: the 99th percentile of the work time; > work_time, <= 60s",
+			field:   func(c *Config) *time.Duration { return &c.WorkTimeP99 },
+			profile: true}.key(),
 		spec[int]{name: "work_time_seed", def: DefaultWorkTimeSeed, example: 7, check: atLeast(0),
-			usage:    "seed of the work time draws (>= 0): the same seed draws the same sequence",
-			field:    func(c *Config) *int { return &c.WorkTimeSeed },
-			override: func(o *Overrides) **int { return &o.WorkTimeSeed }}.key(),
+			usage:   "seed of the work time draws (>= 0): the same seed draws the same sequence",
+			field:   func(c *Config) *int { return &c.WorkTimeSeed },
+			profile: true}.key(),
 		spec[int]{name: "max_per_route", def: DefaultMaxPerRoute, example: 4, check: between(1, maxThreadsLimit),
-			usage:    "self-call pool: connections per host (HttpClient DefaultMaxPerRoute)",
-			field:    func(c *Config) *int { return &c.MaxPerRoute },
-			override: func(o *Overrides) **int { return &o.MaxPerRoute }}.key(),
+			usage:   "self-call pool: connections per host (HttpClient DefaultMaxPerRoute)",
+			field:   func(c *Config) *int { return &c.MaxPerRoute },
+			profile: true}.key(),
 		spec[int]{name: "max_total", def: DefaultMaxTotal, example: 40, check: between(1, maxThreadsLimit),
-			usage:    "self-call pool: connections in all (HttpClient MaxTotal)",
-			field:    func(c *Config) *int { return &c.MaxTotal },
-			override: func(o *Overrides) **int { return &o.MaxTotal }}.key(),
+			usage:   "self-call pool: connections in all (HttpClient MaxTotal)",
+			field:   func(c *Config) *int { return &c.MaxTotal },
+			profile: true}.key(),
 		spec[time.Duration]{name: "connection_request_timeout", def: 0, example: time.Second, check: atLeastZero(" (0 = none)"),
-			usage:    "self-call: wait for a pooled connection; 0 = forever",
-			field:    func(c *Config) *time.Duration { return &c.ConnectionRequestTimeout },
-			override: func(o *Overrides) **time.Duration { return &o.ConnectionRequestTimeout }}.key(),
+			usage:   "self-call: wait for a pooled connection; 0 = forever",
+			field:   func(c *Config) *time.Duration { return &c.ConnectionRequestTimeout },
+			profile: true}.key(),
 		spec[time.Duration]{name: "connect_timeout", def: 0, example: 2 * time.Second, check: atLeastZero(" (0 = none)"),
-			usage:    "self-call: TCP connect timeout; 0 = none",
-			field:    func(c *Config) *time.Duration { return &c.ConnectTimeout },
-			override: func(o *Overrides) **time.Duration { return &o.ConnectTimeout }}.key(),
+			usage:   "self-call: TCP connect timeout; 0 = none",
+			field:   func(c *Config) *time.Duration { return &c.ConnectTimeout },
+			profile: true}.key(),
 		spec[time.Duration]{name: "socket_timeout", def: 0, example: 3 * time.Second, check: atLeastZero(" (0 = none)"),
-			usage:    "self-call: longest silence while reading (SO_TIMEOUT); 0 = none, the incident's setting",
-			field:    func(c *Config) *time.Duration { return &c.SocketTimeout },
-			override: func(o *Overrides) **time.Duration { return &o.SocketTimeout }}.key(),
+			usage:   "self-call: longest silence while reading (SO_TIMEOUT); 0 = none, the incident's setting",
+			field:   func(c *Config) *time.Duration { return &c.SocketTimeout },
+			profile: true}.key(),
 		// A profile exists to reproduce the fd ceiling and asks for one: 0 (leave the limit as
 		// it is, which Go raises to the hard limit) is for sim serve only.
 		spec[int]{name: "nofile", def: DefaultNoFile, example: 1024,
@@ -167,27 +168,27 @@ func Keys() []Key {
 			profileCheck: between(MinNoFile, maxNoFile),
 			usage:        "RLIMIT_NOFILE (soft and hard) the server sets on itself; 0 = leave as is",
 			field:        func(c *Config) *int { return &c.NoFile },
-			override:     func(o *Overrides) **int { return &o.NoFile }}.key(),
+			profile:      true}.key(),
 		spec[int]{name: "max_queue_size", def: 0, example: 32, check: between(0, maxConnectionsLimit),
-			usage:    "bounded-queue: requests the worker queue holds before it answers 503 (Tomcat <Executor maxQueueSize>); 0 = unbounded, bounded-queue makes it 100",
-			field:    func(c *Config) *int { return &c.MaxQueueSize },
-			override: func(o *Overrides) **int { return &o.MaxQueueSize }}.key(),
+			usage:   "bounded-queue: requests the worker queue holds before it answers 503 (Tomcat <Executor maxQueueSize>); 0 = unbounded, bounded-queue makes it 100",
+			field:   func(c *Config) *int { return &c.MaxQueueSize },
+			profile: true}.key(),
 		spec[string]{name: "admission", def: topology.AdmitWait, example: topology.AdmitReject, check: oneOf(topology.AdmissionModes()...),
-			usage:    "admission-limit: a page over the limit waits inside its worker (wait: a servlet filter), gets 503 (reject) or waits before taking a worker (queue)",
-			field:    func(c *Config) *string { return &c.Admission },
-			override: func(o *Overrides) **string { return &o.Admission }}.key(),
+			usage:   "admission-limit: a page over the limit waits inside its worker (wait: a servlet filter), gets 503 (reject) or waits before taking a worker (queue)",
+			field:   func(c *Config) *string { return &c.Admission },
+			profile: true}.key(),
 		spec[int]{name: "reserve", def: defaultReserve, example: 2, check: between(1, maxThreadsLimit-1),
-			usage:    "admission-limit: workers kept from pages for the self-calls; at most max_threads - reserve pages at once",
-			field:    func(c *Config) *int { return &c.Reserve },
-			override: func(o *Overrides) **int { return &o.Reserve }}.key(),
+			usage:   "admission-limit: workers kept from pages for the self-calls; at most max_threads - reserve pages at once",
+			field:   func(c *Config) *int { return &c.Reserve },
+			profile: true}.key(),
 		spec[int]{name: "bulkhead_threads", def: defaultBulkheadThreads, example: 4, check: between(1, maxThreadsLimit),
-			usage:    "bulkhead: worker pool of the static connector (its own Tomcat <Executor>)",
-			field:    func(c *Config) *int { return &c.BulkheadThreads },
-			override: func(o *Overrides) **int { return &o.BulkheadThreads }}.key(),
+			usage:   "bulkhead: worker pool of the static connector (its own Tomcat <Executor>)",
+			field:   func(c *Config) *int { return &c.BulkheadThreads },
+			profile: true}.key(),
 		spec[string]{name: "static.server", def: Embedded, example: Nginx, check: oneOf(Embedded, Nginx),
-			usage:    "split: the static server: embedded (sim's own, as a child process) or nginx (Debian's nginx with a generated config)",
-			field:    func(c *Config) *string { return &c.Static.Server },
-			override: func(o *Overrides) **string { return &o.Static.Server }}.key(),
+			usage:   "split: the static server: embedded (sim's own, as a child process) or nginx (Debian's nginx with a generated config)",
+			field:   func(c *Config) *string { return &c.Static.Server },
+			profile: true}.key(),
 		spec[string]{name: "static.dir", def: "", example: "/var/tmp/sim-nginx",
 			usage: "split+nginx: folder for nginx's config, pid, logs and temp files; default a fresh temp dir removed at exit",
 			field: func(c *Config) *string { return &c.Static.Dir }}.key(),
@@ -227,25 +228,14 @@ func LookupKey(name string) (Key, bool) {
 }
 
 func (s spec[T]) key() Key {
-	k := Key{Name: s.name, Usage: s.usage, Kind: kindOf[T](), Profile: s.override != nil, def: s.def, example: s.example}
+	k := Key{Name: s.name, Usage: s.usage, Kind: kindOf[T](), Profile: s.profile, def: s.def, example: s.example}
 	k.get = func(c *Config) any { return *s.field(c) }
 	k.set = func(c *Config, v any) { *s.field(c) = v.(T) }
+	k.is = func(v any) bool { _, ok := v.(T); return ok }
 	k.check = anyCheck(s.check)
 	k.profileCheck = k.check
 	if s.profileCheck != nil {
 		k.profileCheck = anyCheck(s.profileCheck)
-	}
-	if s.override != nil {
-		k.getOverride = func(o *Overrides) (any, bool) {
-			if p := *s.override(o); p != nil {
-				return *p, true
-			}
-			return nil, false
-		}
-		k.setOverride = func(o *Overrides, v any) {
-			x := v.(T)
-			*s.override(o) = &x
-		}
 	}
 	return k
 }

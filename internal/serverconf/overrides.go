@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -11,48 +12,87 @@ import (
 	"github.com/simdev/sim/internal/invalid"
 )
 
-// Overrides is a profile's server section: the keys it sets (Key.Profile), each a pointer so
-// that nil means "not set, keep the server's default". What a key is called, what it takes and
-// what it means is its entry in Keys; the fields are only where the values are kept, typed, so
-// that code can build a section (planner: Overrides{MaxThreads: &n}).
+// Overrides is a profile's server section: the keys it sets (Key.Profile) with their values,
+// kept by key name, each of its key's Go type (string, int, bool or time.Duration). A key not
+// set keeps the server's default; the zero Overrides sets nothing. What a key is called, what
+// it takes and what it means is its entry in Keys: nothing here names a key, so a new profile
+// key needs only that entry and its Config field.
+//
+// An Overrides is a value: a copy (a profile's section copied into each planned run) may be set
+// without changing the original, as Set never writes a map that another copy may hold.
 type Overrides struct {
-	Connector                *string
-	MaxThreads               *int
-	MaxConnections           *int
-	AcceptCount              *int
-	ConnectionTimeout        *time.Duration
-	KeepAliveTimeout         *time.Duration
-	HonorClientClose         *bool
-	TCPKeepAlive             *bool
-	WorkTime                 *time.Duration
-	WorkTimeDist             *string
-	WorkTimeP99              *time.Duration
-	WorkTimeSeed             *int
-	MaxPerRoute              *int
-	MaxTotal                 *int
-	ConnectionRequestTimeout *time.Duration
-	ConnectTimeout           *time.Duration
-	SocketTimeout            *time.Duration
-	NoFile                   *int
-	MaxQueueSize             *int
-	Admission                *string
-	Reserve                  *int
-	BulkheadThreads          *int
-	Static                   StaticOverrides
+	// vals maps a set key's name to its value. It is copied on every write (put), never
+	// written in place, so that copies of an Overrides may share it.
+	vals map[string]any
 }
 
-// StaticOverrides is the static mapping of a profile's server section.
-type StaticOverrides struct {
-	Server *string
+// Set sets the profile key name to v, which must be of the key's Go type (Key.Kind: a string,
+// an int, a bool or a time.Duration; an untyped constant 16 is an int, not a duration). The
+// value is not checked against what the key allows: Check does that for the whole section.
+// The error is an *invalid.Error naming the key when it is no key of a profile's server
+// section or v is of another type.
+func (o *Overrides) Set(name string, v any) error {
+	k, ok := LookupKey(name)
+	if !ok || !k.Profile {
+		return invalid.Field(name, v, "a key of a profile's server section: "+strings.Join(profileKeyNames(), ", "))
+	}
+	if !k.is(v) {
+		return invalid.Field(name, v, fmt.Sprintf("a value of Go type %T", k.def))
+	}
+	o.put(k, v)
+	return nil
+}
+
+// Get returns the value o sets for the key name, and whether it sets one.
+func (o Overrides) Get(name string) (any, bool) {
+	v, ok := o.vals[name]
+	return v, ok
+}
+
+// Int returns the value o sets for name, a key of Kind Int, and whether it sets one.
+func (o Overrides) Int(name string) (int, bool) {
+	n, ok := o.vals[name].(int)
+	return n, ok
+}
+
+// Duration returns the value o sets for name, a key of Kind Duration, and whether it sets one.
+func (o Overrides) Duration(name string) (time.Duration, bool) {
+	d, ok := o.vals[name].(time.Duration)
+	return d, ok
+}
+
+// put sets k to v, a value of its type, in a fresh copy of the map: a copy of o made before
+// keeps its values.
+func (o *Overrides) put(k Key, v any) {
+	vals := maps.Clone(o.vals)
+	if vals == nil {
+		vals = map[string]any{}
+	}
+	vals[k.Name] = v
+	o.vals = vals
+}
+
+// profileKeyNames lists the dotted names of the keys a profile may set, in Keys order.
+func profileKeyNames() []string {
+	var names []string
+	for _, k := range Keys() {
+		if k.Profile {
+			names = append(names, k.Name)
+		}
+	}
+	return names
 }
 
 // set calls f with every key o sets, in Keys order.
-func (o *Overrides) set(f func(k Key, v any)) {
+func (o Overrides) set(f func(k Key, v any)) {
+	if len(o.vals) == 0 {
+		return
+	}
 	for _, k := range Keys() {
 		if !k.Profile {
 			continue
 		}
-		if v, ok := k.getOverride(o); ok {
+		if v, ok := o.vals[k.Name]; ok {
 			f(k, v)
 		}
 	}
@@ -124,7 +164,7 @@ func Decode(section string, raw any) (Overrides, error) {
 			}
 			return o, err
 		}
-		k.setOverride(&o, x)
+		o.put(k, x)
 	}
 	return o, nil
 }
@@ -225,7 +265,7 @@ func (o *Overrides) UnmarshalJSON(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("server overrides: %s: %w", k.Name, err)
 		}
-		k.setOverride(o, v)
+		o.put(k, v)
 	}
 	return nil
 }
@@ -313,7 +353,7 @@ func (o *Overrides) ParseSetting(field, setting string) error {
 	if allowed, ok := k.profileCheck(v); !ok {
 		return invalid.Field(field, setting, k.Name+": "+allowed)
 	}
-	k.setOverride(o, v)
+	o.put(k, v)
 	return nil
 }
 

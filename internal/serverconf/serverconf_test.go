@@ -132,28 +132,72 @@ func TestKeysCoverConfig(t *testing.T) {
 		t.Errorf("Config fields %v\nkeys %v", leaves, names)
 	}
 
-	// Every field of Overrides is some profile key's: set them all and none is left nil.
-	o, err := Decode("server", profileExamples(t))
+}
+
+// Set takes every profile key with a value of its type, and refuses other keys and types
+// naming the key; a copy of a section set afterwards leaves the original as it was.
+func TestOverridesSet(t *testing.T) {
+	var o Overrides
+	for _, k := range Keys() {
+		err := o.Set(k.Name, k.Example())
+		if k.Profile != (err == nil) {
+			t.Errorf("Set(%s, %v) = %v, profile key %v", k.Name, k.Example(), err, k.Profile)
+		}
+	}
+	examples, err := Decode("server", profileExamples(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var nilFields []string
-	var walkNil func(v reflect.Value, prefix string)
-	walkNil = func(v reflect.Value, prefix string) {
-		for i := range v.NumField() {
-			f := v.Field(i)
-			name := prefix + v.Type().Field(i).Name
-			switch {
-			case f.Kind() == reflect.Struct:
-				walkNil(f, name+".")
-			case f.IsNil():
-				nilFields = append(nilFields, name)
-			}
+	if !slices.Equal(o.Flags(), examples.Flags()) {
+		t.Errorf("set one by one %v, decoded %v", o.Flags(), examples.Flags())
+	}
+	bad := []struct {
+		name string
+		v    any
+	}{
+		{"max_thread", 16},                                 // unknown
+		{"topology", Split},                                // sim serve only
+		{"static.url", "http://nginx"},                     // sim serve only, nested
+		{"work_time", 100},                                 // an int is no duration
+		{"max_threads", int64(16)},                         // nor an int64 an int
+		{"tcp_keepalive", "true"},                          // nor a string a bool
+		{"connector", []byte(BIO)},                         // nor bytes a string
+		{"keep_alive_timeout", 90 * time.Second.Seconds()}, // nor seconds a duration
+	}
+	for _, b := range bad {
+		var ie *invalid.Error
+		var fresh Overrides
+		if err := fresh.Set(b.name, b.v); !errors.As(err, &ie) || ie.Field != b.name {
+			t.Errorf("Set(%s, %#v) = %v, want an error naming the key", b.name, b.v, err)
+		}
+		if len(fresh.Flags()) != 0 {
+			t.Errorf("Set(%s, %#v) refused but set %v", b.name, b.v, fresh.Flags())
 		}
 	}
-	walkNil(reflect.ValueOf(o), "")
-	if len(nilFields) > 0 {
-		t.Errorf("Overrides fields no key sets: %v", nilFields)
+
+	// A copy is set on its own (the planner copies a profile's section into every run).
+	base := Overrides{}
+	if err := base.Set("max_threads", 8); err != nil {
+		t.Fatal(err)
+	}
+	run := base
+	if err := run.Set("max_threads", 16); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Set("work_time", 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := base.Int("max_threads"); n != 8 || len(base.Flags()) != 1 {
+		t.Errorf("original after setting a copy: %v", base.Flags())
+	}
+	if n, _ := run.Int("max_threads"); n != 16 {
+		t.Errorf("copy: %v", run.Flags())
+	}
+	if d, ok := run.Duration("work_time"); !ok || d != 200*time.Millisecond {
+		t.Errorf("copy's work_time = %v, %v", d, ok)
+	}
+	if _, ok := base.Get("work_time"); ok {
+		t.Error("the original sets work_time, set only in its copy")
 	}
 }
 
@@ -263,7 +307,7 @@ func TestDecodeErrors(t *testing.T) {
 			}
 		})
 	}
-	if o, err := Decode("server", map[string]any{"connect_timeout": 0}); err != nil || *o.ConnectTimeout != 0 {
+	if o, err := Decode("server", map[string]any{"connect_timeout": 0}); err != nil || !slices.Equal(o.Flags(), []string{"--connect-timeout=0s"}) {
 		t.Errorf("bare 0 duration: %v", err)
 	}
 }
@@ -275,18 +319,27 @@ func TestCheckProfileAndServe(t *testing.T) {
 	if err := nofile.Check(0); err != nil {
 		t.Errorf("serve nofile 0: %v", err)
 	}
-	zero := 0
-	err := Overrides{NoFile: &zero}.Check("server")
+	var o Overrides
+	if err := o.Set("nofile", 0); err != nil {
+		t.Fatal(err)
+	}
+	err := o.Check("server")
 	var ie *invalid.Error
 	if !errors.As(err, &ie) || ie.Field != "server.nofile" {
 		t.Errorf("profile nofile 0: %v", err)
 	}
-	threads := 1_000_000
-	if err := (Overrides{MaxThreads: &threads}).Check("server"); err == nil || !strings.Contains(err.Error(), "1 to 10000") {
+	o = Overrides{}
+	if err := o.Set("max_threads", 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Check("server"); err == nil || !strings.Contains(err.Error(), "1 to 10000") {
 		t.Errorf("profile max_threads 1e6: %v", err)
 	}
-	neg := -time.Nanosecond
-	if err := (Overrides{KeepAliveTimeout: &neg}).Check("server"); err == nil {
+	o = Overrides{}
+	if err := o.Set("keep_alive_timeout", -time.Nanosecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Check("server"); err == nil {
 		t.Error("keep_alive_timeout -1ns (the internal unset mark) accepted")
 	}
 	ka, _ := LookupKey("keep_alive_timeout")

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,8 +61,9 @@ func TestPoissonHoldSeed1(t *testing.T) {
 		Seed:     1,
 		Client:   loadprofiles.Client{Keepalive: true},
 	}
-	threads, work := 16, 200*time.Millisecond
-	prof.Server.MaxThreads, prof.Server.WorkTime = &threads, &work
+	if err := errors.Join(prof.Server.Set("max_threads", 16), prof.Server.Set("work_time", 200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
 	prof.Normalize()
 	if err := prof.Validate(); err != nil {
 		t.Fatal(err)

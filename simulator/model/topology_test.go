@@ -205,8 +205,9 @@ func TestAsyncLatencyNearSplit(t *testing.T) {
 		Seed:     3,
 		Client:   loadprofiles.Client{Keepalive: true, Timeout: 5 * time.Second},
 	}
-	threads, work := 16, 200*time.Millisecond
-	prof.Server.MaxThreads, prof.Server.WorkTime = &threads, &work
+	if err := errors.Join(prof.Server.Set("max_threads", 16), prof.Server.Set("work_time", 200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
 	prof.Normalize()
 	if err := prof.Validate(); err != nil {
 		t.Fatal(err)

@@ -514,7 +514,11 @@ func (o Options) profile(n int, arrivals string, seed int64, stages []loadprofil
 		Recovery: loadprofiles.Recovery{Duration: stepRecovery, Interval: 500 * time.Millisecond, Timeout: o.ClientTimeout, DrainMax: new(time.Duration)},
 		Server:   o.Server,
 	}
-	p.Server.MaxThreads, p.Server.WorkTime = &n, &wt
+	// Both are profile keys of these types (serverconf.Keys), so Set cannot refuse them but
+	// for a change of the schema, which every planner test would show.
+	if err := errors.Join(p.Server.Set("max_threads", n), p.Server.Set("work_time", wt)); err != nil {
+		panic(fmt.Sprintf("planner: %v", err))
+	}
 	if arrivals == Poisson {
 		p.Arrivals, p.Seed = loadprofiles.ArrivalsPoisson, seed
 	}

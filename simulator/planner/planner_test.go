@@ -83,7 +83,9 @@ func modelRun(share, sloShare float64, calls *[]string) RunFunc {
 		mu.Lock()
 		*calls = append(*calls, name)
 		mu.Unlock()
-		pred := Predicted(*p.Server.MaxThreads, *p.Server.WorkTime, 0)
+		threads, _ := p.Server.Int("max_threads")
+		work, _ := p.Server.Duration("work_time")
+		pred := Predicted(threads, work, 0)
 		st := p.Stages[0]
 		s := results.Summary{Requests: 1000, OK: 1000, P99MS: 210}
 		if st.Mode == loadprofiles.ModeRamp {
@@ -374,7 +376,7 @@ func TestPlanVerifyPredictedVsMeasured(t *testing.T) {
 		t.Errorf("verify predicted %.3g per hour, mean %.1f s, P %.3f; want a hang a minute", v.PredictedPerHour, v.PredictedMeanS, v.PredictedP)
 	}
 	if got == nil || got.Arrivals != loadprofiles.ArrivalsPoisson || len(got.Stages) != 1 || got.Stages[0].Mode != loadprofiles.ModeHold ||
-		got.Stages[0].Target != v.RateRPS || got.Stages[0].Duration != VerifyHold || *got.Server.MaxThreads != 16 {
+		got.Stages[0].Target != v.RateRPS || got.Stages[0].Duration != VerifyHold || !slices.Contains(got.Server.Flags(), "--max-threads=16") {
 		t.Errorf("verify profile %+v: want one Poisson hold at %.2f rps for %s on 16 workers", got, v.RateRPS, VerifyHold)
 	}
 }
