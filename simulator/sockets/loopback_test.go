@@ -59,6 +59,34 @@ func skipWithoutIPv6(tb testing.TB, s stack) {
 // port, closed at the end of the test.
 func listen(tb testing.TB, s stack) (*net.TCPListener, uint16) {
 	tb.Helper()
+	// A fresh port may still carry an earlier connection's TIME_WAIT (a client of another test
+	// that had this port as its ephemeral port; seen on a busy CI machine): the kernel lets a
+	// listener bind over it, and the test's exact counts would include it. Take a port with no
+	// socket on it but the listener.
+	n, nerr := NewNetlink()
+	if nerr == nil {
+		defer n.Close()
+	}
+	for range maxListenTries {
+		ln, port := listenOnce(tb, s)
+		if nerr != nil {
+			return ln, port
+		}
+		got, err := n.Sample(port)
+		if err == nil && got.Server == ([NumStates]int{}) && got.Client == ([NumStates]int{}) {
+			return ln, port
+		}
+		ln.Close()
+	}
+	tb.Fatalf("no port without leftover sockets in %d tries", maxListenTries)
+	return nil, 0
+}
+
+// maxListenTries bounds listen's search for a port that carries no leftover socket.
+const maxListenTries = 20
+
+func listenOnce(tb testing.TB, s stack) (*net.TCPListener, uint16) {
+	tb.Helper()
 	fd, err := unix.Socket(s.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		tb.Fatalf("socket: %v", err)
