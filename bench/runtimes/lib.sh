@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# bench/runtimes/lib.sh: what the four rigs share (sourced by <runtime>/run.sh, never run).
+#
+# A rig script defines rig_install, rig_start SELF|SPLIT, rig_page_url, rig_watch_ports and
+# rig_events, then calls rig_main "$@". rig_main gives every rig the same modes:
+#
+#   install             apt-get the rig's Debian packages (idempotent: only what is missing)
+#   ramp [N]            N x the uniform ramp (ramp.yaml: quick's 10->120 rps in 20 s, 120 s of probes)
+#   split [N]           the same ramp on the split variant (the static page from a separate nginx)
+#   quick               the built-in quick profile once (what rigs_test.go runs)
+#   hold SEED...        steady Poisson holds (hold.yaml: 30 rps, 180 s, --stop-on-hang), one per seed
+#   deadclients         40 requests at once whose clients leave after 0.5 s (split variant: no
+#                       deadlock), then how many pages the runtime ran
+#   serve [self|split]  start the rig and wait for Ctrl-C (for trying sim by hand)
+#
+# Every run: fresh ports in 31000-31999 (none with any socket on it), the runtime in its own
+# session (setsid) stopped by pid (TERM to its process group, KILL after 10 s) on success, error,
+# Ctrl-C and TERM, and a check with ps that nothing of it is left. While sim loads it, a sampler
+# records every second (census.csv): server-side CLOSE_WAIT on each watched port, split into
+# "held" (ss -p names a process: accepted, an fd of the app) and "in backlog" (no process: not
+# accepted yet), the LISTEN socket's Recv-Q / Send-Q (accept queue / backlog), ESTABLISHED, and
+# the socket fds the rig's processes hold (/proc/PID/fd). After sim's own probes the rig
+# checks for itself: 3 requests to /page with curl -m 5 (its own verdict: answered or not).
+#
+# Environment: OUT=DIR (records; default a temp folder, printed), SIM=PATH (a built sim;
+# default: built from this tree), RECOVERY=DURATION (ramp/split probe window, default 120s).
+set -euo pipefail
+
+rt_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+rt_root=$(cd "$rt_here/../.." && pwd)
+address=127.0.0.1
+
+rig_pids=()     # process-group leaders this rig started (setsid): stopped on every path
+rig_tmp=$(mktemp -d "/tmp/rig-${RIG:?}.XXXXXX")
+OUT=${OUT:-$rig_tmp/runs}
+mkdir -p "$OUT"
+sampler_pid=
+
+say() { echo "[$RIG $(date -u +%H:%M:%S)] $*" >&2; }
+die() { say "error: $*"; exit 3; }
+
+# pick_port: a port in 31000-31999 that has no socket at all (no listener, no TIME_WAIT left by
+# an earlier run), and that this rig has not taken yet.
+taken_ports=" "
+pick_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((31000 + RANDOM % 1000))
+		[[ $taken_ports == *" $p "* ]] && continue
+		if [[ -z $(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null) ]]; then
+			taken_ports+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port in 31000-31999"
+}
+
+# spawn LOG CMD...: start CMD in its own session (its pid is the process group id), remember it.
+spawn() {
+	local log=$1
+	shift
+	# nice -n -5 as bench/hazard's socket runs: other sessions compile on the same 2 cores.
+	setsid nice -n "${RIG_NICE:--5}" "$@" >>"$log" 2>&1 </dev/null &
+	rig_pids+=("$!")
+}
+
+# stop_all: TERM every process group we started, KILL after 10 s, then check that no process
+# of those groups is left (ps), and say so.
+stop_all() {
+	local pg left
+	[[ -n $sampler_pid ]] && { kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=; }
+	((${#rig_pids[@]})) || return 0
+	for pg in "${rig_pids[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+	for _ in $(seq 1 100); do
+		left=
+		for pg in "${rig_pids[@]}"; do
+			[[ -n $(ps -o pid= -g "$pg" 2>/dev/null) ]] && left=1
+		done
+		[[ -z $left ]] && break
+		sleep 0.1
+	done
+	for pg in "${rig_pids[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
+	for _ in $(seq 1 50); do
+		left=
+		for pg in "${rig_pids[@]}"; do
+			[[ -n $(ps -o pid= -g "$pg" 2>/dev/null) ]] && left=1
+		done
+		[[ -z $left ]] && break
+		sleep 0.1
+	done
+	for pg in "${rig_pids[@]}"; do
+		if [[ -n $(ps -o pid= -g "$pg" 2>/dev/null) ]]; then
+			say "WARNING: processes of group $pg still alive: $(ps -o pid=,comm= -g "$pg" | tr '\n' ' ')"
+		fi
+	done
+	say "stopped process groups ${rig_pids[*]}; ps -g shows none left"
+	rig_pids=()
+}
+on_exit() {
+	local rc=$?
+	stop_all
+	rm -rf "$rig_tmp/build"
+	exit $rc
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_http URL [SECONDS]: until URL answers 200 (each try 2 s at most).
+wait_http() {
+	local url=$1 n=${2:-60}
+	for _ in $(seq 1 $((n * 2))); do
+		[[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" || true) == 200 ]] && return 0
+		for pg in "${rig_pids[@]}"; do kill -0 "$pg" 2>/dev/null || die "process $pg exited before $url answered"; done
+		sleep 0.5
+	done
+	die "$url did not answer 200 within $n s"
+}
+
+# rig_group_pids: every pid in the process groups we started.
+rig_group_pids() {
+	local pg
+	for pg in "${rig_pids[@]}"; do ps -o pid= -g "$pg" 2>/dev/null || true; done | tr -d ' '
+}
+
+# census PORT: one line: close_wait held_by_app in_backlog listen_recvq listen_backlog established
+census() {
+	local port=$1 cw held q
+	cw=$(ss -Htanp state close-wait "( sport = :$port )" 2>/dev/null)
+	held=$(grep -c 'users:' <<<"$cw" || true)
+	q=$(ss -Hltn "( sport = :$port )" 2>/dev/null | awk '{ r += $2; s = $3 } END { printf "%d %d", r, s }')
+	printf '%d %d %d %s %d' "$(grep -c . <<<"$cw" || true)" "$held" $(( $(grep -c . <<<"$cw" || true) - held )) "$q" \
+		"$(ss -Htan state established "( sport = :$port )" 2>/dev/null | wc -l)"
+}
+
+# sampler FILE PORT...: every second, one CSV row per watched port; stops when killed.
+sampler() {
+	local file=$1 t0 pids fds p
+	shift
+	t0=$(date +%s.%N)
+	echo "t_s,port,close_wait,cw_held_by_app,cw_in_backlog,listen_recvq,listen_backlog,established,app_socket_fds,app_procs" >"$file"
+	while :; do
+		pids=$(rig_group_pids)
+		fds=0
+		for p in $pids; do
+			fds=$((fds + $(find "/proc/$p/fd" -lname 'socket:*' 2>/dev/null | wc -l)))
+		done
+		for p in "$@"; do
+			echo "$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }'),$p,$(census "$p" | tr ' ' ','),$fds,$(wc -w <<<"$pids")" >>"$file"
+		done
+		sleep 1
+	done
+}
+
+build_sim() {
+	if [[ -n ${SIM:-} ]]; then return; fi
+	mkdir -p "$rig_tmp/build"
+	(cd "$rt_root" && go build -o "$rig_tmp/build/sim" ./cmd/sim) || die "go build ./cmd/sim"
+	SIM=$rig_tmp/build/sim
+}
+
+# warm_up URL: 32 pages, 4 at a time (far from 16 at once: no deadlock), so that every worker
+# has served a page and imported what its first call needs before the load (as the Tomcat rig
+# compiles its JSP first).
+warm_up() {
+	local url=$1 bad=0
+	local cpids
+	for _ in $(seq 1 8); do
+		cpids=()
+		for _ in 1 2 3 4; do
+			(curl -s -o /dev/null -m 10 -w '%{http_code}\n' "$url" || true) &
+			cpids+=("$!")
+		done
+		wait "${cpids[@]}" # not a bare wait: that would wait for the rig's own processes too
+	done >"$rig_tmp/warm.txt"
+	bad=$(grep -vc '^200$' "$rig_tmp/warm.txt" || true)
+	((bad == 0)) || die "warm-up: $bad of 32 pages did not answer 200 ($(sort "$rig_tmp/warm.txt" | uniq -c | tr '\n' ' '))"
+}
+
+# own_check URL: the rig's own verdict after the load: does /page answer (3 tries, 5 s each)?
+own_check() {
+	local url=$1 ok=0 code
+	for _ in 1 2 3; do
+		code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$url" || true)
+		[[ $code == 200 ]] && ok=$((ok + 1))
+	done
+	echo "$ok"
+}
+
+# load_run NAME VARIANT PROFILE [SIM FLAGS...]: start the rig (VARIANT self|split), run sim run
+# --target with PROFILE while sampling, check for itself, stop, and print one JSON line.
+load_run() {
+	local name=$1 variant=$2 profile=$3
+	shift 3
+	local dir=$OUT/$name
+	mkdir -p "$dir"
+	build_sim
+	rig_start "$variant" "$dir"
+	local url
+	url=$(rig_page_url)
+	warm_up "$url"
+	say "$name: $variant rig up, page $url (pids ${rig_pids[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	sampler "$dir/census.csv" $(rig_watch_ports) &
+	sampler_pid=$!
+	local t0 rc=0
+	t0=$(date +%s)
+	timeout --kill-after=15s 900s "$SIM" run --target "$url" --profile "$profile" --out "$dir" --json "$@" \
+		>"$dir/summary-stdout.json" 2>"$dir/sim.err" || rc=$?
+	local t_sim=$(( $(date +%s) - t0 ))
+	local own
+	own=$(own_check "$url")
+	sleep 1
+	kill "$sampler_pid" 2>/dev/null || true
+	wait "$sampler_pid" 2>/dev/null || true
+	sampler_pid=
+	local final
+	final=$(for p in $(rig_watch_ports); do echo "$p:$(census "$p" | tr ' ' '/')"; done | tr '\n' ' ')
+	local events
+	events=$(rig_events "$dir")
+	stop_all
+	rig_collect "$dir" 2>/dev/null || true
+	[[ $rc == 0 ]] || { say "sim run exited $rc: $(tail -3 "$dir/sim.err")"; }
+	local verdict_line
+	verdict_line=$(grep -m1 -i 'verdict\|hang\|saturated\|ok' "$dir/sim.err" || true)
+	jq -c --arg name "$name" --arg rig "$RIG" --arg variant "$variant" --arg own "$own/3" --arg final "$final" \
+		--arg url "$url" --arg ports "$(rig_watch_ports)" \
+		--argjson events "${events:-{\}}" --arg t "$t_sim" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+		'{rig: $rig, run: $name, variant: $variant, page_url: $url, ports: $ports, verdict, onset_rate_rps, hang_onset_s, hang_after_stage_start_s,
+		  capacity_rps, peak_close_wait, recovered, recovery_s, requests, ok, stopped_on_hang,
+		  own_answered_after: $own, final_census: $final, events: $events, sim_wall_s: $t, load_after: $load,
+		  record_dir}' "$dir/summary-stdout.json" | tee -a "$OUT/rows.jsonl"
+}
+
+# peak_from_census FILE PORT: peak CLOSE_WAIT on PORT and, at that moment, held / in backlog / Recv-Q.
+peak_from_census() {
+	awk -F, -v p="$2" 'NR > 1 && $2 == p && $3 >= m { m = $3; line = $0 } END { print line }' "$1"
+}
+
+rig_main() {
+	local mode=${1:-}
+	shift || true
+	case $mode in
+	install) rig_install ;;
+	ramp | split)
+		local n=${1:-1} i
+		[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 10)) || { echo "$RIG/run.sh $mode: N must be 1..10, got '$n'" >&2; exit 2; }
+		rig_check_installed
+		sed -E "s/^  duration: 120s # recovery/  duration: ${RECOVERY:-120s} # recovery/" "$rt_here/ramp.yaml" >"$rig_tmp/ramp.yaml"
+		for i in $(seq 1 "$n"); do
+			load_run "$mode$i" "$([[ $mode == ramp ]] && echo self || echo split)" "$rig_tmp/ramp.yaml"
+		done
+		;;
+	quick)
+		rig_check_installed
+		load_run quick self quick
+		;;
+	hold)
+		(($#)) || set -- 1 2 3 4 5
+		rig_check_installed
+		local s
+		for s in "$@"; do
+			[[ $s =~ ^[0-9]+$ ]] || { echo "$RIG/run.sh hold: a seed is a whole number, got '$s'" >&2; exit 2; }
+			sed -E "s/^seed:.*/seed: $s/" "$rt_here/hold.yaml" >"$rig_tmp/hold-s$s.yaml"
+			load_run "hold-s$s" self "$rig_tmp/hold-s$s.yaml" --stop-on-hang
+		done
+		;;
+	deadclients)
+		rig_check_installed
+		deadclients
+		;;
+	serve)
+		rig_check_installed
+		rig_start "${1:-self}" "$OUT/serve"
+		say "serving: $(rig_page_url) (Ctrl-C stops it)"
+		# sleep in the background and wait: bash runs the INT/TERM trap (which stops the rig) at once
+		while :; do sleep 3600 & wait $!; done
+		;;
+	*)
+		echo "usage: $RIG/run.sh install | ramp [N] | split [N] | quick | hold [SEED...] | deadclients | serve [self|split]" >&2
+		exit 2
+		;;
+	esac
+}
+
+# deadclients: the split variant (no self-call deadlock: the static page is nginx's), 40
+# requests at once, each client gone after 0.5 s; 16 workers x 200 ms serve 16 at a time, so
+# 24 wait. Count the pages the runtime started (pages.log) 10 s later: 40 = it runs requests
+# whose client already left; about 16 = it drops them.
+deadclients() {
+	local dir=$OUT/deadclients
+	mkdir -p "$dir"
+	rig_start split "$dir"
+	local url
+	url=$(rig_page_url)
+	: >"$dir/pages.log.before"
+	local before
+	before=$(rig_pages_started "$dir")
+	local cpids=()
+	for _ in $(seq 1 40); do
+		curl -s -o /dev/null -m 0.5 "$url" &
+		cpids+=("$!")
+	done
+	wait "${cpids[@]}" || true
+	sleep 10
+	local after
+	after=$(rig_pages_started "$dir")
+	stop_all
+	echo "{\"rig\":\"$RIG\",\"run\":\"deadclients\",\"sent\":40,\"client_timeout_s\":0.5,\"pages_started\":$((after - before))}" | tee -a "$OUT/rows.jsonl"
+}
+
+# start_static_nginx DIR PORT: the split variant's static server, Debian's nginx serving
+# simulator/static/page.html at /static/page.html on 127.0.0.1:PORT (its own process group).
+start_static_nginx() {
+	local dir=$1 port=$2
+	mkdir -p "$dir/static-nginx/static" "$dir/static-nginx/logs"
+	cp "$rt_root/simulator/static/page.html" "$dir/static-nginx/static/page.html"
+	cat >"$dir/static-nginx/nginx.conf" <<NGINX
+# The split variant's static server (generated by bench/runtimes/lib.sh).
+user root;
+worker_processes 1;
+pid $dir/static-nginx/nginx.pid;
+error_log $dir/static-nginx/logs/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    types { text/html html; }
+    server {
+        listen $address:$port backlog=511;
+        root $dir/static-nginx;
+    }
+}
+NGINX
+	spawn "$dir/static-nginx/logs/stdout.log" nginx -c "$dir/static-nginx/nginx.conf" -g 'daemon off;'
+}
+
+# need_pkgs PKG...: exit 2 naming the Debian packages that are not installed.
+need_pkgs() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if ((${#missing[@]})); then
+		echo "$RIG/run.sh: missing Debian packages: ${missing[*]} (bash bench/runtimes/$RIG/run.sh install)" >&2
+		exit 2
+	fi
+}
+
+# apt_install PKG...: install what is missing (idempotent), waiting for another apt's lock.
+apt_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then say "installed already: $*"; return 0; fi
+	local t0=$SECONDS
+	[[ -n $(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1) ]] || apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
+	say "installed ${missing[*]} in $((SECONDS - t0)) s"
+}
