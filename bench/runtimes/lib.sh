@@ -11,6 +11,8 @@
 #   hold SEED...        steady Poisson holds (hold.yaml: 30 rps, 180 s, --stop-on-hang), one per seed
 #   deadclients         40 requests at once whose clients leave after 0.5 s (split variant: no
 #                       deadlock), then how many pages the runtime ran
+#   mechanics           light checks of the mechanics table (no load): keep-alive after a
+#                       response, connections per self-call, processes vs threads
 #   serve [self|split]  start the rig and wait for Ctrl-C (for trying sim by hand)
 #
 # Every run: fresh ports in 31000-31999 (none with any socket on it), the runtime in its own
@@ -269,6 +271,10 @@ rig_main() {
 		rig_check_installed
 		deadclients
 		;;
+	mechanics)
+		rig_check_installed
+		mechanics
+		;;
 	serve)
 		rig_check_installed
 		rig_start "${1:-self}" "$OUT/serve"
@@ -277,36 +283,41 @@ rig_main() {
 		while :; do sleep 3600 & wait $!; done
 		;;
 	*)
-		echo "usage: $RIG/run.sh install | ramp [N] | split [N] | quick | hold [SEED...] | deadclients | serve [self|split]" >&2
+		echo "usage: $RIG/run.sh install | ramp [N] | split [N] | quick | hold [SEED...] | deadclients | mechanics | serve [self|split]" >&2
 		exit 2
 		;;
 	esac
 }
 
-# deadclients: the split variant (no self-call deadlock: the static page is nginx's), 40
-# requests at once, each client gone after 0.5 s; 16 workers x 200 ms serve 16 at a time, so
-# 24 wait. Count the pages the runtime started (pages.log) 10 s later: 40 = it runs requests
-# whose client already left; about 16 = it drops them.
+# deadclients: the split variant (no self-call deadlock: the static page is nginx's), 160
+# requests at once, each client gone after 0.5 s (curl -m 0.5); 16 workers x ~250 ms serve about
+# 32 before then, the rest wait in the backlog or queue while their client leaves. 15 s later,
+# count the pages the runtime started (pages.log) and those it started more than 1 s after the
+# burst began (its client had certainly gone: curl_wall_s shows the burst's own length): ~160 and ~120 = it runs requests whose client left;
+# ~32-48 and ~0 = it drops them.
 deadclients() {
 	local dir=$OUT/deadclients
 	mkdir -p "$dir"
 	rig_start split "$dir"
 	local url
 	url=$(rig_page_url)
-	: >"$dir/pages.log.before"
-	local before
+	warm_up "$url"
+	local before t0 args=()
 	before=$(rig_pages_started "$dir")
-	local cpids=()
-	for _ in $(seq 1 40); do
-		curl -s -o /dev/null -m 0.5 "$url" &
-		cpids+=("$!")
-	done
-	wait "${cpids[@]}" || true
-	sleep 10
-	local after
+	for _ in $(seq 1 160); do args+=(-o /dev/null "$url"); done
+	t0=$(date +%s.%N)
+	# One curl, 160 transfers at once (--parallel), each given up after 0.5 s.
+	curl -s -Z --parallel-max 200 --parallel-immediate -m 0.5 "${args[@]}" || true
+	local t1
+	t1=$(date +%s.%N)
+	sleep 15
+	local after late
 	after=$(rig_pages_started "$dir")
+	late=$(awk -v t="$t0" '$1 == "start" && $3 > t + 1.0' "$dir/pages.log" | wc -l)
 	stop_all
-	echo "{\"rig\":\"$RIG\",\"run\":\"deadclients\",\"sent\":40,\"client_timeout_s\":0.5,\"pages_started\":$((after - before))}" | tee -a "$OUT/rows.jsonl"
+	jq -cn --arg rig "$RIG" --argjson s $((after - before)) --argjson late "$late" \
+		--arg spawn "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+		'{rig: $rig, run: "deadclients", sent: 160, client_timeout_s: 0.5, curl_wall_s: ($spawn|tonumber), pages_started: $s, pages_started_1s_after_burst: $late}' | tee -a "$OUT/rows.jsonl"
 }
 
 # start_static_nginx DIR PORT: the split variant's static server, Debian's nginx serving
@@ -357,4 +368,38 @@ apt_install() {
 	[[ -n $(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1) ]] || apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
 	say "installed ${missing[*]} in $((SECONDS - t0)) s"
+}
+
+# mechanics: the cells of the issue's mechanics table that need no load, on the self variant.
+#  - connection after a response: two requests for the static page on one curl connection;
+#    curl says "Re-using existing connection" (keep-alive) or reconnects (closed);
+#  - the self-call client: 10 pages one after another (curl, keep-alive); the sockets on the
+#    app's port(s) that appear meanwhile (any state, both sides, by address pair) are the
+#    connections opened: 10 outer pages on one kept-alive connection + 10 self-calls each on a
+#    new connection = 11; a pooling client would add 1-2 instead of 10;
+#  - the unit of the pool: the rig's processes and their threads (ps).
+mechanics() {
+	local dir=$OUT/mechanics
+	mkdir -p "$dir"
+	rig_start self "$dir"
+	local url static p
+	url=$(rig_page_url)
+	static=${url%/page}/static/page.html
+	{
+		echo "== curl -sv $static $static (one curl, keep-alive asked):"
+		curl -sv -o /dev/null -o /dev/null "$static" "$static" 2>&1 | grep -E '^\* (Re-using|Connected to|Closing)|^< (Connection|connection|Keep-Alive)' || true
+		local args=()
+		for _ in $(seq 1 10); do args+=(-o /dev/null "$url"); done
+		for p in $(rig_watch_ports); do ss -Htan "( sport = :$p or dport = :$p )" | awk '{ print $4, $5 }' | sort -u >"$dir/before-$p"; done
+		echo "== 10 pages, one curl: $(curl -s -w '%{http_code} ' "${args[@]}")"
+		sleep 0.5
+		for p in $(rig_watch_ports); do
+			ss -Htan "( sport = :$p or dport = :$p )" | awk '{ print $4, $5, $1 }' | sort -u >"$dir/after-$p"
+			echo "== port $p: connections opened during the 10 pages (address pairs not there before), by state and side:"
+			awk -v p=":$p" 'NR == FNR { seen[$1 " " $2] = 1; next } !(($1 " " $2) in seen) { side = ($1 ~ p "$") ? "server" : "client"; n[$3 " " side]++; t++ } END { for (k in n) printf "   %s-side %s: %d\n", substr(k, index(k, " ") + 1), substr(k, 1, index(k, " ") - 1), n[k]; printf "   total new sockets (a connection has 2 on loopback when both ends are still open): %d\n", t }' "$dir/before-$p" "$dir/after-$p"
+		done
+		echo "== processes and threads of the rig (ps -o nlwp):"
+		for pg in "${rig_pids[@]}"; do ps -o pid=,nlwp=,comm= -g "$pg"; done | awk '{ n++; t += $2; c[$3]++ } END { printf "   %d processes, %d threads;", n, t; for (k in c) printf " %s x%d", k, c[k]; print "" }'
+	} | tee "$dir/mechanics.txt"
+	stop_all
 }

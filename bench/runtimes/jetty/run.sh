@@ -59,11 +59,19 @@ INI
 }
 rig_page_url() { echo "http://$address:$app_port/app/page"; }
 rig_watch_ports() { echo "$app_port"; }
+# Before the stop: a thread dump (jcmd), the threads of the pool (qtp...) that are inside
+# PageServlet.doGet (a page, waiting for its self-call) and the pool's own line at stop.
 rig_events() {
-	jq -cn --argjson s "$(grep -c '^start' "$1/pages.log" || true)" --argjson d "$(grep -c '^done' "$1/pages.log" || true)" \
-		'{pages_started: $s, pages_done: $d}'
+	local d=$1 pid=${rig_pids[-1]}
+	timeout 30s jcmd "$pid" Thread.print >"$d/threads.txt" 2>&1 || true
+	local qtp in_page
+	qtp=$(grep -c '^"qtp' "$d/threads.txt" || true)
+	in_page=$(awk '/^"qtp/ { w = 1; next } /^$/ { w = 0 } w && /PageServlet.doGet/ { n++; w = 0 } END { print n + 0 }' "$d/threads.txt")
+	jq -cn --argjson s "$(grep -c '^start' "$d/pages.log" || true)" --argjson dn "$(grep -c '^done' "$d/pages.log" || true)" \
+		--argjson q "$qtp" --argjson p "$in_page" \
+		'{pages_started: $s, pages_done: $dn, pool_threads: $q, pool_threads_in_page: $p}'
 }
-rig_collect() { :; }
+rig_collect() { grep -m1 -o 'QueuedThreadPool\[qtp[0-9]*\]@[0-9a-f]*{STOPPING[^}]*}[^ ]*' "$1/jetty.log" >"$1/pool-at-stop.txt" || true; }
 rig_pages_started() { grep -c '^start' "$1/pages.log" || true; }
 
 rig_main "$@"

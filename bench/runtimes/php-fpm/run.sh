@@ -5,6 +5,7 @@
 #
 #   bash bench/runtimes/php-fpm/run.sh install
 #   bash bench/runtimes/php-fpm/run.sh ramp       # FPM_MAX_CHILDREN=5 for Debian's default pool
+#   FPM_PM=static bash bench/runtimes/php-fpm/run.sh hold 1 2 3   # all 16 children from the start
 #
 # nginx: Debian's nginx.conf defaults (worker_processes auto, worker_connections 768,
 # keepalive_timeout 65) and fastcgi defaults (a new FastCGI connection per request,
@@ -19,7 +20,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 PKGS=(php8.2-fpm php8.2-curl nginx)
 rig_install() { apt_install php-fpm php8.2-curl nginx; }
-rig_check_installed() { need_pkgs "${PKGS[@]}"; }
+rig_check_installed() {
+	need_pkgs "${PKGS[@]}"
+	case ${FPM_PM:-dynamic} in static | dynamic | ondemand) ;; *)
+		echo "php-fpm/run.sh: FPM_PM must be static, dynamic or ondemand, got '$FPM_PM'" >&2; exit 2 ;;
+	esac
+	[[ ${FPM_MAX_CHILDREN:-16} =~ ^[1-9][0-9]{0,2}$ ]] || { echo "php-fpm/run.sh: FPM_MAX_CHILDREN must be 1..999, got '$FPM_MAX_CHILDREN'" >&2; exit 2; }
+}
 
 nginx_port= fpm_port= static_port=
 rig_start() {
@@ -48,7 +55,7 @@ daemonize = no
 user = root
 group = root
 listen = $address:$fpm_port
-pm = dynamic
+pm = ${FPM_PM:-dynamic}
 pm.max_children = ${FPM_MAX_CHILDREN:-16}
 pm.start_servers = 2
 pm.min_spare_servers = 1
@@ -90,7 +97,7 @@ CONF
 	spawn "$dir/logs/nginx.stdout" nginx -c "$dir/nginx.conf" -g 'daemon off;'
 	wait_http "http://$address:$nginx_port/static/page.html" 30
 	wait_http "http://$address:$nginx_port/page" 30
-	echo "$variant static=$static_url nginx=$nginx_port fpm=$fpm_port max_children=${FPM_MAX_CHILDREN:-16}" >"$dir/rig.txt"
+	echo "$variant static=$static_url nginx=$nginx_port fpm=$fpm_port max_children=${FPM_MAX_CHILDREN:-16} pm=${FPM_PM:-dynamic}" >"$dir/rig.txt"
 }
 rig_page_url() { echo "http://$address:$nginx_port/page"; }
 rig_watch_ports() { echo "$nginx_port $fpm_port"; }
