@@ -140,6 +140,9 @@ census() {
 sampler() {
 	local file=$1 t0 pids fds p
 	shift
+	# A failed ss or find (a process that exits between ps and /proc, a netlink dump cut short
+	# under load) must not end the sampler: no errexit here, every row is best effort.
+	set +e
 	t0=$(date +%s.%N)
 	echo "t_s,port,close_wait,cw_held_by_app,cw_in_backlog,listen_recvq,listen_backlog,established,app_socket_fds,app_procs" >"$file"
 	while :; do
@@ -229,7 +232,7 @@ load_run() {
 		--arg url "$url" --arg ports "$(rig_watch_ports)" \
 		--argjson events "${events:-{\}}" --arg t "$t_sim" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
 		'{rig: $rig, run: $name, variant: $variant, page_url: $url, ports: $ports, verdict, onset_rate_rps, hang_onset_s, hang_after_stage_start_s,
-		  capacity_rps, peak_close_wait, recovered, recovery_s, requests, ok, stopped_on_hang,
+		  collapse_onset_s, capacity_rps, peak_close_wait, recovered, recovery_s, requests, ok, stopped_on_hang,
 		  own_answered_after: $own, final_census: $final, events: $events, sim_wall_s: $t, load_after: $load,
 		  record_dir}' "$dir/summary-stdout.json" | tee -a "$OUT/rows.jsonl"
 }
