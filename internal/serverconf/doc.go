@@ -17,10 +17,11 @@ func KeysDoc() string {
 	var b strings.Builder
 	b.WriteString("<!-- Generated from serverconf.Keys by `go generate ./internal/serverconf`; do not edit. -->\n\n")
 	b.WriteString("# Server keys\n\n")
-	b.WriteString("Every key of the server, in the order `sim serve --help` shows them. Each is set, lowest\n" +
-		"precedence first, by its default, a profile's server section (keys marked *profile*), `--config`\n" +
-		"(a YAML file of these keys), its `SIM_*` environment variable and its flag. A topology may give\n" +
-		"its own keys another default (`self-timeout` sets both self-call timeouts to 1s): see\n" +
+	b.WriteString("Every key of the server, in the order `sim serve --help` shows them. `sim serve` takes each\n" +
+		"as a flag, a `SIM_*` environment variable or a key of its `--config` YAML file (in that order of\n" +
+		"precedence, over the default); the keys marked *profile* may also be set in a load profile's\n" +
+		"`server:` section. Durations are Go durations (`100ms`). A topology may give its own keys\n" +
+		"another default (`self-timeout` sets both self-call timeouts to 1s): see\n" +
 		"[topologies.md](topologies.md).\n\n")
 	b.WriteString("| key | flag | environment | default | profile | what it does |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
@@ -42,9 +43,12 @@ func KeysDoc() string {
 	return b.String()
 }
 
+// text keeps a <Tag> in prose from being read as HTML by a markdown renderer.
+func text(s string) string { return strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(s) }
+
 // cell makes text safe in a markdown table cell.
 func cell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // TopologiesDoc renders the topology reference (docs/topologies.md) from the registry
@@ -60,8 +64,8 @@ func TopologiesDoc() string {
 		"default ([keys.md](keys.md)); a timeout can rule the hang out for the others too.\n\n")
 	for _, tp := range topology.All() {
 		fmt.Fprintf(&b, "## `%s` — %s\n\n", tp.Name, tp.Label)
-		fmt.Fprintf(&b, "%s.\n\n", upperFirst(tp.Summary))
-		fmt.Fprintf(&b, "- Real world: %s.\n", tp.Counterpart)
+		fmt.Fprintf(&b, "%s.\n\n", text(upperFirst(tp.Summary)))
+		fmt.Fprintf(&b, "- Real world: %s.\n", text(tp.Counterpart))
 		m := tp.Mechanics
 		mech := []string{"fragment: " + m.Fragment.String()}
 		if m.QueueLimit {
@@ -87,7 +91,7 @@ func TopologiesDoc() string {
 			fmt.Fprintf(&b, "- Defaults it gives: %s.\n", strings.Join(defs, ", "))
 		}
 		fmt.Fprintf(&b, "- Can hang with default keys: %s.\n", hangText(tp))
-		fmt.Fprintf(&b, "- Cost: %s\n\n", tp.Cost)
+		fmt.Fprintf(&b, "- Cost: %s\n\n", text(tp.Cost))
 	}
 	return b.String()
 }
