@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
+
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -18,9 +20,7 @@ import (
 // answers again after the load (self-timeout only once it has drained its backlog, which the
 // recovery's drain extension waits for); the bounded queue's refusals are 503s.
 func TestCompareAllTopologiesSockets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("eight real-socket runs, about five minutes")
-	}
+	testtier.Long(t) // eight real-socket runs, about five minutes
 	out := filepath.Join(t.TempDir(), "runs")
 	start := time.Now()
 	// About 5 minutes on a quiet 2-core machine (self-timeout drains for ~70 s after its load);
