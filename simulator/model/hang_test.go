@@ -41,11 +41,11 @@ func hangKeys() []struct {
 //
 //   - a server that can hang reaches the model's absorbing state (every worker held by a page,
 //     for good) when fed 200 rps (2.5 times what 16 workers × 200 ms serve), within a minute;
-//   - on the quick profile (a ramp past capacity) with 20 minutes of probes, one every 5 s,
+//   - on the quick profile (a ramp past capacity) with 12 minutes of probes, one every 5 s,
 //     after the load, a server that can hang hangs and does not recover, and one that cannot
 //     recovers. (Quick's own probes, 8 s of them 2 a second, are too few or too many for some
 //     that cannot: self with socket_timeout alone finishes a page per lease and timeout, ~2 a
-//     second, so it drains its ~700 queued requests in minutes, and probes sent at 2 a second
+//     second, so it drains its ~700 queued requests in minutes (measured: 435 s), and probes sent at 2 a second
 //     keep it just as busy.)
 func TestModelAgreesWithCanHang(t *testing.T) {
 	quick, err := loadprofiles.Load("quick")
@@ -53,7 +53,7 @@ func TestModelAgreesWithCanHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	prof := *quick
-	prof.Recovery.Duration, prof.Recovery.Interval = 20*time.Minute, 5*time.Second
+	prof.Recovery.Duration, prof.Recovery.Interval = 12*time.Minute, 5*time.Second
 	client := loadprofiles.Client{Timeout: time.Second, Keepalive: true}
 	for _, v := range variants() {
 		for _, k := range hangKeys() {
@@ -64,11 +64,13 @@ func TestModelAgreesWithCanHang(t *testing.T) {
 				canHang := cfg.CanHang()
 				why := topology.WhyNoHang(cfg.Hang())
 
-				s := steadyFactory(t, cfg, client)(200, 7).(*steady)
-				for s.Now() < 60 && !s.Absorbed() && s.Step() {
-				}
-				if canHang && !s.Absorbed() {
-					t.Errorf("CanHang says it can hang, but a minute at 200 rps never reached the absorbing state")
+				if canHang {
+					s := steadyFactory(t, cfg, client)(200, 7).(*steady)
+					for s.Now() < 60 && !s.Absorbed() && s.Step() {
+					}
+					if !s.Absorbed() {
+						t.Errorf("CanHang says it can hang, but a minute at 200 rps never reached the absorbing state")
+					}
 				}
 
 				out, err := Run(context.Background(), Options{Topology: v.topology, Profile: &prof, ProfileName: prof.Name,
@@ -77,7 +79,11 @@ func TestModelAgreesWithCanHang(t *testing.T) {
 					t.Fatal(err)
 				}
 				sum := out.Summary
-				t.Logf("CanHang %v (%s); quick: %s", canHang, why, sum.VerdictLine())
+				rec := "-"
+				if sum.RecoveryS != nil {
+					rec = fmt.Sprintf("%.0f s", *sum.RecoveryS)
+				}
+				t.Logf("CanHang %v (%s); quick: %s, recovery %s", canHang, why, sum.VerdictLine(), rec)
 				if hung := sum.Hang && !sum.Recovered; hung != canHang {
 					t.Errorf("CanHang %v (%s), but on the quick profile: %s", canHang, why, sum.VerdictLine())
 				}
