@@ -23,6 +23,9 @@
 # accepted yet), the LISTEN socket's Recv-Q / Send-Q (accept queue / backlog), ESTABLISHED, and
 # the socket fds the rig's processes hold (/proc/PID/fd). After sim's own probes the rig
 # checks for itself: 3 requests to /page with curl -m 5 (its own verdict: answered or not).
+# Beside sim, bench/hazard's stall watcher records the machine's worst and 99th-percentile
+# lateness waking a 10 ms sleeper (stall_max_ms, stall_p99_ms in the row): a stall of the machine
+# longer than ~0.5 s fills a 16-worker pool at 30 rps by itself.
 #
 # Environment: OUT=DIR (records; default a temp folder, printed), SIM=PATH (a built sim;
 # default: built from this tree), RECOVERY=DURATION (ramp/split probe window, default 120s).
@@ -159,10 +162,16 @@ sampler() {
 }
 
 build_sim() {
-	if [[ -n ${SIM:-} ]]; then return; fi
 	mkdir -p "$rig_tmp/build"
-	(cd "$rt_root" && go build -o "$rig_tmp/build/sim" ./cmd/sim) || die "go build ./cmd/sim"
-	SIM=$rig_tmp/build/sim
+	if [[ -z ${SIM:-} ]]; then
+		(cd "$rt_root" && go build -o "$rig_tmp/build/sim" ./cmd/sim) || die "go build ./cmd/sim"
+		SIM=$rig_tmp/build/sim
+	fi
+	# bench/hazard's stall watcher: how late the machine woke a 10 ms sleeper during the run.
+	if [[ -z ${HAZARD:-} ]]; then
+		(cd "$rt_root" && go build -o "$rig_tmp/build/hazard" ./bench/hazard) || die "go build ./bench/hazard"
+		HAZARD=$rig_tmp/build/hazard
+	fi
 }
 
 # warm_up URL: 32 pages, 4 at a time (far from 16 at once: no deadlock), so that every worker
@@ -208,11 +217,17 @@ load_run() {
 	say "$name: $variant rig up, page $url (pids ${rig_pids[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	sampler "$dir/census.csv" $(rig_watch_ports) &
 	sampler_pid=$!
+	# The stall watcher, at the rig's nice level, for as long as sim runs.
+	nice -n "${RIG_NICE:--5}" "$HAZARD" -stalls "$dir/stalls.txt" &
+	local watcher=$!
 	local t0 rc=0
 	t0=$(date +%s)
 	timeout --kill-after=15s 900s "$SIM" run --target "$url" --profile "$profile" --out "$dir" --json "$@" \
 		>"$dir/summary-stdout.json" 2>"$dir/sim.err" || rc=$?
 	local t_sim=$(( $(date +%s) - t0 ))
+	kill -TERM "$watcher" 2>/dev/null && wait "$watcher" 2>/dev/null || true
+	local stalls=("" "")
+	read -r -a stalls <"$dir/stalls.txt" 2>/dev/null || stalls=("" "")
 	local own
 	own=$(own_check "$url")
 	sleep 1
@@ -229,10 +244,11 @@ load_run() {
 	local verdict_line
 	verdict_line=$(grep -m1 -i 'verdict\|hang\|saturated\|ok' "$dir/sim.err" || true)
 	jq -c --arg name "$name" --arg rig "$RIG" --arg variant "$variant" --arg own "$own/3" --arg final "$final" \
-		--arg url "$url" --arg ports "$(rig_watch_ports)" \
+		--arg url "$url" --arg ports "$(rig_watch_ports)" --arg smax "${stalls[0]:-}" --arg sp99 "${stalls[1]:-}" \
 		--argjson events "${events:-{\}}" --arg t "$t_sim" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
 		'{rig: $rig, run: $name, variant: $variant, page_url: $url, ports: $ports, verdict, onset_rate_rps, hang_onset_s, hang_after_stage_start_s,
 		  collapse_onset_s, capacity_rps, peak_close_wait, recovered, recovery_s, requests, ok, stopped_on_hang,
+		  stall_max_ms: (if $smax == "" then null else ($smax|tonumber) end), stall_p99_ms: (if $sp99 == "" then null else ($sp99|tonumber) end),
 		  own_answered_after: $own, final_census: $final, events: $events, sim_wall_s: $t, load_after: $load,
 		  record_dir}' "$dir/summary-stdout.json" | tee -a "$OUT/rows.jsonl"
 }

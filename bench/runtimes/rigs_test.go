@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/simdev/sim/internal/testtier"
 )
 
 // rigs: each rig's directory and the Debian packages its self variant needs.
@@ -50,22 +52,13 @@ type row struct {
 	Final       string  `json:"final_census"`
 }
 
-// long reports whether the long tier was asked for (SIM_LONG=1, not -short); the same rule as
-// internal/testtier.Long, which this file should call once that helper is on main.
-func long(t *testing.T) {
-	t.Helper()
-	if os.Getenv("SIM_LONG") != "1" || testing.Short() {
-		t.Skip("long tier: runs with SIM_LONG=1 (go test -short skips it too)")
-	}
-}
-
 func installed(pkg string) bool {
 	out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
 	return err == nil && strings.Contains(string(out), "install ok installed")
 }
 
 func TestRigVerdicts(t *testing.T) {
-	long(t)
+	testtier.Long(t)
 	for _, tool := range []string{"bash", "curl", "jq", "ss", "setsid"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the rigs need %s: %v", tool, err)

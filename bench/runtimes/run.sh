@@ -5,7 +5,8 @@
 #   bash bench/runtimes/run.sh             # the measurements (about 70 minutes on 2 cores)
 #
 # Environment: ALL="gunicorn php-fpm puma jetty" (the rigs), SEEDS="1 2 3 4 5" (the holds' seeds),
-# OUT=DIR (default: a temp folder, printed; one sub-folder per rig and mode), SIM=PATH (a built sim).
+# OUT=DIR (default: a temp folder, printed; one sub-folder per rig and mode), SIM=PATH (a built sim),
+# HAZARD=PATH (a built bench/hazard, the stall watcher).
 # For each rig: the mechanics checks, the uniform ramp (gunicorn twice: the repeated key figure),
 # the split ramp, the dead-client check and the Poisson holds; then table.sh prints the table.
 set -euo pipefail
@@ -28,6 +29,10 @@ OUT=${OUT:-$(mktemp -d /tmp/bench-runtimes.XXXXXX)}
 if [[ -z ${SIM:-} ]]; then
 	(cd "$root" && go build -o "$OUT/sim" ./cmd/sim)
 	export SIM=$OUT/sim
+fi
+if [[ -z ${HAZARD:-} ]]; then
+	(cd "$root" && go build -o "$OUT/hazard" ./bench/hazard)
+	export HAZARD=$OUT/hazard
 fi
 echo "records: $OUT (sim: $SIM, tree $(git -C "$root" rev-parse --short HEAD))"
 for r in $rigs; do

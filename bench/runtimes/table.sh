@@ -14,8 +14,8 @@ if [[ ${1:-} == -holds ]]; then
 	# The socket engine (sim's Tomcat-like connector + HttpClient-like client) on the same profile
 	# and seeds: bench/hazard/data/runs.csv, 16 workers, 30 rps (seed 1 was run twice there).
 	declare -A engine=([1]="1.0 / 4.0" [2]="none" [3]="none" [4]="45.5" [5]="30.3")
-	echo "| rig | seed | sim verdict | time to hang s (hang_after_stage_start_s) | socket engine, same seed | OK / sent | sim peak CLOSE_WAIT | CLOSE_WAIT at the end (held by app / in backlog) | load1 after |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	echo "| rig | seed | sim verdict | time to hang s (hang_after_stage_start_s) | socket engine, same seed | OK / sent | sim peak CLOSE_WAIT | CLOSE_WAIT at the end (held by app / in backlog) | load1 after | worst stall ms |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	for out in "$@"; do
 		[[ -f $out/rows.jsonl ]] || continue
 		while IFS= read -r line; do
@@ -24,8 +24,9 @@ if [[ ${1:-} == -holds ]]; then
 			seed=${run#hold-s}
 			# The census at the end (after the probes): CLOSE_WAIT held by the app / in the backlog.
 			pk=$(jq -r '.final_census' <<<"$line" | awk '{ for (i = 1; i <= NF; i++) { split($i, a, "[:/]"); if (a[2] > 0) printf ":%s %s (%s / %s) ", a[1], a[2], a[3], a[4] } }')
-			jq -r --arg seed "$seed" --arg eng "${engine[$seed]:-?}" --arg pk "${pk:-none}" '
-				"| \(.rig)\(if (.rig == "php-fpm") then " (" + (.pm // "dynamic") + ")" else "" end) | \($seed) | \(.verdict) | \(if .hang_after_stage_start_s == null then "none in 180" else (.hang_after_stage_start_s*100|round/100|tostring) end) | \($eng) | \(.ok) / \(.requests) | \(.peak_close_wait) | \($pk) | \(.load_after | split(" ")[0]) |"' <<<"$line"
+			pmv=$(grep -o ' pm=[a-z]*' "$out/$run/rig.txt" 2>/dev/null | cut -d= -f2 || true)
+			jq -r --arg seed "$seed" --arg eng "${engine[$seed]:-?}" --arg pk "${pk:-none}" --arg pm "${pmv:-dynamic}" '
+				"| \(.rig)\(if (.rig == "php-fpm") then " (" + $pm + ")" else "" end) | \($seed) | \(.verdict) | \(if .hang_after_stage_start_s == null then "none in 180" else (.hang_after_stage_start_s*100|round/100|tostring) end) | \($eng) | \(.ok) / \(.requests) | \(.peak_close_wait) | \($pk) | \(.load_after | split(" ")[0]) | \(.stall_max_ms // "-") |"' <<<"$line"
 		done <"$out/rows.jsonl"
 	done
 	exit 0
