@@ -6,9 +6,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 
+	"github.com/simdev/sim/internal/serverconf"
 	"github.com/simdev/sim/internal/topology"
-	"github.com/simdev/sim/simulator/app"
-	"github.com/simdev/sim/simulator/connector"
 )
 
 // evKind is what an event does.
@@ -201,10 +200,10 @@ type params struct {
 
 // newParams builds the mechanics of c's topology (the registry's Mechanics); c must be
 // normalized and valid.
-func newParams(c app.Config) params {
+func newParams(c serverconf.Config) params {
 	mech := topology.Must(c.Topology).Mechanics
 	p := params{
-		bio:          c.Connector == connector.BIO,
+		bio:          c.Connector == serverconf.BIO,
 		fragment:     mech.Fragment,
 		canHang:      c.CanHang(),
 		baseFDs:      BaseFDs,
@@ -1132,7 +1131,7 @@ func (e *engine) startWork(id int32) {
 	r := &e.reqs[id]
 	r.state = rsWorking
 	r.workAt = e.now
-	if e.p.work.dist == app.WorkFixed {
+	if e.p.work.dist == serverconf.WorkFixed {
 		e.after(qWork, evWorkEnd, id, r.gen)
 		return
 	}
@@ -1752,13 +1751,13 @@ type workDist struct {
 // the model draws the work times `sim serve` draws, in the same order.
 const workPCGStream = 0xb7e151628aed2a6a
 
-func newWorkDist(c app.Config) workDist {
+func newWorkDist(c serverconf.Config) workDist {
 	w := workDist{dist: c.WorkTimeDist, base: float64(c.WorkTime)}
 	var p99 float64
 	switch c.WorkTimeDist {
-	case app.WorkExponential:
+	case serverconf.WorkExponential:
 		p99 = float64(int64(float64(c.WorkTime) * math.Log(100)))
-	case app.WorkLognormal:
+	case serverconf.WorkLognormal:
 		w.sigma = math.Log(float64(c.WorkTimeP99)/w.base) / z99
 		p99 = float64(c.WorkTimeP99)
 	}
@@ -1778,9 +1777,9 @@ const (
 func (w workDist) draw(rng *rand.Rand) float64 {
 	var d float64
 	switch w.dist {
-	case app.WorkExponential:
+	case serverconf.WorkExponential:
 		d = w.base * rng.ExpFloat64()
-	case app.WorkLognormal:
+	case serverconf.WorkLognormal:
 		d = w.base * math.Exp(w.sigma*rng.NormFloat64())
 	default:
 		return w.base / 1e9
@@ -1859,7 +1858,7 @@ func (e *engine) redraw() {
 	if e.pacer == nil && e.rate > 0 && e.ag.arrives {
 		e.ag.arrival.t = e.now + e.rng.ExpFloat64()/e.rate
 	}
-	if e.p.work.dist != app.WorkExponential {
+	if e.p.work.dist != serverconf.WorkExponential {
 		return
 	}
 	moved := false

@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/serverconf"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
-	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/hazard"
 )
 
@@ -27,8 +27,8 @@ type SteadyOptions struct {
 
 // Steady returns a hazard.Factory of systems running cfg's server (topology, connector, pools,
 // work times, timeouts, fd limit: everything the model simulates) fed a steady homogeneous
-// Poisson source of page requests. cfg must be a whole config, such as runner.ServerConfig
-// returns or app.Defaults() with changes; it is normalized and validated here, and a mistake is
+// Poisson source of page requests. cfg must be a whole config, such as run.ServerConfig
+// returns or serverconf.Defaults() with changes; it is normalized and validated here, and a mistake is
 // an *invalid.Error naming the key.
 //
 // The systems are for the hazard estimators, so cfg's topology must be able to hang with cfg's
@@ -52,7 +52,7 @@ type SteadyOptions struct {
 // included, by TestSteadyWithoutTimeWaitSameHang); only fewer events are stepped, and a clone
 // copies less: at 10 rps with a client that opens a connection per request (SteadyOptions'
 // zero Client), a run follows ~600 TIME_WAIT sockets.
-func Steady(cfg app.Config, opt SteadyOptions) (hazard.Factory, error) {
+func Steady(cfg serverconf.Config, opt SteadyOptions) (hazard.Factory, error) {
 	cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func Steady(cfg app.Config, opt SteadyOptions) (hazard.Factory, error) {
 }
 
 // hangingTopologies names the topologies that can hang with cfg's other keys.
-func hangingTopologies(cfg app.Config) []string {
+func hangingTopologies(cfg serverconf.Config) []string {
 	var out []string
 	for _, tp := range topology.All() {
 		c := cfg
@@ -80,7 +80,7 @@ func hangingTopologies(cfg app.Config) []string {
 
 // factory is Steady for any topology, hang or not (the model's own tests drive steady systems
 // of every topology); cfg must be normalized and valid.
-func factory(cfg app.Config, opt SteadyOptions) hazard.Factory {
+func factory(cfg serverconf.Config, opt SteadyOptions) hazard.Factory {
 	p := newParams(cfg)
 	p.setClient(opt.Client)
 	p.sockets = false
