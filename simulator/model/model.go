@@ -233,7 +233,7 @@ func (r *recorder) simulate(ctx context.Context) error {
 	loadDur := p.Duration()
 	var hits uint64
 	var lastNs int64
-	e.pacer = func(now float64) (float64, bool) {
+	e.client.pacer = func(now float64) (float64, bool) {
 		if r.stopped {
 			return 0, false
 		}
@@ -249,7 +249,7 @@ func (r *recorder) simulate(ctx context.Context) error {
 		lastNs = elapsed + int64(wait)
 		return float64(lastNs) / 1e9, true
 	}
-	e.scheduleArrival()
+	e.client.scheduleArrival(e)
 	e.schedule(r.interval, evSample, -1, 0)
 	r.scheduleProbes(r.loadEnd, probesPlanned)
 
@@ -260,7 +260,7 @@ func (r *recorder) simulate(ctx context.Context) error {
 		if r.writeErr != nil {
 			return r.writeErr
 		}
-		if r.probesLeft == 0 && e.inflight == 0 && e.peek() > r.probesEnd {
+		if r.probesLeft == 0 && e.client.inflight == 0 && e.peek() > r.probesEnd {
 			return nil
 		}
 		if !e.step() {
@@ -307,7 +307,7 @@ func (r *recorder) drain(e *engine) {
 	}
 	r.extended = ext + rc.Interval
 	r.probesLeft++
-	e.sendProbe(e.p.probeTimeout)
+	e.client.sendProbe(e, e.p.probeTimeout)
 	e.schedule(e.now+rc.Interval.Seconds(), evProbe, ev2batch(r.stopped), 0)
 }
 
@@ -330,7 +330,7 @@ func (r *recorder) event(e *engine, ev event) {
 			r.drain(e)
 			return
 		}
-		e.sendProbe(e.p.probeTimeout)
+		e.client.sendProbe(e, e.p.probeTimeout)
 	case evSample:
 		r.sample(e)
 	}
@@ -397,30 +397,30 @@ func (r *recorder) sample(e *engine) {
 		s.OfferedRPS = r.o.Profile.RateAt(time.Duration((t - r.interval/2) * 1e9))
 	}
 	r.window.Fill(&s, time.Duration(math.Round(r.interval*1e9)))
-	s.InFlight = e.inflight
-	s.CloseWait = e.srvN[tCloseWait]
-	s.Established = e.srvN[tEst]
-	s.TimeWait = e.srvN[tTimeWait]
-	s.ClientEstablished = e.cliN[tEst]
-	s.ClientFinWait2 = e.cliN[tFinWait2]
-	s.ClientTimeWait = e.cliN[tTimeWait]
-	s.ClientSynSent = e.synSent
-	s.AcceptQueue = e.backlogLive
+	s.InFlight = e.client.inflight
+	s.CloseWait = e.tcp.srv[tCloseWait]
+	s.Established = e.tcp.srv[tEst]
+	s.TimeWait = e.tcp.srv[tTimeWait]
+	s.ClientEstablished = e.tcp.cli[tEst]
+	s.ClientFinWait2 = e.tcp.cli[tFinWait2]
+	s.ClientTimeWait = e.tcp.cli[tTimeWait]
+	s.ClientSynSent = e.tcp.synSent
+	s.AcceptQueue = e.app.backlogLive
 	s.AcceptQueueMax = r.cfg.AcceptCount
 	s.AppUp = true
-	s.WorkersBusy = e.busy
-	s.Queued = e.queueLive
-	s.ConnectionsOpen = e.open
-	s.SelfcallLeased = e.totalHeld
-	s.SelfcallWaiting = e.routeLive + e.totalLive
-	s.AcceptErrors = e.acceptErrors
-	s.FDsOpen = e.fds()
+	s.WorkersBusy = e.app.workers.held
+	s.Queued = e.app.workers.waiting
+	s.ConnectionsOpen = e.app.open
+	s.SelfcallLeased = e.pool.total.held
+	s.SelfcallWaiting = e.pool.route.waiting + e.pool.total.waiting
+	s.AcceptErrors = e.app.acceptErrors
+	s.FDsOpen = e.tcp.fds()
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)
 	if s.Phase == results.PhaseLoad {
 		r.selfcallMS = 0
-		if e.selfcallN > 0 {
-			r.selfcallMS = e.selfcallSum / float64(e.selfcallN) * 1000
+		if e.pool.calls > 0 {
+			r.selfcallMS = e.pool.callTime / float64(e.pool.calls) * 1000
 		}
 		if r.o.StopOnHang && !r.stopped {
 			if run.StopNow(r.timeline, r.th) {

@@ -88,8 +88,8 @@ func factory(cfg serverconf.Config, opt SteadyOptions) hazard.Factory {
 	return func(rate float64, seed uint64) hazard.System {
 		a := newSteady(seed)
 		a.e.init(&p, &a.rng)
-		a.e.rate = rate
-		a.e.scheduleArrival()
+		a.e.client.rate = rate
+		a.e.client.scheduleArrival(&a.e)
 		return &a.s
 	}
 }
