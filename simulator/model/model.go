@@ -188,7 +188,7 @@ type recorder struct {
 	stopped    bool          // StopOnHang ended the load
 	probesLeft int           // probes not answered or given up yet
 	probesEnd  float64       // when the last probe finished; sampling stops there
-	drainFrom  float64       // when the first drain check is due: after the batch's last probe
+	recovery   *run.Recovery // the recovery window of the batch in force
 	extended   time.Duration // how far probing went past recovery.duration while the server drained
 	sampleK    int
 	selfcallMS float64
@@ -286,26 +286,25 @@ func (r *recorder) scheduleProbes(from float64, batch int32) {
 	n := run.Probes(rc)
 	// The pending drain check counts as a probe left, so that the run does not end before it.
 	r.probesLeft = n + 1
+	r.recovery = run.NewRecovery(rc)
 	for i := range n {
 		r.e.schedule(from+float64(i)*rc.Interval.Seconds(), evProbe, batch, 0)
 	}
-	r.drainFrom = from + float64(n)*rc.Interval.Seconds()
-	r.e.schedule(r.drainFrom, evProbe, drainCheck+batch, 0)
+	r.e.schedule(from+float64(n)*rc.Interval.Seconds(), evProbe, drainCheck+batch, 0)
 }
 
-// drain is a drain check: while the run contract's drain rule (run.Extend) says so, send one
-// more probe and check again an interval later.
+// drain is a drain check: while the run contract's Recovery says so, send one more probe and
+// check again an interval later.
 func (r *recorder) drain(e *engine) {
 	rc := r.o.Profile.Recovery
-	ext := time.Duration(math.Round((e.now - r.drainFrom) * 1e9))
-	if !run.Extend(rc, ext, r.timeline, r.probes) {
+	if !r.recovery.Tick(r.timeline, r.probes) {
 		r.probesLeft--
 		if r.probesLeft == 0 {
 			r.probesEnd = e.now
 		}
 		return
 	}
-	r.extended = ext + rc.Interval
+	r.extended = r.recovery.Extended()
 	r.probesLeft++
 	e.client.sendProbe(e, e.p.probeTimeout)
 	e.schedule(e.now+rc.Interval.Seconds(), evProbe, ev2batch(r.stopped), 0)
@@ -330,6 +329,7 @@ func (r *recorder) event(e *engine, ev event) {
 			r.drain(e)
 			return
 		}
+		r.recovery.Tick(r.timeline, r.probes) // one of the planned probes: always sent
 		e.client.sendProbe(e, e.p.probeTimeout)
 	case evSample:
 		r.sample(e)

@@ -331,13 +331,14 @@ func (ob *observer) sample(ctx context.Context, t0 time.Time, loadDur, interval 
 func (ob *observer) recover(ctx context.Context, t0 time.Time, loadDur time.Duration) error {
 	rc := ob.o.Profile.Recovery
 	// Probes go out on schedule, each on its own, so a hung server that holds every probe for
-	// the whole timeout still gets duration/interval of them, as the incident's users did.
-	n := run.Probes(rc)
+	// the whole timeout still gets duration/interval of them, as the incident's users did; the
+	// run contract's Recovery says when the window ends (a draining server extends it).
+	rec := run.NewRecovery(rc)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	tick := time.NewTicker(rc.Interval)
 	defer tick.Stop()
-	for i := 0; i < n; i++ {
+	for i := 0; ; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
@@ -345,20 +346,12 @@ func (ob *observer) recover(ctx context.Context, t0 time.Time, loadDur time.Dura
 			case <-tick.C:
 			}
 		}
-		ob.probe(ctx, &wg, t0, loadDur, rc.Timeout)
-	}
-	// The window is over. A server still working through its backlog is slow, not hung:
-	// keep probing while the run contract's drain rule says so.
-	for ext := time.Duration(0); ob.extend(rc, ext); ext += rc.Interval {
-		select {
-		case <-ctx.Done():
-			return cause(ctx)
-		case <-tick.C:
+		if !ob.tick(rec) {
+			return nil
 		}
-		ob.extended.Store(int64(ext + rc.Interval))
+		ob.extended.Store(int64(rec.Extended()))
 		ob.probe(ctx, &wg, t0, loadDur, rc.Timeout)
 	}
-	return nil
 }
 
 // probe sends one recovery probe in its own goroutine.
@@ -384,11 +377,11 @@ func (ob *observer) probe(ctx context.Context, wg *sync.WaitGroup, t0 time.Time,
 	}()
 }
 
-// extend is run.Extend on what has been observed so far.
-func (ob *observer) extend(rc loadprofiles.Recovery, ext time.Duration) bool {
+// tick is rec.Tick on what has been observed so far.
+func (ob *observer) tick(rec *run.Recovery) bool {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
-	return run.Extend(rc, ext, ob.timeline, ob.probes)
+	return rec.Tick(ob.timeline, ob.probes)
 }
 
 // observation collects what was observed, once the loops have stopped.

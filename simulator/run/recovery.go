@@ -97,3 +97,36 @@ func (o *Observation) Summarize(sum *results.Summary, th detect.Thresholds, p *l
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Recovery is steps 2 and 3 of a run's end on either engine's clock: the engine calls Tick at
+// every tick of its recovery clock, the first at the load's end, then one every recovery
+// interval, and sends a probe when it says so; when it says no, the recovery window is over
+// (the engine waits for the probes in flight and stops sampling).
+type Recovery struct {
+	rc       loadprofiles.Recovery
+	ticks    int
+	extended time.Duration
+}
+
+// NewRecovery starts the recovery window of rc at the load's end.
+func NewRecovery(rc loadprofiles.Recovery) *Recovery { return &Recovery{rc: rc} }
+
+// Tick says whether to send a probe at this tick: one of the Probes(rc) planned ones, or, after
+// them, one more while Extend says the server drains, judged on what has been observed so far.
+func (r *Recovery) Tick(timeline []results.Sample, probes []results.Probe) bool {
+	n := Probes(r.rc)
+	if r.ticks < n {
+		r.ticks++
+		return true
+	}
+	ext := time.Duration(r.ticks-n) * r.rc.Interval
+	if !Extend(r.rc, ext, timeline, probes) {
+		return false
+	}
+	r.ticks++
+	r.extended = ext + r.rc.Interval
+	return true
+}
+
+// Extended is how far probing has gone past recovery.duration (Observation.Extended).
+func (r *Recovery) Extended() time.Duration { return r.extended }

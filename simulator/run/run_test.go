@@ -103,3 +103,34 @@ func TestExtend(t *testing.T) {
 		t.Errorf("Probes = %d; want 11 (one every second for 10 s, the first at once)", n)
 	}
 }
+
+// TestRecoveryTicks: the planned probes go out whatever is observed; after them a probe goes
+// out at each tick while the server drains, up to drain_max, and the window then ends.
+func TestRecoveryTicks(t *testing.T) {
+	drainMax := 3 * time.Second
+	rc := loadprofiles.Recovery{Duration: 2 * time.Second, Interval: time.Second, Timeout: 2 * time.Second, DrainMax: &drainMax}
+	var draining []results.Sample
+	for i := range 30 {
+		draining = append(draining, results.Sample{T: float64(i + 1), Phase: results.PhaseRecovery, Queued: 300 - 10*i, AppUp: true})
+	}
+	failed := []results.Probe{{T: 1}}
+	rec := NewRecovery(rc)
+	probes := 0
+	for rec.Tick(draining, failed) {
+		probes++
+		if probes > 100 {
+			t.Fatal("the window never ends")
+		}
+	}
+	if probes != 3+3 || rec.Extended() != drainMax {
+		t.Fatalf("%d probes, extended %v; want 3 planned + 3 while draining, extended %v", probes, rec.Extended(), drainMax)
+	}
+	rec = NewRecovery(rc)
+	probes = 0
+	for rec.Tick(nil, nil) {
+		probes++
+	}
+	if probes != 3 || rec.Extended() != 0 {
+		t.Fatalf("without a draining server: %d probes, extended %v; want the 3 planned, 0", probes, rec.Extended())
+	}
+}
