@@ -9,39 +9,63 @@ package model
 // trajectory adds a few requests and connections, and recycles them.
 const cloneSlack = 4
 
-// cloneBlock is how many elements a cloner allocates at once: a steady system's queues and idle
-// lists hold a few dozen refs in all, so a clone's refs usually come from one block.
-const cloneBlock = 64
-
-// cloner hands out the copies of a clone's small slices from shared blocks, so that a clone is
-// a handful of allocations however many parts it has. Each copy has room for cloneSlack more
+// cloner hands out the copies of a clone's small slices from two blocks (one of refs, one of
+// ids), so that a clone is a handful of allocations however many parts it has. It is used in two
+// passes over the parts: the first (sizing) only adds up what the copies need, the second
+// carves them from blocks of exactly that size. Each copy has room for cloneSlack more
 // elements; its capacity ends where the next one starts, so an append beyond it moves it rather
 // than overwrite its neighbour.
 type cloner struct {
-	refBlock []ref
-	idBlock  []int32
+	sizing      bool
+	nRefs, nIDs int
+	refBlock    []ref
+	idBlock     []int32
 }
 
-// refs returns a copy of s.
+// sized ends the sizing pass: the blocks are allocated.
+func (a *cloner) sized() {
+	a.sizing = false
+	a.refBlock = make([]ref, a.nRefs)
+	a.idBlock = make([]int32, a.nIDs)
+}
+
+// refs returns a copy of s (s itself while sizing).
 func (a *cloner) refs(s []ref) []ref {
 	n := len(s) + cloneSlack
-	if len(a.refBlock) < n {
-		a.refBlock = make([]ref, max(n, cloneBlock))
+	if a.sizing {
+		a.nRefs += n
+		return s
+	}
+	if len(a.refBlock) < n { // a cloner used without a sizing pass
+		a.refBlock = make([]ref, n)
 	}
 	out := append(a.refBlock[:0:n], s...)
 	a.refBlock = a.refBlock[n:]
 	return out
 }
 
-// ids returns a copy of s.
+// ids returns a copy of s (s itself while sizing).
 func (a *cloner) ids(s []int32) []int32 {
 	n := len(s) + cloneSlack
+	if a.sizing {
+		a.nIDs += n
+		return s
+	}
 	if len(a.idBlock) < n {
-		a.idBlock = make([]int32, max(n, cloneBlock))
+		a.idBlock = make([]int32, n)
 	}
 	out := append(a.idBlock[:0:n], s...)
 	a.idBlock = a.idBlock[n:]
 	return out
+}
+
+// table returns a copy of a table's slice s with room for cloneSlack more elements, an
+// allocation of its own (s itself while sizing).
+func table[T any](a *cloner, s []T) []T {
+	if a.sizing {
+		return s
+	}
+	return cloneSlice(s, cloneSlack)
 }
 
 // cloneSlice returns a copy of s with room for slack more elements.

@@ -257,16 +257,24 @@ func (e *engine) cloneInto(c *engine, rng *rand.Rand) {
 	c.rng = rng
 	c.obs = nil
 	c.ag = e.ag.clone()
-	var a cloner
-	c.reqs.clone(&a)
-	c.conns.clone(&a)
-	c.tcp.clone(&a)
-	c.app.clone(&a)
-	c.bulk.clone(&a)
-	c.page.clone(&a)
-	c.pool.clone(&a)
-	c.client.clone(&a)
+	a := cloner{sizing: true}
+	c.cloneParts(&a)
+	a.sized()
+	c.cloneParts(&a)
 	c.redraw()
+}
+
+// cloneParts has every part of a copy of an engine make its state its own (see cloner for the
+// two passes).
+func (e *engine) cloneParts(a *cloner) {
+	e.reqs.clone(a)
+	e.conns.clone(a)
+	e.tcp.clone(a)
+	e.app.clone(a)
+	e.bulk.clone(a)
+	e.page.clone(a)
+	e.pool.clone(a)
+	e.client.clone(a)
 }
 
 // redraw draws again, from the engine's generator, every pending clock whose remaining time has

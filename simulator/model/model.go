@@ -33,8 +33,18 @@
 //     (calibration.go): the static handler's time on a worker, the self-call's round trip, a
 //     page's overhead beyond its work.
 //
-// Run drives a profile through it and writes a record marked engine "model"; Steady makes the
-// steady Poisson systems the hazard estimators (simulator/hazard) drive.
+// Run drives a profile through it and writes a record marked engine "model" (it is the model's
+// run.Engine: the record session, the recovery window and the verdicts are the run contract's,
+// package simulator/run, as on sockets); Steady makes the steady Poisson systems the hazard
+// estimators (simulator/hazard) drive.
+//
+// The engine is built from parts in the shape of the socket engine's packages, SimPy-like
+// resources each with its state, its mechanics, its clone and its tests: the FIFO semaphore
+// (sem.go), the TCP/fd table (tcp.go), the connector (connector.go: the app's, and the
+// bulkhead's static connector), the /page handler and its admission limit (handler.go), the
+// self-call pool (pool.go), the load client (client.go), the request and connection tables
+// (tables.go); engine.go only dispatches the agenda's events to them. A new mechanic is a new
+// part; TestCloneSharesNothing checks by reflection that a clone copies every part's state.
 package model
 
 import (

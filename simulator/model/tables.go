@@ -194,7 +194,7 @@ func (t *reqTable) maybeFree(id int32) {
 }
 
 func (t *reqTable) clone(a *cloner) {
-	t.all = cloneSlice(t.all, cloneSlack)
+	t.all = table(a, t.all)
 	t.free = a.ids(t.free)
 }
 
@@ -249,6 +249,6 @@ func (t *connTable) maybeFree(id int32, reqs *reqTable) {
 }
 
 func (t *connTable) clone(a *cloner) {
-	t.all = cloneSlice(t.all, cloneSlack)
+	t.all = table(a, t.all)
 	t.free = a.ids(t.free)
 }
