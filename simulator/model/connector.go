@@ -222,7 +222,7 @@ func (e *engine) onInnerArrive(ev event) {
 	case c.acc == aAccepted:
 		k.startRequest(e, in.conn.id)
 	}
-	// Otherwise the connection waits in the accept queue; tryAccept starts the request.
+	// Otherwise the connection waits in the accept queue; connector.accept starts the request.
 }
 
 // onInnerServed: the static handler has written the file. On the app it frees its worker

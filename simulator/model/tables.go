@@ -100,7 +100,7 @@ type request struct {
 	status    uint16 // the page's answer
 	// route: a page waiting for its lease holds a route slot and waits for a total one.
 	route bool
-	// onWorker: a page holds one of the app's workers (it is counted in engine.pages). An async
+	// onWorker: a page holds one of the app's workers (it is counted in pageHandler.pages). An async
 	// page does not while its self-call is in flight.
 	onWorker bool
 	// permit: a page holds an admission permit (admission-limit).

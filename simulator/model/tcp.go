@@ -182,7 +182,7 @@ func (t *tcpTable) serverClose(e *engine, cid int32) {
 }
 
 // lingerServer: c's server side closed first and lingers in TIME_WAIT for timeWait. Such a
-// socket holds no fd and no slot, and nothing waits for its end: it is only counted (srvN), and
+// socket holds no fd and no slot, and nothing waits for its end: it is only counted (tcpTable.srv), and
 // the connection is done with at once. A system without a record (params.sockets off) does not
 // even count it.
 func (t *tcpTable) lingerServer(e *engine, c *conn) {
