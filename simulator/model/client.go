@@ -25,7 +25,7 @@ type loadClient struct {
 
 // clone: a clone has no pacer (a steady system's arrivals are its rate's).
 func (cl *loadClient) clone(a *cloner) {
-	cl.idle = a.refs(cl.idle)
+	a.refs(&cl.idle)
 	cl.pacer = nil
 }
 

@@ -29,51 +29,55 @@ func (a *cloner) sized() {
 	a.idBlock = make([]int32, a.nIDs)
 }
 
-// refs returns a copy of s (s itself while sizing).
-func (a *cloner) refs(s []ref) []ref {
-	n := len(s) + cloneSlack
+// refs makes *p a copy of itself; while sizing it only counts (a sizing pass writes nothing,
+// so it costs no write barrier).
+func (a *cloner) refs(p *[]ref) {
+	n := len(*p) + cloneSlack
 	if a.sizing {
 		a.nRefs += n
-		return s
+		return
 	}
 	if len(a.refBlock) < n { // a cloner used without a sizing pass
 		a.refBlock = make([]ref, n)
 	}
-	out := append(a.refBlock[:0:n], s...)
+	*p = append(a.refBlock[:0:n], *p...)
 	a.refBlock = a.refBlock[n:]
-	return out
 }
 
-// ids returns a copy of s (s itself while sizing).
-func (a *cloner) ids(s []int32) []int32 {
-	n := len(s) + cloneSlack
+// ids makes *p a copy of itself, as refs.
+func (a *cloner) ids(p *[]int32) {
+	n := len(*p) + cloneSlack
 	if a.sizing {
 		a.nIDs += n
-		return s
+		return
 	}
 	if len(a.idBlock) < n {
 		a.idBlock = make([]int32, n)
 	}
-	out := append(a.idBlock[:0:n], s...)
+	*p = append(a.idBlock[:0:n], *p...)
 	a.idBlock = a.idBlock[n:]
-	return out
 }
 
-// table returns a copy of a table's slice s with room for cloneSlack more elements, an
-// allocation of its own (s itself while sizing).
-func table[T any](a *cloner, s []T) []T {
+// fifo makes q's items its own, compacted to start at its head.
+func (a *cloner) fifo(q *fifo) {
 	if a.sizing {
-		return s
+		a.nRefs += len(q.items) - q.head + cloneSlack
+		return
 	}
-	return cloneSlice(s, cloneSlack)
+	q.items = q.items[q.head:]
+	q.head = 0
+	a.refs(&q.items)
+}
+
+// table makes a table's slice *p a copy of itself with room for cloneSlack more elements, an
+// allocation of its own (nothing while sizing).
+func table[T any](a *cloner, p *[]T) {
+	if !a.sizing {
+		*p = cloneSlice(*p, cloneSlack)
+	}
 }
 
 // cloneSlice returns a copy of s with room for slack more elements.
 func cloneSlice[T any](s []T, slack int) []T {
 	return append(make([]T, 0, len(s)+slack), s...)
-}
-
-// clone makes q's items its own, compacted to start at its head.
-func (q *fifo) clone(a *cloner) {
-	q.items, q.head = a.refs(q.items[q.head:]), 0
 }

@@ -99,7 +99,7 @@ func (k *connector) retried(e *engine) {
 }
 
 func (k *connector) clone(a *cloner) {
-	k.backlog.clone(a)
+	a.fifo(&k.backlog)
 	k.workers.clone(a)
 }
 

@@ -29,7 +29,7 @@ func newSelfCallPool(p *params) selfCallPool {
 func (pl *selfCallPool) clone(a *cloner) {
 	pl.route.clone(a)
 	pl.total.clone(a)
-	pl.idle = a.refs(pl.idle)
+	a.refs(&pl.idle)
 }
 
 // startSelfCall: the page's work is done; it leases a pool connection, a route slot first,

@@ -54,4 +54,4 @@ func (s *semaphore) release(valid func(ref) bool) (ref, bool) {
 // drop gives a permit back with no hand-over (bio: a connection's worker, freed by its close).
 func (s *semaphore) drop() { s.held-- }
 
-func (s *semaphore) clone(a *cloner) { s.queue.clone(a) }
+func (s *semaphore) clone(a *cloner) { a.fifo(&s.queue) }

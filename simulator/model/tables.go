@@ -148,14 +148,7 @@ type reqTable struct {
 
 // add takes a fresh request of kind.
 func (t *reqTable) add(kind uint8) int32 {
-	var id int32
-	if n := len(t.free); n > 0 {
-		id = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		t.all = append(t.all, request{})
-		id = int32(len(t.all) - 1)
-	}
+	id := slot(&t.all, &t.free)
 	r := &t.all[id]
 	*r = request{gen: r.gen + 1, kind: kind, conn: ref{-1, 0}, other: ref{-1, 0}}
 	return id
@@ -194,8 +187,8 @@ func (t *reqTable) maybeFree(id int32) {
 }
 
 func (t *reqTable) clone(a *cloner) {
-	t.all = table(a, t.all)
-	t.free = a.ids(t.free)
+	table(a, &t.all)
+	a.ids(&t.free)
 }
 
 // connTable holds every connection, recycled as reqTable recycles requests.
@@ -206,14 +199,7 @@ type connTable struct {
 
 // add opens a fresh connection of kind; app: its server side is the app's listener.
 func (t *connTable) add(kind uint8, app bool) int32 {
-	var id int32
-	if n := len(t.free); n > 0 {
-		id = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		t.all = append(t.all, conn{})
-		id = int32(len(t.all) - 1)
-	}
+	id := slot(&t.all, &t.free)
 	c := &t.all[id]
 	*c = conn{gen: c.gen + 1, kind: kind, app: app, req: ref{-1, 0}}
 	return id
@@ -249,6 +235,18 @@ func (t *connTable) maybeFree(id int32, reqs *reqTable) {
 }
 
 func (t *connTable) clone(a *cloner) {
-	t.all = table(a, t.all)
-	t.free = a.ids(t.free)
+	table(a, &t.all)
+	a.ids(&t.free)
+}
+
+// slot returns a free slot of a table: the last one freed, or a new one at the end of all.
+func slot[T any](all *[]T, free *[]int32) int32 {
+	if n := len(*free); n > 0 {
+		id := (*free)[n-1]
+		*free = (*free)[:n-1]
+		return id
+	}
+	var zero T
+	*all = append(*all, zero)
+	return int32(len(*all) - 1)
 }
