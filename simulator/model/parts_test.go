@@ -179,3 +179,37 @@ func TestLoadClientWorkerCap(t *testing.T) {
 		t.Fatalf("after a worker freed: in flight %d, held %v, sent %d; want 2, none held, 3", cl.inflight, cl.heldHit, cl.arrivals)
 	}
 }
+
+// TestPageHandlerAdmission: with admission wait, a page beyond the permits waits on its worker
+// (it counts as a page holding a worker) and starts its work when a permit is given back; with
+// reject it answers 503 at once.
+func TestPageHandlerAdmission(t *testing.T) {
+	for _, mode := range []string{topology.AdmitWait, topology.AdmitReject} {
+		t.Run(mode, func(t *testing.T) {
+			e := partsEngine(t, topology.AdmissionLimit, func(c *app.Config) {
+				c.MaxThreads, c.Reserve, c.Admission = 3, 2, mode // one permit
+			})
+			h := &e.page
+			first, second := e.reqs.add(kindPage), e.reqs.add(kindPage)
+			h.run(e, first)
+			h.run(e, second)
+			if s := e.reqs.all[first].state; s != rsWorking || h.permits.held != 1 {
+				t.Fatalf("first page state %d, permits held %d; want working with the permit", s, h.permits.held)
+			}
+			s := e.reqs.all[second].state
+			if mode == topology.AdmitReject {
+				if s != rsFinishing || e.reqs.all[second].status != http503 {
+					t.Fatalf("second page state %d status %d; want answering 503", s, e.reqs.all[second].status)
+				}
+				return
+			}
+			if s != rsAdmitWait || h.pages != 2 || h.permits.waiting != 1 {
+				t.Fatalf("second page state %d, %d pages on workers, %d waiting; want waiting for the permit on its worker", s, h.pages, h.permits.waiting)
+			}
+			h.dropPermit(e, &e.reqs.all[first])
+			if s := e.reqs.all[second].state; s != rsWorking || !e.reqs.all[second].permit || h.permits.held != 1 {
+				t.Fatalf("after the first gave its permit back: second state %d permit %v, held %d", s, e.reqs.all[second].permit, h.permits.held)
+			}
+		})
+	}
+}
