@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/simdev/sim/internal/serverconf"
-	"github.com/simdev/sim/internal/topology"
 )
 
 // observer receives what a run records; nil for the steady systems of the hazard estimators.
@@ -215,15 +214,15 @@ func (e *engine) dispatchRun(ev event) {
 func (e *engine) level() int { return e.page.pages }
 
 // absorbed reports the hang for good: every worker holds a page, no timeout can free one, and
-// no self-call can still be refused. It is true only for a topology that can hang
-// (topology.CanHang: self, bounded-queue, admission-limit with admission wait) and whose pages
-// hold their worker through a self-call to their own connector (FromSelf, not async). Then each
-// page needs a worker for its self-call, and none will ever free: without socket_timeout a page
-// waits for its inner request forever; without connection_request_timeout (or with every page
-// able to hold a lease) it waits for a lease forever; and with connect_timeout, only once every
-// lease is held and no dial is under way (otherwise a self-call dial into a full accept queue
-// could still time out and free a worker). A page waiting for an admission permit (admission
-// wait) holds its worker too: the permits are all held by pages that wait for a worker.
+// no self-call can still be refused. Whether such a state exists at all for these mechanics and
+// keys is topology.CanHang's answer (p.canHang: the page's self-call goes to its own connector,
+// not async, pages can hold every worker, no socket_timeout, and no connection_request_timeout
+// unless every page can hold a lease); here is only whether the state is in it. Then each page
+// needs a worker for its self-call, and none will ever free; with connect_timeout, only once
+// every lease is held and no dial is under way (otherwise a self-call dial into a full accept
+// queue could still time out and free a worker). A page waiting for an admission permit
+// (admission wait) holds its worker too: the permits are all held by pages that wait for a
+// worker.
 //
 // With a bounded queue (bounded-queue) a self-call that reaches a full queue is refused, and
 // its page fails and frees its worker; so the state absorbs only once every lease a page can
@@ -231,13 +230,10 @@ func (e *engine) level() int { return e.page.pages }
 // good, and every other page waits for their leases.
 func (e *engine) absorbed() bool {
 	p := e.p
-	if !p.canHang || p.fragment != topology.FromSelf || p.async || e.page.pages < p.workers || p.sockTimeout > 0 {
+	if !p.canHang || e.page.pages < p.workers {
 		return false
 	}
 	leaseCap := min(p.perRoute, p.maxTotal)
-	if p.leaseTimeout > 0 && p.workers > leaseCap {
-		return false
-	}
 	if p.connTimeout > 0 && (e.pool.total.held < min(leaseCap, p.workers) || e.pool.dialing > 0) {
 		return false
 	}

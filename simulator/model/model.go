@@ -408,23 +408,29 @@ func (r *recorder) sample(e *engine) {
 	}
 	r.window.Fill(&s, time.Duration(math.Round(r.interval*1e9)))
 	s.InFlight = e.client.inflight
-	s.CloseWait = e.tcp.srv[tCloseWait]
-	s.Established = e.tcp.srv[tEst]
-	s.TimeWait = e.tcp.srv[tTimeWait]
-	s.ClientEstablished = e.tcp.cli[tEst]
-	s.ClientFinWait2 = e.tcp.cli[tFinWait2]
-	s.ClientTimeWait = e.tcp.cli[tTimeWait]
-	s.ClientSynSent = e.tcp.synSent
-	s.AcceptQueue = e.app.backlogLive
-	s.AcceptQueueMax = r.cfg.AcceptCount
+	// The states the model follows; FIN_WAIT1, FIN_WAIT2, SYN_RECV and LAST_ACK on the server
+	// side pass within a round trip on loopback and are not modelled (zero).
+	s.SocketCensus = results.SocketCensus{
+		CloseWait:         e.tcp.srv[tCloseWait],
+		Established:       e.tcp.srv[tEst],
+		TimeWait:          e.tcp.srv[tTimeWait],
+		ClientEstablished: e.tcp.cli[tEst],
+		ClientFinWait2:    e.tcp.cli[tFinWait2],
+		ClientTimeWait:    e.tcp.cli[tTimeWait],
+		ClientSynSent:     e.tcp.synSent,
+		AcceptQueue:       e.app.backlogLive,
+		AcceptQueueMax:    r.cfg.AcceptCount,
+	}
 	s.AppUp = true
-	s.WorkersBusy = e.app.workers.held
-	s.Queued = e.app.workers.waiting
-	s.ConnectionsOpen = e.app.open
-	s.SelfcallLeased = e.pool.total.held
-	s.SelfcallWaiting = e.pool.route.waiting + e.pool.total.waiting
-	s.AcceptErrors = e.app.acceptErrors
-	s.FDsOpen = e.tcp.fds()
+	s.AppStats = results.AppStats{
+		WorkersBusy:     e.app.workers.held,
+		Queued:          e.app.workers.waiting,
+		ConnectionsOpen: e.app.open,
+		SelfcallLeased:  e.pool.total.held,
+		SelfcallWaiting: e.pool.route.waiting + e.pool.total.waiting,
+		AcceptErrors:    e.app.acceptErrors,
+		FDsOpen:         e.tcp.fds(),
+	}
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)
 	if s.Phase == results.PhaseLoad {

@@ -10,7 +10,8 @@ type params struct {
 	bio bool
 	// fragment is where a page gets its static fragment (the topology's Mechanics.Fragment).
 	fragment topology.Fragment
-	// canHang: the topology, with these keys, has an absorbing state (topology.CanHang).
+	// canHang: these mechanics and keys have an absorbing state at all (topology.CanHang, the
+	// one decision sim has); absorbed checks whether the state is in it.
 	canHang bool
 	// queueLimit bounds the nio worker queue (Mechanics.QueueLimit: max_queue_size); 0: none.
 	queueLimit int

@@ -79,8 +79,8 @@ func TestExtend(t *testing.T) {
 	// A backlog that falls by 10 each second: draining.
 	var draining, stuck []results.Sample
 	for i := range 20 {
-		draining = append(draining, results.Sample{T: float64(i + 1), Phase: results.PhaseRecovery, Queued: 200 - 10*i, WorkersBusy: 4, AppUp: true})
-		stuck = append(stuck, results.Sample{T: float64(i + 1), Phase: results.PhaseRecovery, Queued: 200, WorkersBusy: 4, AppUp: true})
+		draining = append(draining, results.Sample{T: float64(i + 1), Phase: results.PhaseRecovery, AppStats: results.AppStats{Queued: 200 - 10*i, WorkersBusy: 4}, AppUp: true})
+		stuck = append(stuck, results.Sample{T: float64(i + 1), Phase: results.PhaseRecovery, AppStats: results.AppStats{Queued: 200, WorkersBusy: 4}, AppUp: true})
 	}
 	failed := []results.Probe{{T: 1}}
 	for _, tc := range []struct {
@@ -111,7 +111,7 @@ func TestRecoveryTicks(t *testing.T) {
 	rc := loadprofiles.Recovery{Duration: 2 * time.Second, Interval: time.Second, Timeout: 2 * time.Second, DrainMax: &drainMax}
 	var draining []results.Sample
 	for i := range 30 {
-		draining = append(draining, results.Sample{T: float64(i + 1), Phase: results.PhaseRecovery, Queued: 300 - 10*i, AppUp: true})
+		draining = append(draining, results.Sample{T: float64(i + 1), Phase: results.PhaseRecovery, AppStats: results.AppStats{Queued: 300 - 10*i}, AppUp: true})
 	}
 	failed := []results.Probe{{T: 1}}
 	rec := NewRecovery(rc)
