@@ -65,12 +65,14 @@ cleanup() {
 			[ -z "$left" ] || $DOCKER rm -f $left >/dev/null 2>&1 || true
 			# Networks too: each is a bridge on the host, which a killed daemon would leave.
 			$DOCKER network prune -f >/dev/null 2>&1 || true
+			phase "containers and networks removed"
 			kill -TERM "$pid" 2>/dev/null || true
 			for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
 			if kill -0 "$pid" 2>/dev/null; then
 				echo "compose-ci: dockerd $pid still running 30 s after SIGTERM: killing it" >&2
 				kill -KILL "$pid" 2>/dev/null || true
 			fi
+			phase "dockerd stopped"
 		fi
 	fi
 	# dockerd can leave mounts under its folders (an nsfs mount of netns/default, a container's
@@ -84,7 +86,7 @@ cleanup() {
 	else
 		rm -rf "$work"
 	fi
-	phase "cleanup (rc $rc)"
+	phase "mounts and $work removed (rc $rc)"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -124,9 +126,22 @@ fi
 pids=()
 phase "debootstrap (bookworm, minbase)"
 
-# The apt lists and package cache debootstrap leaves are not needed in the image: every later
-# apt step updates its own lists, and a smaller base is copied faster by the vfs driver.
-rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*
+# Slimmed as debian:bookworm-slim is (its dpkg excludes, and the files they exclude removed),
+# without the apt lists and package cache debootstrap leaves (every apt step updates its own):
+# the vfs driver copies the whole image for every layer and container, so size is time.
+root=$work/rootfs
+rm -rf "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"* "$root/usr/share/man/"* \
+	"$root/usr/share/info/"* "$root/usr/share/locale/"* "$root/usr/share/groff/"* "$root/usr/share/lintian/"*
+find "$root/usr/share/doc" -mindepth 1 -not -type d -not -name copyright -delete
+cat >"$root/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/man/*
+EOF
 tar -C "$work/rootfs" -c . | $DOCKER import - sim-ci/debian:bookworm >/dev/null
 rm -rf "$work/rootfs"
 phase "base image imported"
