@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
@@ -32,7 +33,7 @@ func writeRecord(t *testing.T, dir, topology string) {
 	for i := 1; i <= 12; i++ {
 		ts := float64(i)
 		s := results.Sample{T: ts, WindowS: 1, Phase: results.PhaseLoad, OfferedRPS: 10 * ts, OKRPS: 10 * ts, OK: 10 * i,
-			P50: 200, P99: 210, AppUp: true, WorkersBusy: min(i, 8), Established: i}
+			P50: 200, P99: 210, AppUp: true, AppStats: results.AppStats{WorkersBusy: min(i, 8)}, SocketCensus: results.SocketCensus{Established: i}}
 		if topology == "self" && i > 6 {
 			s.OKRPS, s.OK, s.ErrTimeout, s.CloseWait, s.Queued, s.P50, s.P99 = 0, 0, 10*i, 20*(i-6), 30*(i-6), 1000, 1001
 		}
@@ -292,9 +293,7 @@ var (
 // console. It saves a screenshot in the test's temp dir, and copies it to $SIM_SCREENSHOT_DIR
 // when that is set, to look at.
 func TestReportBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two short load tests and a browser")
-	}
+	testtier.Long(t) // runs two short load tests and a browser
 	chromium := chromiumPath(t)
 	start := time.Now()
 	tmp := t.TempDir()
