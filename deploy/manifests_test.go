@@ -89,7 +89,8 @@ func decodeStrict(doc []byte) (string, any, error) {
 	return kind, obj, nil
 }
 
-// manifests decodes every YAML file under deploy/ but testdata (the compose test's load profile).
+// manifests decodes every YAML file under deploy/ but testdata (compose/testdata: the compose
+// test's load profile).
 func manifests(t *testing.T) []object {
 	t.Helper()
 	var objs []object

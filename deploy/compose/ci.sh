@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The compose test (deploy/compose_test.go, TestCompose) on a docker daemon of its own, with no
-# registry: what CI runs, and how to run the same test on a Debian machine (as root).
+# The compose test (deploy/compose/compose_test.go, TestCompose) on a docker daemon of its
+# own, with no registry: what CI runs, and how to run the same test on a Debian machine, as
+# root.
 #
 #   deploy/compose/ci.sh          # needs: docker.io docker-compose debootstrap iproute2, Go
 #
@@ -170,5 +171,5 @@ phase "images built (runtime, nginx, sim:local)"
 
 SIM_COMPOSE=1 SIM_DOCKER=$DOCKER SIM_BIN=$work/bin/sim \
 	SIM_BASE_IMAGE=sim-ci/debian:bookworm SIM_NGINX_IMAGE=sim-ci/nginx:bookworm \
-	go test -count=1 -timeout 15m -run '^TestCompose$' -v ./deploy
+	go test -count=1 -timeout 15m -run '^TestCompose$' -v ./deploy/compose
 phase "TestCompose"

@@ -1,4 +1,8 @@
-package deploy
+// Package compose holds the compose test: docker-compose.yml brought up on a docker daemon,
+// loaded from the host, checked as a user would check it. A package of its own, apart from
+// deploy's Kubernetes checks, so that its test binary builds quickly (deploy/compose/ci.sh
+// builds it after starting a daemon).
+package compose
 
 import (
 	"bytes"
@@ -22,6 +26,9 @@ import (
 	"github.com/simdev/sim/results"
 )
 
+// root is the repository root, from this package's folder.
+const root = "../.."
+
 // The compose test brings docker-compose.yml up on a docker daemon, loads both apps from the
 // host through their published ports with the sidecars' census, and checks what a user would
 // check. It needs a daemon and the images: deploy/compose/ci.sh starts a daemon of its own,
@@ -29,7 +36,7 @@ import (
 // docker-compose.md). Plain `go test ./...` skips it.
 
 // composeAppEnv sizes both apps for a small machine: 16 workers x 200 ms deadlock near 80 rps
-// (testdata/compose-load.yaml ramps past it), where Tomcat's default 200 workers x 100 ms would
+// (testdata/load.yaml ramps past it), where Tomcat's default 200 workers x 100 ms would
 // need some 2,000 rps through docker-proxy.
 var composeAppEnv = []string{"SIM_MAX_THREADS=16", "SIM_WORK_TIME=200ms"}
 
@@ -161,7 +168,7 @@ func newCompose(t *testing.T) *compose {
 	c.sim = os.Getenv("SIM_BIN")
 	if c.sim == "" {
 		c.sim = filepath.Join(t.TempDir(), "sim")
-		build := exec.Command("go", "build", "-o", c.sim, "../cmd/sim")
+		build := exec.Command("go", "build", "-o", c.sim, filepath.Join(root, "cmd", "sim"))
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build sim: %v\n%s", err, out)
 		}
@@ -363,7 +370,7 @@ func (c *compose) simRun(ctx context.Context, ports [3]int) (*results.Summary, e
 		"--target", fmt.Sprintf("http://127.0.0.1:%d/page", ports[0]),
 		"--admin", fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		"--watch", fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
-		"--profile", filepath.Join("testdata", "compose-load.yaml"),
+		"--profile", filepath.Join("testdata", "load.yaml"),
 		"--out", out, "--json")
 	cmd.Env = append(os.Environ(), "SIM_WATCH_TOKEN="+c.token)
 	var stdout, stderr bytes.Buffer
