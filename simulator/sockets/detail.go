@@ -1,0 +1,60 @@
+package sockets
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Socket is one TCP socket of a port with what the kernel tells of it beyond its state: its
+// addresses, the inode that ties it to a process's file descriptor, its queues and, when the
+// kernel sent its tcp_info, when data last moved each way. [Netlink.SampleSockets] reports it;
+// the watch agent uses it to find an app's calls to its own port.
+type Socket struct {
+	// State is the TCP state.
+	State State
+	// Local and Remote are the socket's addresses. An IPv4 address is always in its plain
+	// 4-byte form, also when an IPv6 dual-stack socket carries it as ::ffff:a.b.c.d, so that
+	// the two ends of one connection name each other whatever their families.
+	Local, Remote netip.AddrPort
+	// Inode is the socket's inode, the N of the "socket:[N]" link in /proc/PID/fd; 0 for a
+	// socket no process holds: a connection in a listener's accept queue (not yet accepted)
+	// and a closed socket the kernel still finishes (FIN_WAIT2, TIME_WAIT of an orphan).
+	Inode uint32
+	// RQueue and WQueue are the bytes not yet read by the process and not yet acknowledged
+	// by the peer (for a LISTEN socket: the accept queue's length and limit).
+	RQueue, WQueue int
+	// Info reports that the fields below were filled from the socket's tcp_info.
+	Info bool
+	// LastDataSent and LastDataRecv are how long ago the socket last sent and received data
+	// (tcpi_last_data_sent, tcpi_last_data_recv; millisecond resolution, jiffies in the kernel).
+	LastDataSent, LastDataRecv time.Duration
+	// DataSegsOut and DataSegsIn count the segments that carried data each way
+	// (tcpi_data_segs_out, tcpi_data_segs_in; Linux 4.6 and later, zero before).
+	DataSegsOut, DataSegsIn uint32
+}
+
+// AwaitingReply reports whether the socket, as a client, has sent data and received none
+// since: a request sent and not yet answered. A socket that never received data after
+// sending some is awaiting; a kept-alive one is when its last send is more recent than its
+// last receive. Equal times (both within one jiffy, 1 to 4 ms) count as answered, so an idle
+// pooled connection whose last exchange was quick is not mistaken for a call in flight. It is
+// false without tcp_info or outside ESTABLISHED.
+func (s Socket) AwaitingReply() bool {
+	if !s.Info || s.State != Established || s.DataSegsOut == 0 {
+		return false
+	}
+	return s.DataSegsIn == 0 || s.LastDataSent < s.LastDataRecv
+}
+
+// Detailer is a Sampler that can also list the port's sockets one by one.
+type Detailer interface {
+	Sampler
+	// SampleSockets counts the port's sockets like Sample and appends each of them (LISTEN
+	// included) to buf, with its tcp_info, returning the extended slice.
+	SampleSockets(port uint16, buf []Socket) (Counts, []Socket, error)
+}
+
+var _ Detailer = (*Netlink)(nil)
+
+// normalize returns a in the form Socket documents: an IPv4-mapped IPv6 address unmapped.
+func normalize(a netip.Addr) netip.Addr { return a.Unmap() }
