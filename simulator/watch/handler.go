@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/simdev/sim/internal/hostguard"
+	"github.com/simdev/sim/simulator/sockets"
 )
 
 // The agent's HTTP API.
@@ -199,7 +200,8 @@ func truncate(s string) string {
 // descs describes the census metrics. Every series carries the port, so that the census of
 // several apps (or a sidecar per pod) sits in one Prometheus without clashing.
 type descs struct {
-	sockets, listening, queueLen, queueLimit, openFDs, maxFDs *prometheus.Desc
+	sockets, listening, queueLen, queueLimit, openFDs, maxFDs                                                                 *prometheus.Desc
+	selfConns, selfWaiting, selfQueued, selfUnread, selfOldest, selfCallers, selfProcs, selfFirst, selfWarning, selfWarnAfter *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -217,6 +219,26 @@ func newDescs() *descs {
 			"Open file descriptors of the process that owns the port.", port, nil),
 		maxFDs: prometheus.NewDesc("sim_process_max_fds",
 			"Soft RLIMIT_NOFILE of the process that owns the port.", port, nil),
+		selfConns: prometheus.NewDesc("sim_selfcall_connections",
+			"The app's calls to its own port: client sockets held by a process behind the port whose other end is the port's server side here, by state.", []string{"port", "state"}, nil),
+		selfWaiting: prometheus.NewDesc("sim_selfcall_waiting",
+			"Self-calls whose request is sent and not yet answered (tcp_info): a worker blocked in each.", port, nil),
+		selfQueued: prometheus.NewDesc("sim_selfcall_waiting_accept_queue",
+			"Waiting self-calls whose server side is still in the listener's accept queue.", port, nil),
+		selfUnread: prometheus.NewDesc("sim_selfcall_waiting_unread",
+			"Waiting self-calls accepted but whose request the app has not read yet.", port, nil),
+		selfOldest: prometheus.NewDesc("sim_selfcall_waiting_oldest_seconds",
+			"Age of the oldest waiting self-call (since its request was sent), 0 when none waits.", port, nil),
+		selfCallers: prometheus.NewDesc("sim_selfcall_callers",
+			"Distinct processes with a waiting self-call.", port, nil),
+		selfProcs: prometheus.NewDesc("sim_selfcall_processes",
+			"Processes behind the port: the listener's holders and their descendants.", port, nil),
+		selfFirst: prometheus.NewDesc("sim_selfcall_first_seen_timestamp_seconds",
+			"When the agent first saw a self-call (Unix time); absent until then.", port, nil),
+		selfWarning: prometheus.NewDesc("sim_selfcall_warning",
+			"1 when a self-call has waited sim_selfcall_warn_after_seconds or longer (the early warning of a self-call deadlock), else 0.", port, nil),
+		selfWarnAfter: prometheus.NewDesc("sim_selfcall_warn_after_seconds",
+			"Threshold of sim_selfcall_warning (sim watch --warn-after).", port, nil),
 	}
 }
 
@@ -229,7 +251,8 @@ type censusCollector struct {
 // Describe sends the census descriptors.
 func (cc censusCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := cc.d
-	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs} {
+	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
+		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter} {
 		ch <- x
 	}
 }
@@ -259,5 +282,29 @@ func (cc censusCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.MaxFDs >= 0 {
 			gauge(d.maxFDs, p.MaxFDs)
 		}
+	}
+	if sc := c.SelfCall; sc != nil {
+		// Every state is sent, zeros included, so that a rule on one state has a series
+		// before the first self-call.
+		for st := sockets.State(1); st < sockets.NumStates; st++ {
+			if st != sockets.Listen {
+				gauge(d.selfConns, sc.Connections[stateName(st)], stateName(st))
+			}
+		}
+		gauge(d.selfWaiting, sc.Waiting)
+		gauge(d.selfQueued, sc.WaitingAcceptQueue)
+		gauge(d.selfUnread, sc.WaitingUnread)
+		ch <- prometheus.MustNewConstMetric(d.selfOldest, prometheus.GaugeValue, float64(sc.OldestWaitMS)/1000, port)
+		gauge(d.selfCallers, sc.Callers)
+		gauge(d.selfProcs, sc.Processes)
+		if sc.FirstSeenUnixNano != 0 {
+			ch <- prometheus.MustNewConstMetric(d.selfFirst, prometheus.GaugeValue, float64(sc.FirstSeenUnixNano)/1e9, port)
+		}
+		warning := 0
+		if sc.Warning {
+			warning = 1
+		}
+		gauge(d.selfWarning, warning)
+		ch <- prometheus.MustNewConstMetric(d.selfWarnAfter, prometheus.GaugeValue, float64(sc.WarnAfterMS)/1000, port)
 	}
 }
