@@ -274,10 +274,10 @@ sampler() {
 	go test -run '^$' -bench '^BenchmarkWatcherSample$' -benchtime 20x ./simulator/watch/ >"$TMP/bench-watch.txt" 2>&1 || true
 	grep -E '^(Benchmark|--- FAIL)' "$TMP/bench-watch.txt" || true
 	local base
-	base=$(awk 'index($1, "BenchmarkWatcherSample/census-only-") == 1 && $4 == "ns/op" { print $3 }' "$TMP/bench-watch.txt")
+	base=$(awk '$1 ~ /^BenchmarkWatcherSample\/census-only-[0-9]+$/ && $4 == "ns/op" { print $3 }' "$TMP/bench-watch.txt")
 	for m in "census-only:census as before self-calls" "selfcall:census + self-calls (owners known)" "selfcall-cold:census + self-calls (every socket new: fd links read)"; do
 		local mode=${m%%:*} what=${m#*:} ns
-		ns=$(awk -v name="BenchmarkWatcherSample/$mode-" 'index($1, name) == 1 && $4 == "ns/op" { print $3 }' "$TMP/bench-watch.txt")
+		ns=$(awk -v re="^BenchmarkWatcherSample/$mode-[0-9]+$" '$1 ~ re && $4 == "ns/op" { print $3 }' "$TMP/bench-watch.txt")
 		if [[ -z $ns || -z $base ]]; then
 			row sampler "10k sockets: sim watch, $what" "not measured (see the log above)" ""
 			failed=1

@@ -64,6 +64,23 @@ type Sample struct {
 	// stale sample). The socket fields above are then not measured: zero here, empty cells in
 	// timeline.csv, a break in the report's charts, and no part in peak CLOSE_WAIT.
 	SocketsMissing bool `json:"sockets_missing"`
+	// The app's calls to its own port, from the census (a sim watch agent's, or the local
+	// one's: package simulator/watch finds them). SelfcallMeasured is false when the census
+	// could not attribute sockets to the app (no process found, no netlink, an older agent);
+	// the other fields are then zero, not measured.
+	SelfcallMeasured bool `json:"selfcall_measured"`
+	// SelfcallSockets counts the self-calls' client sockets, all states.
+	SelfcallSockets int `json:"selfcall_sockets"`
+	// SelfcallSocketsWaiting counts the self-calls whose request is sent and not yet
+	// answered: a worker blocked in each.
+	SelfcallSocketsWaiting int `json:"selfcall_sockets_waiting"`
+	// SelfcallOldestWaitMS is the age of the oldest waiting self-call.
+	SelfcallOldestWaitMS int64 `json:"selfcall_oldest_wait_ms"`
+	// SelfcallCallers counts the distinct processes with a waiting self-call.
+	SelfcallCallers int `json:"selfcall_callers"`
+	// SelfcallWarning is the census's early warning: a self-call has waited the agent's
+	// threshold or longer.
+	SelfcallWarning bool `json:"selfcall_warning"`
 
 	// AppUp is false when the app's admin /stats did not answer in the window; the fields below
 	// are then zero, not measured.
@@ -238,6 +255,12 @@ var sampleColumns = []column[Sample]{
 	socketCol("accept_queue", func(s *Sample) *int { return &s.AcceptQueue }),
 	socketCol("accept_queue_max", func(s *Sample) *int { return &s.AcceptQueueMax }),
 	boolCol("sockets_missing", func(s *Sample) *bool { return &s.SocketsMissing }),
+	boolCol("selfcall_measured", func(s *Sample) *bool { return &s.SelfcallMeasured }),
+	socketCol("selfcall_sockets", func(s *Sample) *int { return &s.SelfcallSockets }),
+	socketCol("selfcall_sockets_waiting", func(s *Sample) *int { return &s.SelfcallSocketsWaiting }),
+	int64Col("selfcall_oldest_wait_ms", func(s *Sample) *int64 { return &s.SelfcallOldestWaitMS }),
+	socketCol("selfcall_callers", func(s *Sample) *int { return &s.SelfcallCallers }),
+	boolCol("selfcall_warning", func(s *Sample) *bool { return &s.SelfcallWarning }),
 	boolCol("app_up", func(s *Sample) *bool { return &s.AppUp }),
 	intCol("workers_busy", func(s *Sample) *int { return &s.WorkersBusy }),
 	intCol("queued", func(s *Sample) *int { return &s.Queued }),

@@ -78,12 +78,17 @@ var runCharts = []chartSpec{
 		},
 	},
 	{
-		ID: "workers", Title: "Busy workers", YLabel: "workers",
+		ID: "workers", Title: "Busy workers and self-calls", YLabel: "workers",
 		Caption: "Workers holding a request, from the app's admin endpoint (outside the pool, so it answers while the app is hung); " +
-			"the dotted line is max_threads. A pool stuck at max_threads with OK at zero is the deadlock: every worker waits for a self-call that needs a worker.",
+			"the dotted line is max_threads. A pool stuck at max_threads with OK at zero is the deadlock: every worker waits for a self-call that needs a worker. " +
+			"In self-calls: the app's workers inside a call to its own URL (its admin's count, lease waits included); " +
+			"self-calls waiting: the app's sockets to its own port whose request is not yet answered, as the socket census sees them (sim watch) — " +
+			"at most the self-call pool's connections, the rest wait for a lease inside the app.",
 		Lines: []lineSpec{
 			{Key: "workers_busy", Name: "busy", Width: 2},
 			{Key: keyMaxThreads, Name: "max_threads", Width: 1, Dash: dashDotted},
+			{Key: "in_selfcall", Name: "in self-calls", Width: 1.25, Dash: dashOffered},
+			{Key: "selfcall_sockets_waiting", Name: "self-calls waiting (sockets)", Width: 1.25, Dash: dashDotted},
 		},
 	},
 	{
@@ -121,6 +126,10 @@ func (r runView) column(key string) []num {
 		return s.Queued
 	case "accept_queue":
 		return s.AcceptQueue
+	case "in_selfcall":
+		return s.InSelfcall
+	case "selfcall_sockets_waiting":
+		return s.SelfcallWaiting
 	case keyMaxThreads:
 		if r.MaxThreads <= 0 {
 			return nil

@@ -100,6 +100,11 @@ type series struct {
 	WorkersBusy []num `json:"workers_busy"`
 	Queued      []num `json:"queued"`
 	AcceptQueue []num `json:"accept_queue"`
+	// SelfcallWaiting is the self-calls waiting on the app's port (the census's), NaN where
+	// the census could not see them; InSelfcall the app's own count of workers inside a
+	// self-call (its pool's leased and waiting callers), NaN where its admin did not answer.
+	SelfcallWaiting []num `json:"selfcall_sockets_waiting"`
+	InSelfcall      []num `json:"in_selfcall"`
 }
 
 // marker is a vertical line on every chart: a collapse onset or the end of the load.
@@ -448,9 +453,16 @@ func buildSeries(tl []results.Sample) series {
 		if x.AppUp {
 			s.WorkersBusy = append(s.WorkersBusy, num(x.WorkersBusy))
 			s.Queued = append(s.Queued, num(x.Queued))
+			s.InSelfcall = append(s.InSelfcall, num(x.SelfcallLeased+x.SelfcallWaiting))
 		} else {
 			s.WorkersBusy = append(s.WorkersBusy, nan)
 			s.Queued = append(s.Queued, nan)
+			s.InSelfcall = append(s.InSelfcall, nan)
+		}
+		if !x.SocketsMissing && x.SelfcallMeasured {
+			s.SelfcallWaiting = append(s.SelfcallWaiting, num(x.SelfcallSocketsWaiting))
+		} else {
+			s.SelfcallWaiting = append(s.SelfcallWaiting, nan)
 		}
 	}
 	return s
