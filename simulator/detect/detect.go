@@ -354,14 +354,15 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 }
 
 // selfCalls fills the self-call fields of s (see results.Summary) from the census columns.
-// The warning's lead is measured from the start of its window (when the census that fired was
-// asked for, at most a window late) to the onset, the start of the first collapsed window:
-// both are window starts, so the lead is a whole number of windows.
+// The warning's time is the end of its window, when the census that fired was taken and the
+// warning could first be known; its lead is the onset (the start of the first collapsed
+// window) minus that time, so a warning seen in the onset window's own census has a lead of
+// minus one window.
 func selfCalls(s *results.Summary, timeline []results.Sample, onset Onset, collapsed bool) {
 	s.SelfcallMeasured, s.PeakSelfcallSockets = false, 0
 	s.OnsetSelfcallWaiting, s.OnsetSelfcallOldestWaitMS, s.OnsetWorkersInSelfcall = 0, 0, -1
 	s.SelfcallFirstSeenS, s.SelfcallWarningS, s.SelfcallWarningLeadS = nil, nil, nil
-	for i, x := range timeline {
+	for _, x := range timeline {
 		if x.SocketsMissing || !x.SelfcallMeasured {
 			continue
 		}
@@ -371,7 +372,7 @@ func selfCalls(s *results.Summary, timeline []results.Sample, onset Onset, colla
 			s.SelfcallFirstSeenS = ptr(x.T)
 		}
 		if x.SelfcallWarning && s.SelfcallWarningS == nil && x.Phase == results.PhaseLoad {
-			s.SelfcallWarningS = ptr(windowStart(timeline, i))
+			s.SelfcallWarningS = ptr(x.T)
 		}
 	}
 	if !collapsed || !s.SelfcallMeasured {

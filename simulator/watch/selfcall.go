@@ -222,7 +222,11 @@ func firstSeenLine(port uint16, pids []int, s *SelfCalls) string {
 	if len(pids) > 1 {
 		who = "processes " + strings.Join(names, ", ")
 	}
-	return fmt.Sprintf("self-call seen: %s calls its own port %d: %d connections, %d waiting", who, port, s.Total(), s.Waiting)
+	conns := "connections"
+	if s.Total() == 1 {
+		conns = "connection"
+	}
+	return fmt.Sprintf("self-call seen: %s calls its own port %d: %d %s, %d waiting", who, port, s.Total(), conns, s.Waiting)
 }
 
 // comm returns a process's command name, "?" when it cannot be read.
