@@ -13,9 +13,6 @@ import (
 // TestStagePacerDrivesVegeta runs a real vegeta attack on a loopback server: the attack sends
 // exactly the profile's hits, nothing in the zero-rate stretch, and ends by itself.
 func TestStagePacerDrivesVegeta(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a 1.4s attack")
-	}
 	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		served.Add(1)

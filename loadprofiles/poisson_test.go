@@ -223,9 +223,6 @@ func TestPoissonPacerDoesNotAllocate(t *testing.T) {
 // TestPoissonPacerDrivesVegeta runs a real vegeta attack at 200 rps for 3s: about 600 hits,
 // and the attack ends by itself.
 func TestPoissonPacerDrivesVegeta(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a 3s attack")
-	}
 	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		served.Add(1)

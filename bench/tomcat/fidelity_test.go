@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 )
@@ -92,9 +93,7 @@ func TestSimCollapsesLikeTomcat(t *testing.T) {
 	if os.Getenv("SIM_BENCH_TOMCAT") == "" {
 		t.Skip("set SIM_BENCH_TOMCAT=1 to run sim against the Tomcat reference (about 90 s)")
 	}
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	testtier.Long(t) // a real Tomcat and a ramp
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()

@@ -8,14 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
 )
 
 // The newcomer's main command, with no flags: both topologies on quick, a table, the reports.
 func TestCompareDefault(t *testing.T) {
-	if testing.Short() {
-		t.Skip("two 30 s runs")
-	}
+	testtier.Long(t) // two 30 s runs
 	dir := t.TempDir()
 	start := time.Now()
 	code, stdout, stderr := simRunIn(t, dir, nil, "compare")
@@ -65,9 +64,7 @@ func TestCompareDefault(t *testing.T) {
 
 // sim reproduce --quick on real nginx shows the incident's signature.
 func TestReproduceQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("two 25 s runs")
-	}
+	testtier.Long(t) // two 25 s runs
 	needNginx(t)
 	out := t.TempDir()
 	start := time.Now()
@@ -130,9 +127,7 @@ func TestReproduceQuick(t *testing.T) {
 
 // sim plan's evenly paced deadlock rates on real sockets against Little's law: within ±30 %.
 func TestPlanDeadlockMatchesModel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("two 33 s ramps")
-	}
+	testtier.Long(t) // two 33 s ramps
 	out := t.TempDir()
 	code, stdout, stderr := simRun(t, nil, "plan", "--topology", "self", "--max-threads", "8,16", "--deadlock-only", "--engine", "sockets", "--arrivals", "uniform", "--json", "--out", out)
 	if code != 0 {

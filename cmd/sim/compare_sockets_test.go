@@ -1,26 +1,34 @@
 package main
 
 import (
+	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
+
 	"github.com/simdev/sim/internal/topology"
+	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
 )
 
-// TestCompareAllTopologiesSockets runs all eight topologies on real sockets on the quick
+// TestCompareAllTopologiesSockets runs every registered topology on real sockets on the quick
 // profile, as `sim compare --topologies all` does for a user, and checks what the user would
 // notice, loosely in time: the incident and the two fixes that keep the cycle (a bounded queue,
 // a limiter that waits inside the worker) hang for good; every other fix does not hang and
 // answers again after the load (self-timeout only once it has drained its backlog, which the
 // recovery's drain extension waits for); the bounded queue's refusals are 503s.
+//
+// It then holds the two engines to each other: the same comparison on the virtual-time model
+// must give, topology by topology, the same verdict, onsets within one sample window, and peak
+// CLOSE_WAIT and goodput within 5 %. A mechanic changed in one engine and not the other fails
+// here.
 func TestCompareAllTopologiesSockets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("eight real-socket runs, about five minutes")
-	}
+	testtier.Long(t) // eight real-socket runs, about five minutes
 	out := filepath.Join(t.TempDir(), "runs")
 	start := time.Now()
 	// About 5 minutes on a quiet 2-core machine (self-timeout drains for ~70 s after its load);
@@ -34,6 +42,7 @@ func TestCompareAllTopologiesSockets(t *testing.T) {
 	if len(cmp) != 1 {
 		t.Fatalf("comparison folders: %v", cmp)
 	}
+	defer engineAgreement(t, cmp[0])
 	for _, tp := range topology.All() {
 		top := tp.Name
 		cfg := app.Defaults()
@@ -65,4 +74,87 @@ func TestCompareAllTopologiesSockets(t *testing.T) {
 			}
 		}
 	}
+}
+
+// engineAgreement runs the comparison that made the socket records in socketsDir on the model
+// and checks that both engines tell the same story for every topology.
+func engineAgreement(t *testing.T, socketsDir string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "model")
+	code, _, stderr := simRunFor(t, "", nil, 5*time.Minute, "compare", "--engine", "model", "--topologies", "all", "--profile", "quick", "--out", out)
+	if code != 0 {
+		t.Fatalf("model: exit %d: %s", code, stderr)
+	}
+	cmp, _ := filepath.Glob(filepath.Join(out, "*-compare"))
+	if len(cmp) != 1 {
+		t.Fatalf("model comparison folders: %v", cmp)
+	}
+	for _, tp := range topology.All() {
+		m, err := results.Read(filepath.Join(cmp[0], tp.Name))
+		if err != nil {
+			t.Errorf("model record of %s: %v", tp.Name, err)
+			continue
+		}
+		s, err := results.Read(filepath.Join(socketsDir, tp.Name))
+		if err != nil {
+			t.Errorf("socket record of %s: %v", tp.Name, err)
+			continue
+		}
+		for _, d := range engineDisagreements(s.Summary, m.Summary, sampleWindow(s)) {
+			t.Errorf("%s: sockets and model disagree: %s", tp.Name, d)
+		}
+	}
+}
+
+// engineDisagreements lists where the model's summary m differs from the sockets' s by more
+// than the engines are held to: the verdict and recovery exactly, onsets within one sample
+// window, peak CLOSE_WAIT and goodput within 5 % (and a couple of sockets or one OK/s, so that
+// a figure near zero is not held to a fraction of a socket).
+func engineDisagreements(s, m results.Summary, window float64) []string {
+	var out []string
+	if s.Verdict != m.Verdict || s.Recovered != m.Recovered {
+		out = append(out, fmt.Sprintf("verdict %q vs %q", s.VerdictLine(), m.VerdictLine()))
+	}
+	onset := func(name string, a, b *float64) {
+		switch {
+		case (a == nil) != (b == nil):
+			out = append(out, fmt.Sprintf("%s %s vs %s", name, optS(a), optS(b)))
+		case a != nil && math.Abs(*a-*b) > window+1e-9:
+			out = append(out, fmt.Sprintf("%s %.2f s vs %.2f s: more than one sample window (%.2f s) apart", name, *a, *b, window))
+		}
+	}
+	onset("collapse onset", s.CollapseOnsetS, m.CollapseOnsetS)
+	onset("saturation onset", s.SaturationOnsetS, m.SaturationOnsetS)
+	within := func(name string, a, b, floor float64) {
+		if d := math.Abs(a - b); d > math.Max(0.05*math.Max(a, b), floor) {
+			out = append(out, fmt.Sprintf("%s %.1f vs %.1f: more than 5 %% apart", name, a, b))
+		}
+	}
+	within("peak CLOSE_WAIT", float64(s.PeakCloseWait), float64(m.PeakCloseWait), 2)
+	within("goodput OK/s", goodputOf(s), goodputOf(m), 1)
+	return out
+}
+
+func goodputOf(s results.Summary) float64 {
+	if s.LoadDurationS <= 0 {
+		return 0
+	}
+	return float64(s.OK) / s.LoadDurationS
+}
+
+func optS(p *float64) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%.2f s", *p)
+}
+
+// sampleWindow is the record's observation window in seconds: the step of its timeline.
+func sampleWindow(r *results.Record) float64 {
+	if len(r.Timeline) >= 2 {
+		if w := r.Timeline[1].T - r.Timeline[0].T; w > 0 {
+			return w
+		}
+	}
+	return loadprofiles.DefaultSampleInterval.Seconds()
 }

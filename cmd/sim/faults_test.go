@@ -17,6 +17,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
 )
 
@@ -371,9 +372,7 @@ func hideNginx(t *testing.T) (wrap, env []string) {
 
 // The fault matrix of `sim run`: every way a run can end, on both topologies.
 func TestRunFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("about a minute of short runs")
-	}
+	testtier.Long(t) // about a minute of short runs
 	rng := faultRNG(t)
 	profile := writeFile(t, t.TempDir(), "fault.yaml", faultProfile)
 	for _, topology := range []string{"self", "split"} {
@@ -562,9 +561,7 @@ func TestServePortTaken(t *testing.T) {
 
 // The fault matrix of `sim reproduce --quick`: nginx missing, and an interrupt.
 func TestReproduceFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("an interrupted sim reproduce --quick")
-	}
+	testtier.Long(t) // an interrupted sim reproduce --quick
 	wrap, env := hideNginx(t)
 	t.Run("nginx missing", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "runs")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/connector"
 	"github.com/simdev/sim/simulator/static"
@@ -35,9 +36,7 @@ import (
 // The same profile with `tcp_keepalive: true` fails: measured, 239 CLOSE_WAIT sockets holding
 // an fd at 20 s, 196 at 70 s, 0 from 90 s on, with 255 of 256 fds still open.
 func TestHangKeepsCloseWaitAtFDLimit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("holds a hang for about 100 s")
-	}
+	testtier.Long(t) // holds a hang for about 100 s
 	const (
 		rate          = 30 // rps; 2 workers x 200 ms serve 10 rps at best: the hang comes at once
 		nofile        = 256

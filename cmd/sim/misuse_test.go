@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 )
@@ -82,9 +83,7 @@ func TestRemoteNotice(t *testing.T) {
 // External mode end to end against a running sim serve: self hangs, split does not, and each
 // record is readable by sim report.
 func TestRunExternal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("two 8 s runs")
-	}
+	testtier.Long(t) // two 8 s runs
 	profile := writeFile(t, t.TempDir(), "ext.yaml", externalProfile)
 	for _, tt := range []struct {
 		topology string

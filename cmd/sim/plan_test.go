@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
 )
@@ -201,9 +202,7 @@ server: {max_threads: 16, work_time: 200ms}
 // server on fresh ports, to take 5 minutes rather than 15. bench/plan/verify.sh is the long
 // version.
 func TestPlanSafeRateHoldsOnSockets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("three 5-minute real-socket holds")
-	}
+	testtier.Long(t) // three 5-minute real-socket holds
 	const hold = 5 * time.Minute
 	out := t.TempDir()
 	code, stdout, stderr := simRun(t, nil, "plan", "--max-threads", "16", "--arrivals", "poisson", "--json", "--out", filepath.Join(out, "plan"))

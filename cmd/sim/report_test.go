@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
@@ -292,9 +293,7 @@ var (
 // console. It saves a screenshot in the test's temp dir, and copies it to $SIM_SCREENSHOT_DIR
 // when that is set, to look at.
 func TestReportBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two short load tests and a browser")
-	}
+	testtier.Long(t) // runs two short load tests and a browser
 	chromium := chromiumPath(t)
 	start := time.Now()
 	tmp := t.TempDir()

@@ -16,6 +16,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
 )
 
@@ -103,9 +104,7 @@ func runRecord(t *testing.T, args ...string) (int, *results.Record, string) {
 
 // The main job on real sockets: the quick profile hangs self, and split survives it.
 func TestRunQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two 30 s load tests")
-	}
+	testtier.Long(t) // runs two 30 s load tests
 	tests := []struct {
 		topology  string
 		hang      bool
@@ -171,9 +170,7 @@ func TestRunQuick(t *testing.T) {
 // seconds; the load ends once the collapse has held for hang_hold, the recovery probes still
 // run, and the summary says when the load stopped and how long into the hold the hang began.
 func TestRunStopOnHang(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a load test of about 10 s")
-	}
+	testtier.Long(t) // runs a load test of about 10 s
 	const stage = 60 * time.Second
 	prof := filepath.Join(t.TempDir(), "hold.yaml")
 	// 120 rps evenly paced is 1.5 x Little's bound of 16 workers x 200 ms (80 rps): the hang

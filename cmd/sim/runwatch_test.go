@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/child"
 )
@@ -63,9 +64,7 @@ func TestRunWatchBadFlags(t *testing.T) {
 // a token from SIM_WATCH_TOKEN): self hangs with CLOSE_WAIT climbing on the timeline, and the
 // record, the printed summary and the report name the agent.
 func TestRunWatch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("an 8 s run")
-	}
+	testtier.Long(t) // an 8 s run
 	srv := startServe(t, "--topology", "self", "--max-threads", "4", "--work-time", "100ms")
 	app := srv.URL("app")
 	agent := startWatch(t, []string{watchTokenEnv + "=" + runWatchToken}, "--port", port(app))
@@ -255,9 +254,7 @@ func (n *netns) ssCloseWait(port string) (int, error) {
 // namespace taken at the same moment. The runner refuses the namespace's address without
 // --allow-remote.
 func TestRunWatchNamespace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("an 8 s run in a network namespace")
-	}
+	testtier.Long(t) // an 8 s run in a network namespace
 	if _, err := exec.LookPath("ss"); err != nil {
 		t.Skip("no ss(8) to compare the agent with")
 	}

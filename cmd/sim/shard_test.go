@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/detect"
@@ -209,9 +210,7 @@ const mergeQuantileSlack = 0.02
 // single process's at the same total rate (loosely here: see shardLatencyTolerance); against
 // self above its threshold, the merged verdict is a hang, as a single run's is.
 func TestShardsMergeLikeOneRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("about 30 s of real load")
-	}
+	testtier.Long(t) // about 30 s of real load
 	tmp := t.TempDir()
 	hold := writeFile(t, tmp, "hold.yaml", shardHold)
 	ramp := writeFile(t, tmp, "ramp.yaml", externalProfile)

@@ -13,9 +13,6 @@ import (
 // enough for L1, and the fallback, level 1, was never entered again: 256 workers at 734.5 rps
 // failed with "0 entrances into level 1". Rough effort and a floor like SafeRate's keep it cheap.
 func TestModelLargePoolsEstimateAtEveryRate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a few seconds of simulation")
-	}
 	opt := hazard.Options{Seed: 7, Split: hazard.SplitOptions{Batches: 2, Effort: 20, Successes: 10, Entrances: hazard.DefaultEffort, Floor: 1e-7}}
 	for _, c := range []struct {
 		workers int
