@@ -242,6 +242,24 @@ func newDescs() *descs {
 	}
 }
 
+// MetricNames returns the names of the census metrics /metrics serves (the agent's own
+// sim_watch_* series aside), for rule files to be checked against.
+func MetricNames() []string {
+	d := newDescs()
+	var names []string
+	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
+		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter} {
+		// A Desc prints as Desc{fqName: "NAME", ...}: the name is not exported otherwise.
+		s := x.String()
+		if _, rest, ok := strings.Cut(s, `fqName: "`); ok {
+			if name, _, ok := strings.Cut(rest, `"`); ok {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}
+
 // censusCollector exposes one census as gauges.
 type censusCollector struct {
 	d *descs

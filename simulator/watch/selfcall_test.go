@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +127,22 @@ func TestSelfCallTopologies(t *testing.T) {
 			sc := c.SelfCall
 			if sc.Callers != 1 || sc.Processes != 1 || sc.Established() < 2 || sc.FirstSeenUnixNano == 0 || sc.OldestWaitMS < testWarnAfter.Milliseconds() {
 				t.Errorf("self: %+v, want 1 caller, 1 process, at least 2 established, first seen, oldest ≥ %v", *sc, testWarnAfter)
+			}
+			// /metrics serves the same census: the waiting self-calls and the warning.
+			rec := httptest.NewRecorder()
+			w.Handler(HandlerOptions{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+MetricsPath, nil))
+			body := rec.Body.String()
+			for _, want := range []string{
+				fmt.Sprintf("sim_selfcall_warning{port=\"%d\"} 1\n", ch.port),
+				fmt.Sprintf("sim_selfcall_processes{port=\"%d\"} 1\n", ch.port),
+				fmt.Sprintf("sim_selfcall_callers{port=\"%d\"} 1\n", ch.port),
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %q:\n%s", want, body)
+				}
+			}
+			if !regexp.MustCompile(fmt.Sprintf(`sim_selfcall_waiting\{port="%d"\} [2-9]`, ch.port)).MatchString(body) {
+				t.Errorf("/metrics: want sim_selfcall_waiting of at least 2:\n%s", body)
 			}
 			l := lines()
 			if len(l) != 1 || !strings.Contains(l[0], fmt.Sprintf("process %d (", c.Process.PID)) || !strings.Contains(l[0], fmt.Sprintf("own port %d", ch.port)) {
