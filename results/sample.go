@@ -81,6 +81,10 @@ type Sample struct {
 	// SelfcallWarning is the census's early warning: a self-call has waited the agent's
 	// threshold or longer.
 	SelfcallWarning bool `json:"selfcall_warning"`
+	// PortRequestsInFlight counts the requests the app holds unanswered on its port, as the
+	// census sees them (server-side sockets with a request and no reply since): what fills
+	// the worker pool, measured from outside.
+	PortRequestsInFlight int `json:"port_requests_in_flight"`
 
 	// AppUp is false when the app's admin /stats did not answer in the window; the fields below
 	// are then zero, not measured.
@@ -261,6 +265,7 @@ var sampleColumns = []column[Sample]{
 	int64Col("selfcall_oldest_wait_ms", func(s *Sample) *int64 { return &s.SelfcallOldestWaitMS }),
 	socketCol("selfcall_callers", func(s *Sample) *int { return &s.SelfcallCallers }),
 	boolCol("selfcall_warning", func(s *Sample) *bool { return &s.SelfcallWarning }),
+	socketCol("port_requests_in_flight", func(s *Sample) *int { return &s.PortRequestsInFlight }),
 	boolCol("app_up", func(s *Sample) *bool { return &s.AppUp }),
 	intCol("workers_busy", func(s *Sample) *int { return &s.WorkersBusy }),
 	intCol("queued", func(s *Sample) *int { return &s.Queued }),

@@ -3,8 +3,11 @@
 # sim's app (16 workers x 200 ms, Little's bound 80 rps) and reads, from each run record's
 # timeline, when the warning rule would have fired — the first load window whose census saw a
 # self-call waiting for at least the threshold (selfcall_oldest_wait_ms) — against the collapse
-# onset. The rule is evaluated here for several thresholds from one run (the census records the
-# oldest wait, not only the agent's own yes/no).
+# onset. Two rules, each evaluated here for several thresholds from one run (the census records
+# the figures, not only the agent's own yes/no):
+#   wait  a self-call has waited at least THRESHOLD ms for its answer (selfcall_oldest_wait_ms)
+#   pool  the app has been seen calling itself and the requests it holds unanswered on its port
+#         (port_requests_in_flight, from the sockets) reach FRACTION of its 16 workers
 #
 #   bash bench/selfcall/run.sh [SCENARIO...]     # default: ramp fixes agent poisson steady
 #
@@ -19,7 +22,8 @@
 #
 # Environment:
 #   RUNS=3               runs per scenario (ramp, poisson)
-#   THRESHOLDS="100 250 500"   warning thresholds in ms (500 is sim watch's default)
+#   THRESHOLDS="100 250 500"   wait-warning thresholds in ms (500 is sim watch's default)
+#   FRACTIONS="0.75 0.8125 0.875"  pool-warning shares of the 16 workers (0.875 is the default)
 #   OUT=DIR              where records go (default: a temp folder, kept and printed)
 #
 # The machine's load average is printed with each run: these 2 cores are shared, and a busy
@@ -39,9 +43,14 @@ for s in "${scenarios[@]}"; do
 done
 RUNS=${RUNS:-3}
 THRESHOLDS=${THRESHOLDS:-100 250 500}
+FRACTIONS=${FRACTIONS:-0.75 0.8125 0.875}
+WORKERS=16 # the profiles' max_threads
 case $RUNS in '' | *[!0-9]* | 0) echo "run.sh: RUNS is a whole number >= 1, got '$RUNS'" >&2; exit 2 ;; esac
 for t in $THRESHOLDS; do
 	case $t in '' | *[!0-9]*) echo "run.sh: THRESHOLDS are whole milliseconds, got '$t'" >&2; exit 2 ;; esac
+done
+for f in $FRACTIONS; do
+	[[ $f =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || { echo "run.sh: FRACTIONS are shares from 0 to 1, got '$f'" >&2; exit 2; }
 done
 for tool in go jq awk setsid timeout; do
 	command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 2; }
@@ -81,7 +90,28 @@ analyze() {
 	local dir=$1 onset
 	onset=$(jq -r '.collapse_onset_s // "none"' "$dir/summary.json")
 	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-		$col["phase"] == "load" && $col["err_timeout"] + 0 > 0 { printf "  first client timeout in the window ending %.2f s\n", $col["t_s"]; exit }' "$dir/timeline.csv"
+		$col["phase"] != "load" { next }
+		{ n++ }
+		$col["selfcall_measured"] == "true" { m++; if ($col["selfcall_sockets"] + 0 > peak) peak = $col["selfcall_sockets"] + 0 }
+		!t && $col["err_timeout"] + 0 > 0 { t = $col["t_s"] }
+		END {
+			printf "  self-calls measured in %d of %d load windows, at most %d self-call sockets; ", m, n, peak
+			if (t) printf "first client timeout in the window ending %.2f s\n", t; else print "no client timeout"
+		}' "$dir/timeline.csv"
+	for f in $FRACTIONS; do
+		awk -F, -v frac="$f" -v workers="$WORKERS" -v onset="$onset" '
+			NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+			$col["phase"] != "load" || $col["selfcall_measured"] != "true" { next }
+			$col["selfcall_sockets"] + 0 > 0 { seen = 1 }
+			{ if ($col["port_requests_in_flight"] + 0 > max) max = $col["port_requests_in_flight"] + 0 }
+			!found && seen && $col["port_requests_in_flight"] + 0 >= frac * workers { found = 1; w = $col["t_s"] }
+			END {
+				need = frac * workers
+				if (!found) { printf "  pool>=%g: never (most requests in flight in load %d)\n", need, max; exit }
+				if (onset == "none") { printf "  pool>=%g: FIRED at %.2f s, no collapse (false alarm)\n", need, w; exit }
+				printf "  pool>=%g: at %.2f s, onset %.2f s: lead %+.2f s\n", need, w, onset, onset - w
+			}' "$dir/timeline.csv"
+	done
 	for t in $THRESHOLDS; do
 		awk -F, -v thr="$t" -v onset="$onset" '
 			NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
@@ -105,7 +135,7 @@ run() {
 	local dir=$OUT/$n-$tag load
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	mkdir -p "$dir"
-	if ! (cd "$root" && timeout --kill-after=15s 900s "$TMP/sim" run --topology "$topo" --profile "$profile" \
+	if ! (cd "$root" && timeout --foreground --kill-after=15s 900s "$TMP/sim" run --topology "$topo" --profile "$profile" \
 		--out "$dir" "$@" >"$dir/out.txt" 2>&1); then
 		echo "$tag: sim run failed:" >&2
 		tail -5 "$dir/out.txt" >&2
@@ -159,11 +189,11 @@ agent() {
 	pids+=($!)
 	app=$(wait_line "$dir/serve.txt" "app ") || { echo "agent: sim serve did not start" >&2; cat "$dir/serve.txt" >&2; fail=1; stop_all; return; }
 	port=${app##*:}
-	setsid "$TMP/sim" watch --port "$port" --warn-after "${THRESHOLDS%% *}ms" --interval 250ms >"$dir/watch.txt" 2>&1 &
+	setsid "$TMP/sim" watch --port "$port" --warn-after "${THRESHOLDS%% *}ms" --workers "$WORKERS" --interval 250ms >"$dir/watch.txt" 2>&1 &
 	pids+=($!)
 	agent=$(wait_line "$dir/watch.txt" "watch ") || { echo "agent: sim watch did not start" >&2; cat "$dir/watch.txt" >&2; fail=1; stop_all; return; }
-	echo "agent: app $app, agent $agent (--warn-after ${THRESHOLDS%% *}ms), load before $(cut -d' ' -f1-3 /proc/loadavg)"
-	if ! (cd "$root" && timeout --kill-after=15s 300s "$TMP/sim" run --target "$app/page" --watch "$agent" --profile quick \
+	echo "agent: app $app, agent $agent (--warn-after ${THRESHOLDS%% *}ms --workers $WORKERS), load before $(cut -d' ' -f1-3 /proc/loadavg)"
+	if ! (cd "$root" && timeout --foreground --kill-after=15s 300s "$TMP/sim" run --target "$app/page" --watch "$agent" --profile quick \
 		--out "$dir" >"$dir/out.txt" 2>&1); then
 		echo "agent: sim run failed:" >&2
 		tail -5 "$dir/out.txt" >&2
@@ -172,7 +202,7 @@ agent() {
 	echo "  agent printed: $(grep -m1 '^self-call seen' "$dir/watch.txt" || echo '(no self-call line)')"
 	echo "  $(grep '^sim run:' "$dir/out.txt" | sed 's/^sim run: //')"
 	grep -E '^  hang onset' "$dir/out.txt" || true
-	curl -fsS "$agent/metrics" 2>/dev/null | grep -E '^sim_selfcall_(waiting|warning|connections\{.*established)' | sed 's/^/  /' || true
+	curl -fsS "$agent/metrics" 2>/dev/null | grep -E '^sim_(selfcall_(waiting|warning|wait_warning|pool_warning|connections\{.*established)|requests_in_flight)' | sed 's/^/  /' || true
 	stop_all
 	local rec
 	rec=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -1)

@@ -682,6 +682,7 @@ func fillCensus(s *results.Sample, src *shard, end, step time.Duration) {
 		s.AcceptQueue, s.AcceptQueueMax = c.AcceptQueue, c.AcceptQueueMax
 		s.SelfcallMeasured, s.SelfcallSockets, s.SelfcallSocketsWaiting = c.SelfcallMeasured, c.SelfcallSockets, c.SelfcallSocketsWaiting
 		s.SelfcallOldestWaitMS, s.SelfcallCallers, s.SelfcallWarning = c.SelfcallOldestWaitMS, c.SelfcallCallers, c.SelfcallWarning
+		s.PortRequestsInFlight = c.PortRequestsInFlight
 		s.SocketsMissing = false
 	}
 	s.AppUp, s.WorkersBusy, s.Queued, s.ConnectionsOpen = c.AppUp, c.WorkersBusy, c.Queued, c.ConnectionsOpen

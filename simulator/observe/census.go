@@ -52,6 +52,7 @@ func FillSelfCalls(s *results.Sample, sc *watch.SelfCalls) {
 	s.SelfcallOldestWaitMS = sc.OldestWaitMS
 	s.SelfcallCallers = sc.Callers
 	s.SelfcallWarning = sc.Warning
+	s.PortRequestsInFlight = sc.RequestsInFlight
 }
 
 // FillSockets copies a socket census into a timeline row.
@@ -83,8 +84,12 @@ type Local struct {
 }
 
 // NewLocal returns a local census of port. Close it when done.
-func NewLocal(port uint16) *Local {
-	w, err := watch.New(watch.Options{Port: port})
+func NewLocal(port uint16) *Local { return NewLocalPool(port, 0) }
+
+// NewLocalPool is NewLocal for an app whose worker pool is known: its census's self-call
+// warning includes the pool warning (watch.Options.Workers).
+func NewLocalPool(port uint16, workers int) *Local {
+	w, err := watch.New(watch.Options{Port: port, Workers: workers})
 	return &Local{port: port, w: w, err: err}
 }
 

@@ -46,6 +46,18 @@ func (s Socket) AwaitingReply() bool {
 	return s.DataSegsIn == 0 || s.LastDataSent < s.LastDataRecv
 }
 
+// Unanswered reports whether the socket, as a server, has received data and sent none since: a
+// request in the server's hands (queued, read, or being worked on) and not yet answered. It
+// mirrors AwaitingReply: equal times count as answered. ESTABLISHED and CLOSE_WAIT (the client
+// gave up; the server still has the request) count; a socket still in the listener's accept
+// queue counts too, since the kernel has received its request for it.
+func (s Socket) Unanswered() bool {
+	if !s.Info || (s.State != Established && s.State != CloseWait) || s.DataSegsIn == 0 {
+		return false
+	}
+	return s.DataSegsOut == 0 || s.LastDataRecv < s.LastDataSent
+}
+
 // Detailer is a Sampler that can also list the port's sockets one by one.
 type Detailer interface {
 	Sampler

@@ -54,7 +54,7 @@ func TestSampleSockets(t *testing.T) {
 					}
 				}
 				if len(byLocal) == 3 && servers == 3 && byLocal[localPort(asked)].DataSegsOut > 0 && byLocal[localPort(answered)].DataSegsIn > 0 {
-					checkEnds(t, list, port)
+					checkEnds(t, list, port, localPort(asked))
 					break
 				}
 				if time.Now().After(deadline) {
@@ -71,14 +71,18 @@ func TestSampleSockets(t *testing.T) {
 				if want := name == "asked"; s.AwaitingReply() != want {
 					t.Errorf("%s client: AwaitingReply() = %v, want %v (%+v)", name, s.AwaitingReply(), want, s)
 				}
+				if s.Unanswered() {
+					t.Errorf("%s client: Unanswered() = true, want false: a client sent its request, it received none", name)
+				}
 			}
 		})
 	}
 }
 
-// checkEnds checks that every server-side socket's remote end is a client socket of the list
-// and that the one in the accept queue has no inode while the accepted ones have.
-func checkEnds(t *testing.T, list []Socket, port uint16) {
+// checkEnds checks that every server-side socket's remote end is a client socket of the list,
+// that the one in the accept queue has no inode while the accepted ones have, and that only
+// the server side of askedPort's connection holds an unanswered request.
+func checkEnds(t *testing.T, list []Socket, port, askedPort uint16) {
 	t.Helper()
 	clients := map[netip.AddrPort]Socket{}
 	for _, s := range list {
@@ -90,6 +94,11 @@ func checkEnds(t *testing.T, list []Socket, port uint16) {
 	for _, s := range list {
 		if s.Local.Port() != port || s.State == Listen {
 			continue
+		}
+		// Only the asked client's server side has a request and no answer; the answered one
+		// replied, the queued one's client sent nothing.
+		if want := s.Remote.Port() == askedPort; s.Unanswered() != want {
+			t.Errorf("server side of %v: Unanswered() = %v, want %v (%+v)", s.Remote, s.Unanswered(), want, s)
 		}
 		cl, ok := clients[s.Remote]
 		if !ok {

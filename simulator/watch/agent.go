@@ -54,6 +54,10 @@ type Config struct {
 	Token string
 	// WarnAfter is the self-call warning's threshold; 0 is DefaultWarnAfter.
 	WarnAfter time.Duration
+	// Workers is the app's worker pool for the pool warning (0: off); WarnFraction its share
+	// (0: DefaultWarnFraction).
+	Workers      int
+	WarnFraction float64
 	// Interval, when not 0, makes the agent sample by itself this often, between requests, so
 	// that the first self-call is noticed (and Log told) without a scraper.
 	Interval time.Duration
@@ -68,6 +72,9 @@ const (
 	minInterval  = 100 * time.Millisecond
 	maxInterval  = time.Hour
 	maxWarnAfter = time.Hour
+	// maxWorkers bounds --workers: far above any pool (Tomcat's maxThreads tops out in the
+	// thousands).
+	maxWorkers = 1 << 20
 )
 
 // Validate checks c and returns an invalid.Field error naming the flag for the first
@@ -89,6 +96,12 @@ func (c Config) Validate() error {
 	}
 	if c.WarnAfter < 0 || c.WarnAfter > maxWarnAfter {
 		return invalid.Field("--warn-after", c.WarnAfter, fmt.Sprintf("0 (the default, %v) to %v", DefaultWarnAfter, maxWarnAfter))
+	}
+	if c.Workers < 0 || c.Workers > maxWorkers {
+		return invalid.Field("--workers", c.Workers, fmt.Sprintf("the app's worker pool size, 1 to %d, or 0 (the default) to leave the pool warning off", maxWorkers))
+	}
+	if !(c.WarnFraction >= 0 && c.WarnFraction <= 1) {
+		return invalid.Field("--warn-fraction", c.WarnFraction, fmt.Sprintf("a share of --workers above 0 and at most 1, or 0 (the default, %v)", DefaultWarnFraction))
 	}
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) {
 		return invalid.Field("--addr", c.Addr, "host:port, port 0 to 65535 (0 picks a free one), e.g. "+DefaultAddr)
@@ -145,7 +158,7 @@ func Start(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, err := New(Options{Port: uint16(cfg.Port), PID: cfg.PID, WarnAfter: cfg.WarnAfter, Notify: cfg.Log})
+	w, err := New(Options{Port: uint16(cfg.Port), PID: cfg.PID, WarnAfter: cfg.WarnAfter, Workers: cfg.Workers, WarnFraction: cfg.WarnFraction, Notify: cfg.Log})
 	if err != nil {
 		return nil, err
 	}

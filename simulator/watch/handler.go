@@ -202,6 +202,7 @@ func truncate(s string) string {
 type descs struct {
 	sockets, listening, queueLen, queueLimit, openFDs, maxFDs                                                                 *prometheus.Desc
 	selfConns, selfWaiting, selfQueued, selfUnread, selfOldest, selfCallers, selfProcs, selfFirst, selfWarning, selfWarnAfter *prometheus.Desc
+	inFlight, workers, waitWarning, poolWarning                                                                               *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -236,9 +237,17 @@ func newDescs() *descs {
 		selfFirst: prometheus.NewDesc("sim_selfcall_first_seen_timestamp_seconds",
 			"When the agent first saw a self-call (Unix time); absent until then.", port, nil),
 		selfWarning: prometheus.NewDesc("sim_selfcall_warning",
-			"1 when a self-call has waited sim_selfcall_warn_after_seconds or longer (the early warning of a self-call deadlock), else 0.", port, nil),
+			"The early warning of a self-call deadlock: 1 when sim_selfcall_wait_warning or sim_selfcall_pool_warning is, else 0.", port, nil),
 		selfWarnAfter: prometheus.NewDesc("sim_selfcall_warn_after_seconds",
-			"Threshold of sim_selfcall_warning (sim watch --warn-after).", port, nil),
+			"Threshold of the wait warning (sim watch --warn-after).", port, nil),
+		inFlight: prometheus.NewDesc("sim_requests_in_flight",
+			"Requests the app holds unanswered on the port (server-side sockets with a request received and no reply since), self-calls included.", port, nil),
+		workers: prometheus.NewDesc("sim_pool_workers",
+			"The app's worker pool as the agent was told (sim watch --workers); absent when not told.", port, nil),
+		waitWarning: prometheus.NewDesc("sim_selfcall_wait_warning",
+			"1 when a self-call has waited sim_selfcall_warn_after_seconds or longer, else 0.", port, nil),
+		poolWarning: prometheus.NewDesc("sim_selfcall_pool_warning",
+			"1 when the app calls itself and sim_requests_in_flight reaches --warn-fraction of sim_pool_workers, else 0.", port, nil),
 	}
 }
 
@@ -248,7 +257,8 @@ func MetricNames() []string {
 	d := newDescs()
 	var names []string
 	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
-		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter} {
+		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
+		d.inFlight, d.workers, d.waitWarning, d.poolWarning} {
 		// A Desc prints as Desc{fqName: "NAME", ...}: the name is not exported otherwise.
 		s := x.String()
 		if _, rest, ok := strings.Cut(s, `fqName: "`); ok {
@@ -270,7 +280,8 @@ type censusCollector struct {
 func (cc censusCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := cc.d
 	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
-		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter} {
+		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
+		d.inFlight, d.workers, d.waitWarning, d.poolWarning} {
 		ch <- x
 	}
 }
@@ -318,11 +329,20 @@ func (cc censusCollector) Collect(ch chan<- prometheus.Metric) {
 		if sc.FirstSeenUnixNano != 0 {
 			ch <- prometheus.MustNewConstMetric(d.selfFirst, prometheus.GaugeValue, float64(sc.FirstSeenUnixNano)/1e9, port)
 		}
-		warning := 0
-		if sc.Warning {
-			warning = 1
-		}
-		gauge(d.selfWarning, warning)
+		gauge(d.selfWarning, b2i(sc.Warning))
+		gauge(d.waitWarning, b2i(sc.WaitWarning))
+		gauge(d.poolWarning, b2i(sc.PoolWarning))
 		ch <- prometheus.MustNewConstMetric(d.selfWarnAfter, prometheus.GaugeValue, float64(sc.WarnAfterMS)/1000, port)
+		gauge(d.inFlight, sc.RequestsInFlight)
+		if sc.Workers > 0 {
+			gauge(d.workers, sc.Workers)
+		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

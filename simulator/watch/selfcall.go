@@ -34,6 +34,13 @@ import (
 // before the collapse onset, and never under a steady load at 70 % of Little's bound.
 const DefaultWarnAfter = 500 * time.Millisecond
 
+// DefaultWarnFraction is the share of the worker pool (--workers) that requests in flight must
+// reach, in an app seen calling itself, for the pool warning: 14 of 16 workers. The deadlock
+// comes when every worker holds a page; on sim's quick ramp (16 workers x 200 ms) 14 pages were
+// in flight a quarter to half a second before it, and under a steady load at 70 % of Little's
+// bound (11.2 workers busy on average) the count stays below it (docs/watch.md).
+const DefaultWarnFraction = 0.875
+
 // groupRefresh spaces the searches for the processes below the listener's holders: a pre-fork
 // server starts new workers now and then, and the search reads every /proc/PID/stat (a few
 // milliseconds on a busy host), too much for every sample.
@@ -64,11 +71,22 @@ type SelfCalls struct {
 	// FirstSeenUnixNano is the agent's wall clock at the first sample that found a self-call
 	// connection, 0 when none was ever seen.
 	FirstSeenUnixNano int64 `json:"first_seen_unix_nano"`
-	// Warning is the early-warning rule: at least one self-call has waited WarnAfterMS or
-	// longer.
+	// RequestsInFlight counts the port's server-side sockets holding a request not yet
+	// answered (sockets.Socket.Unanswered), the self-calls' own included: the requests in
+	// the app's hands, queued or worked on, from every client — what fills the pool.
+	RequestsInFlight int `json:"requests_in_flight"`
+	// Workers is the app's worker pool as the agent was told (--workers), 0 when unknown.
+	Workers int `json:"workers"`
+	// Warning is the early-warning rule: WaitWarning or PoolWarning.
 	Warning bool `json:"warning"`
-	// WarnAfterMS is the rule's threshold in milliseconds.
-	WarnAfterMS int64 `json:"warn_after_ms"`
+	// WaitWarning: at least one self-call has waited WarnAfterMS or longer.
+	WaitWarning bool `json:"wait_warning"`
+	// PoolWarning: the app was seen calling itself (FirstSeenUnixNano) and RequestsInFlight
+	// reaches WarnFraction of Workers; never without Workers.
+	PoolWarning bool `json:"pool_warning"`
+	// WarnAfterMS and WarnFraction are the rule's thresholds.
+	WarnAfterMS  int64   `json:"warn_after_ms"`
+	WarnFraction float64 `json:"warn_fraction"`
 }
 
 // Total returns the number of self-call connections, all states.
@@ -157,9 +175,16 @@ func (w *Watcher) selfCalls(list []sockets.Socket, roots []int, now time.Time) (
 		}
 	}
 	out := &SelfCalls{
-		Connections: map[string]int{},
-		Processes:   len(st.group),
-		WarnAfterMS: w.warnAfter.Milliseconds(),
+		Connections:  map[string]int{},
+		Processes:    len(st.group),
+		Workers:      w.workers,
+		WarnAfterMS:  w.warnAfter.Milliseconds(),
+		WarnFraction: w.warnFraction,
+	}
+	for _, s := range list {
+		if s.Local.Port() == port && s.Unanswered() {
+			out.RequestsInFlight++
+		}
 	}
 	callers := map[int]bool{}
 	var oldest time.Duration
@@ -190,11 +215,13 @@ func (w *Watcher) selfCalls(list []sockets.Socket, roots []int, now time.Time) (
 	}
 	out.Callers = len(callers)
 	out.OldestWaitMS = oldest.Milliseconds()
-	out.Warning = out.Waiting > 0 && oldest >= w.warnAfter
 	if st.firstSeen == 0 && len(out.Connections) > 0 {
 		st.firstSeen = now.UnixNano()
 	}
 	out.FirstSeenUnixNano = st.firstSeen
+	out.WaitWarning = out.Waiting > 0 && oldest >= w.warnAfter
+	out.PoolWarning = w.workers > 0 && st.firstSeen != 0 && float64(out.RequestsInFlight) >= w.warnFraction*float64(w.workers)
+	out.Warning = out.WaitWarning || out.PoolWarning
 	if !st.told && len(out.Connections) > 0 && w.notify != nil {
 		st.told = true
 		var pids []int

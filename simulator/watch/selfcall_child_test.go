@@ -94,7 +94,7 @@ func childApp(ctx context.Context, topo string) error {
 	cfg.Topology = topo
 	cfg.Addr = "127.0.0.1:0"
 	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.MaxThreads = 2
+	cfg.MaxThreads = childWorkers
 	cfg.WorkTime = childWorkTime
 	startStatic := func(ctx context.Context, addr string) (static.Server, error) {
 		l, err := net.Listen("tcp", addr)

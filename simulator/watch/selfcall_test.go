@@ -22,6 +22,9 @@ import (
 // milliseconds, a busy machine stretches it.
 const waitTimeout = 20 * time.Second
 
+// childWorkers is the worker pool of the app:TOPOLOGY children.
+const childWorkers = 2
+
 // testWarnAfter is the warning threshold in these tests: short, so a hung self-call crosses it
 // quickly, and far above the milliseconds a healthy one takes.
 const testWarnAfter = 300 * time.Millisecond
@@ -31,7 +34,9 @@ func newTestWatcher(t *testing.T, port uint16) (*Watcher, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var lines []string
-	w, err := New(Options{Port: port, WarnAfter: testWarnAfter, Notify: func(l string) {
+	// Workers is the test apps' pool (2 for sim's app; prefork's own count is larger, and its
+	// tests do not look at the pool warning).
+	w, err := New(Options{Port: port, WarnAfter: testWarnAfter, Workers: childWorkers, Notify: func(l string) {
 		mu.Lock()
 		lines = append(lines, l)
 		mu.Unlock()
@@ -112,8 +117,8 @@ func TestSelfCallTopologies(t *testing.T) {
 					t.Fatalf("%d of 4 pages answered on %s, want 4", got, topo)
 				}
 				c := waitSelfCensus(t, w, "the process found", func(c Census) bool { return c.Process != nil && c.SelfCall != nil })
-				if sc := c.SelfCall; sc.Total() != 0 || sc.Waiting != 0 || sc.Warning || sc.FirstSeenUnixNano != 0 {
-					t.Errorf("%s: self-calls %+v, want none", topo, *sc)
+				if sc := c.SelfCall; sc.Total() != 0 || sc.Waiting != 0 || sc.Warning || sc.PoolWarning || sc.FirstSeenUnixNano != 0 || sc.RequestsInFlight != 0 {
+					t.Errorf("%s: self-calls %+v, want none, no warning and no request in flight once every page is answered", topo, *sc)
 				}
 				if l := lines(); len(l) != 0 {
 					t.Errorf("%s: printed %q, want nothing", topo, l)
@@ -122,9 +127,14 @@ func TestSelfCallTopologies(t *testing.T) {
 			}
 			getPages(t, ch.url, 4, 3*time.Second)
 			c := waitSelfCensus(t, w, "2 waiting self-calls and the warning", func(c Census) bool {
-				return c.SelfCall != nil && c.SelfCall.Waiting >= 2 && c.SelfCall.Warning
+				return c.SelfCall != nil && c.SelfCall.Waiting >= 2 && c.SelfCall.WaitWarning
 			})
 			sc := c.SelfCall
+			// 4 pages (2 in workers, 2 queued) and the 2 self-calls are in the app's hands,
+			// unanswered: the pool (2) is full, so the pool warning is on too.
+			if sc.RequestsInFlight < 6 || !sc.PoolWarning || !sc.WaitWarning {
+				t.Errorf("self: %d requests in flight, pool warning %v, wait warning %v; want at least 6 and both warnings", sc.RequestsInFlight, sc.PoolWarning, sc.WaitWarning)
+			}
 			if sc.Callers != 1 || sc.Processes != 1 || sc.Established() < 2 || sc.FirstSeenUnixNano == 0 || sc.OldestWaitMS < testWarnAfter.Milliseconds() {
 				t.Errorf("self: %+v, want 1 caller, 1 process, at least 2 established, first seen, oldest ≥ %v", *sc, testWarnAfter)
 			}

@@ -26,6 +26,11 @@ type Options struct {
 	// WarnAfter is the self-call warning's threshold (SelfCalls.Warning); 0 is
 	// DefaultWarnAfter.
 	WarnAfter time.Duration
+	// Workers is the app's worker pool (maxThreads, gunicorn's workers x threads, ...), for
+	// the pool warning; 0 leaves it off.
+	Workers int
+	// WarnFraction is the pool warning's share of Workers; 0 is DefaultWarnFraction.
+	WarnFraction float64
 	// Notify, when not nil, is called once, with one line, the first time a sample finds a
 	// self-call (with the Watcher's lock held: it must not call the Watcher).
 	Notify func(line string)
@@ -48,8 +53,10 @@ type Watcher struct {
 	self      selfState
 	list      []sockets.Socket // reused by every sample
 
-	warnAfter time.Duration
-	notify    func(string)
+	warnAfter    time.Duration
+	warnFraction float64
+	workers      int
+	notify       func(string)
 
 	descs    *descs
 	reg      *prometheus.Registry
@@ -79,9 +86,16 @@ func New(o Options) (*Watcher, error) {
 	if o.WarnAfter < 0 {
 		return nil, fmt.Errorf("new watcher: warn after %v", o.WarnAfter)
 	}
+	if o.Workers < 0 || !(o.WarnFraction >= 0 && o.WarnFraction <= 1) {
+		return nil, fmt.Errorf("new watcher: workers %d, warn fraction %v", o.Workers, o.WarnFraction)
+	}
 	w := &Watcher{port: o.Port, sampler: o.Sampler, lock: make(chan struct{}, 1), warnAfter: o.WarnAfter, notify: o.Notify}
 	if w.warnAfter == 0 {
 		w.warnAfter = DefaultWarnAfter
+	}
+	w.workers, w.warnFraction = o.Workers, o.WarnFraction
+	if w.warnFraction == 0 {
+		w.warnFraction = DefaultWarnFraction
 	}
 	if w.sampler == nil {
 		w.sampler = sockets.New()
