@@ -28,22 +28,42 @@ type Socket struct {
 	// LastDataSent and LastDataRecv are how long ago the socket last sent and received data
 	// (tcpi_last_data_sent, tcpi_last_data_recv; millisecond resolution, jiffies in the kernel).
 	LastDataSent, LastDataRecv time.Duration
+	// LastAckRecv is how long ago the socket last received an acknowledgement
+	// (tcpi_last_ack_recv): any segment from the peer.
+	LastAckRecv time.Duration
 	// DataSegsOut and DataSegsIn count the segments that carried data each way
 	// (tcpi_data_segs_out, tcpi_data_segs_in; Linux 4.6 and later, zero before).
 	DataSegsOut, DataSegsIn uint32
 }
 
+// maxDelayedAck bounds how long after a segment its peer's acknowledgement comes when the
+// peer has nothing to send: Linux delays an ACK 40 ms to 200 ms (TCP_DELACK_MIN, _MAX), plus a
+// jiffy and a loopback round trip. A TCP keepalive probe's ACK comes a keepalive interval
+// (seconds) after the last data, far beyond it.
+const maxDelayedAck = 250 * time.Millisecond
+
 // AwaitingReply reports whether the socket, as a client, has sent data and received none
 // since: a request sent and not yet answered. A socket that never received data after
 // sending some is awaiting; a kept-alive one is when its last send is more recent than its
-// last receive. Equal times (both within one jiffy, 1 to 4 ms) count as answered, so an idle
-// pooled connection whose last exchange was quick is not mistaken for a call in flight. It is
-// false without tcp_info or outside ESTABLISHED.
+// last receive. The kernel keeps those times in jiffies (1 to 4 ms), and a pooled connection
+// handed straight to the next caller sends its next request in the jiffy its last answer came
+// in — exactly what happens when callers queue for the pool in a deadlock. Equal times are
+// then told apart by the peer's acknowledgement: a peer that does not answer acknowledges the
+// request alone, a delayed ACK after the last data received and within maxDelayedAck of the
+// send; an idle connection gets no segment after the answer. Equal times without such an ACK
+// count as answered (an idle connection whose last exchange was quick). It is false without
+// tcp_info or outside ESTABLISHED.
 func (s Socket) AwaitingReply() bool {
 	if !s.Info || s.State != Established || s.DataSegsOut == 0 {
 		return false
 	}
-	return s.DataSegsIn == 0 || s.LastDataSent < s.LastDataRecv
+	switch {
+	case s.DataSegsIn == 0 || s.LastDataSent < s.LastDataRecv:
+		return true
+	case s.LastDataSent > s.LastDataRecv:
+		return false
+	}
+	return s.LastAckRecv < s.LastDataRecv && s.LastDataSent-s.LastAckRecv <= maxDelayedAck
 }
 
 // Unanswered reports whether the socket, as a server, has received data and sent none since: a

@@ -35,12 +35,13 @@ const (
 	// Offsets inside struct tcp_info (include/uapi/linux/tcp.h).
 	infoLastDataSent = 44
 	infoLastDataRecv = 52
+	infoLastAckRecv  = 56
 	infoDataSegsIn   = 152
 	infoDataSegsOut  = 156
 	// infoMinLen is the shortest tcp_info that holds the data segment counts (Linux 4.6).
 	infoMinLen = infoDataSegsOut + 4
 	// infoTimesLen is the shortest that holds the last-data times.
-	infoTimesLen = infoLastDataRecv + 4
+	infoTimesLen = infoLastAckRecv + 4
 	// inetDiagReqBytecode is INET_DIAG_REQ_BYTECODE, the request attribute
 	// that carries the filter program.
 	inetDiagReqBytecode = 1
@@ -363,6 +364,7 @@ func parseSocket(msg []byte) Socket {
 				s.Info = true
 				s.LastDataSent = time.Duration(ne.Uint32(info[infoLastDataSent:])) * time.Millisecond
 				s.LastDataRecv = time.Duration(ne.Uint32(info[infoLastDataRecv:])) * time.Millisecond
+				s.LastAckRecv = time.Duration(ne.Uint32(info[infoLastAckRecv:])) * time.Millisecond
 			}
 			if len(info) >= infoMinLen {
 				s.DataSegsIn = ne.Uint32(info[infoDataSegsIn:])
