@@ -153,7 +153,8 @@ for i in $(seq 1 "$n"); do
 	echo "   page.jsp: $(grep -o 'status [0-9]*, [0-9]* characters[^<]*' "$TMP/page.html")"
 
 	if [[ ${WATCH:-} == 1 ]]; then
-		"$TMP/sim" watch --port "$port" --interval 250ms >"$TMP/watch$i.txt" 2>&1 &
+		# --workers: server.xml's maxThreads, for the agent's pool warning.
+		"$TMP/sim" watch --port "$port" --workers 200 --interval 250ms >"$TMP/watch$i.txt" 2>&1 &
 		watch_pid=$!
 		for _ in $(seq 100); do grep -q '^watch ' "$TMP/watch$i.txt" && break; sleep 0.1; done
 		agent=$(sed -n 's/^watch //p' "$TMP/watch$i.txt" | head -1)
@@ -193,7 +194,7 @@ for i in $(seq 1 "$n"); do
 		stop_watch
 		cp "$TMP/watch$i.txt" "$rec/watch.txt"
 		echo "   sim watch: $(grep -m1 '^self-call seen' "$rec/watch.txt" || echo 'no self-call line')"
-		echo "   census at the end: $(jq -c '.selfcall | {connections, waiting, waiting_accept_queue, waiting_unread, oldest_wait_ms, callers, processes, warning}' "$rec/census.json" 2>/dev/null)"
+		echo "   census at the end: $(jq -c '.selfcall | {connections, waiting, waiting_accept_queue, waiting_unread, oldest_wait_ms, callers, processes, requests_in_flight, workers, wait_warning, pool_warning}' "$rec/census.json" 2>/dev/null)"
 	fi
 	stop_tomcat
 	cp "$base/logs/tomcat.log" "$base/logs/gc.log" "$rec/" 2>/dev/null || true
