@@ -38,7 +38,7 @@ func TestSampleSockets(t *testing.T) {
 			write(t, reusedSrv, "200")
 			read(t, reused, 3)
 			write(t, reused, "GET")
-			read(t, reusedSrv, 3) // read: nothing left unread on the server side
+			read(t, reusedSrv, 3)      // read: nothing left unread on the server side
 			queued := c.dial(st, port) // never accepted
 			write(t, asked, "GET")
 			write(t, answered, "GET")
