@@ -24,6 +24,7 @@
 #   RUNS=3               runs per scenario (ramp, poisson)
 #   THRESHOLDS="100 250 500"   wait-warning thresholds in ms (500 is sim watch's default)
 #   FRACTIONS="0.75 0.8125 0.875"  pool-warning shares of the 16 workers (0.875 is the default)
+#   STEADY_RATE=56       the steady scenario's rate, rps (56: 70 % of the bound)
 #   OUT=DIR              where records go (default: a temp folder, kept and printed)
 #
 # The machine's load average is printed with each run: these 2 cores are shared, and a busy
@@ -46,6 +47,7 @@ THRESHOLDS=${THRESHOLDS:-100 250 500}
 FRACTIONS=${FRACTIONS:-0.75 0.8125 0.875}
 WORKERS=16 # the profiles' max_threads
 case $RUNS in '' | *[!0-9]* | 0) echo "run.sh: RUNS is a whole number >= 1, got '$RUNS'" >&2; exit 2 ;; esac
+case ${STEADY_RATE:-56} in '' | *[!0-9]* | 0) echo "run.sh: STEADY_RATE is a whole number of rps >= 1, got '$STEADY_RATE'" >&2; exit 2 ;; esac
 for t in $THRESHOLDS; do
 	case $t in '' | *[!0-9]*) echo "run.sh: THRESHOLDS are whole milliseconds, got '$t'" >&2; exit 2 ;; esac
 done
@@ -169,7 +171,14 @@ poisson() {
 	done
 }
 
-steady() { run steady56 "$here/steady-uniform.yaml" self; }
+steady() {
+	# STEADY_RATE: another steady rate in a copy of the profile (the name stays steady-uniform).
+	local rate=${STEADY_RATE:-56}
+	mkdir -p "$TMP/steady$rate"
+	sed -E "s/target: 56\}/target: $rate}/" "$here/steady-uniform.yaml" >"$TMP/steady$rate/steady-uniform.yaml"
+	grep -q "target: $rate}" "$TMP/steady$rate/steady-uniform.yaml" || { echo "run.sh: could not set the rate" >&2; exit 2; }
+	run "steady$rate" "$TMP/steady$rate/steady-uniform.yaml" self
+}
 
 # wait_line FILE PREFIX: the rest of the first line of FILE starting with PREFIX, within 20 s.
 wait_line() {
