@@ -3,6 +3,7 @@ package loadprofiles
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -465,4 +466,41 @@ func (d Detect) check() error {
 		return invalid.Field("detect.hang_hold", d.HangHold, "a duration > 0 and <= "+MaxHangHold.String()+", such as 3s")
 	}
 	return nil
+}
+
+// DurationPaths are the paths of a profile's durations as its JSON (config.json's load_profile)
+// writes them, in nanoseconds: "sample_interval", "recovery.drain_max", "stages.duration" (a
+// list's elements share their list's path) and the server section's duration keys
+// ("server.work_time", from serverconf.Keys). Read from the types, so that a duration added to
+// a profile is shown as one by the reports without a list to update.
+func DurationPaths() map[string]bool {
+	out := map[string]bool{}
+	for _, k := range serverconf.Keys() {
+		if k.Kind == serverconf.Duration {
+			out["server."+k.Name] = true
+		}
+	}
+	durationPaths(reflect.TypeFor[Profile](), "", out)
+	return out
+}
+
+func durationPaths(t reflect.Type, prefix string, out map[string]bool) {
+	durT := reflect.TypeFor[time.Duration]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || f.Type == reflect.TypeFor[Server]() {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft == durT:
+			out[prefix+name] = true
+		case ft.Kind() == reflect.Struct:
+			durationPaths(ft, prefix+name+".", out)
+		}
+	}
 }

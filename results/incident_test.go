@@ -48,7 +48,7 @@ func signatureRecord(t *testing.T, server string, s Summary, tl []Sample, probes
 func TestSignature(t *testing.T) {
 	var tl []Sample
 	for i := 1; i <= 20; i++ {
-		s := Sample{T: float64(i), Phase: PhaseLoad, OfferedRPS: 80, OKRPS: 80, Established: 10, WorkersBusy: 16}
+		s := Sample{T: float64(i), Phase: PhaseLoad, OfferedRPS: 80, OKRPS: 80, SocketCensus: SocketCensus{Established: 10}, AppStats: AppStats{WorkersBusy: 16}}
 		if i > 8 {
 			s.OKRPS = 0
 			s.CloseWait = min(300, (i-8)*60)

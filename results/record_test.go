@@ -47,10 +47,14 @@ func testSample(i int) Sample {
 		T: float64(i + 1), WindowS: 1, Phase: PhaseLoad, OfferedRPS: 100 + float64(i), SentRPS: 99.5,
 		OKRPS: 98.25, Sent: 100, OK: 98, ErrTimeout: 1, ErrRefused: 2, ErrReset: 3, ErrHTTP: 4, ErrOther: 5,
 		P50: 1.5, P90: 2.25, P99: 10.125, Max: 1000, InFlight: 7,
-		CloseWait: 3000 + i, Established: 20, TimeWait: 1, FinWait1: 2, FinWait2: 3, SynRecv: 4, LastAck: 5,
-		ClientEstablished: 6, ClientFinWait2: 7, ClientTimeWait: 8, ClientSynSent: 9,
-		AcceptQueue: 100, AcceptQueueMax: 100, AppUp: i%2 == 0, WorkersBusy: 16, Queued: 300,
-		ConnectionsOpen: 400, SelfcallLeased: 2, SelfcallWaiting: 14, AcceptErrors: 1 << 40, FDsOpen: 4096,
+		SocketCensus: SocketCensus{
+			CloseWait: 3000 + i, Established: 20, TimeWait: 1, FinWait1: 2, FinWait2: 3, SynRecv: 4, LastAck: 5,
+			ClientEstablished: 6, ClientFinWait2: 7, ClientTimeWait: 8, ClientSynSent: 9,
+			AcceptQueue: 100, AcceptQueueMax: 100,
+		},
+		AppUp: i%2 == 0,
+		AppStats: AppStats{WorkersBusy: 16, Queued: 300,
+			ConnectionsOpen: 400, SelfcallLeased: 2, SelfcallWaiting: 14, AcceptErrors: 1 << 40, FDsOpen: 4096},
 	}
 }
 
@@ -327,8 +331,8 @@ func TestReadCSVByHeaderName(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Sample{
-		{Phase: PhaseLoad, CloseWait: 12, T: 1.5, OKRPS: 99.5, AppUp: true, AcceptErrors: 3},
-		{Phase: PhaseRecovery, CloseWait: 4000, T: 2},
+		{Phase: PhaseLoad, SocketCensus: SocketCensus{CloseWait: 12}, T: 1.5, OKRPS: 99.5, AppUp: true, AppStats: AppStats{AcceptErrors: 3}},
+		{Phase: PhaseRecovery, SocketCensus: SocketCensus{CloseWait: 4000}, T: 2},
 	}
 	if !reflect.DeepEqual(rec.Timeline, want) {
 		t.Errorf("timeline:\n got %+v\nwant %+v", rec.Timeline, want)
@@ -543,13 +547,40 @@ func TestHeaders(t *testing.T) {
 	if got, want := strings.Join(ProbesHeader(), ","), "t_s,since_load_end_s,ok,status,latency_ms,error"; got != want {
 		t.Errorf("probes header %q, want %q", got, want)
 	}
-	// Every Sample field has exactly one column, named like its JSON key.
-	typ := reflect.TypeFor[Sample]()
+	// Every Sample field has exactly one column, named like its JSON key, in the JSON's order
+	// (the embedded census and app stats flattened in place, as encoding/json writes them).
+	data, err := json.Marshal(Sample{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	var keys []string
-	for f := range typ.Fields() {
-		keys = append(keys, f.Tag.Get("json"))
+	if _, err := dec.Token(); err != nil {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k.(string))
+		var skip any
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if h := TimelineHeader(); !slices.Equal(h, keys) {
 		t.Errorf("timeline header\n %v\ndoes not match Sample's JSON keys\n %v", h, keys)
+	}
+	// The record format: a change here is a new schema_version, except an added column, which
+	// an older reader skips (columns are looked up by name) and a newer one reads as not
+	// measured in an older record (the self-call columns, issue 18).
+	const header = "t_s,window_s,phase,offered_rps,sent_rps,ok_rps,sent,ok,err_timeout,err_refused,err_reset,err_http,err_other," +
+		"p50_ms,p90_ms,p99_ms,max_ms,in_flight,close_wait,established,time_wait,fin_wait1,fin_wait2,syn_recv,last_ack," +
+		"client_established,client_fin_wait2,client_time_wait,client_syn_sent,accept_queue,accept_queue_max,sockets_missing," +
+		"selfcall_measured,selfcall_sockets,selfcall_sockets_waiting,selfcall_oldest_wait_ms,selfcall_callers,selfcall_warning,port_requests_in_flight," +
+		"app_up,workers_busy,queued,connections_open,selfcall_leased,selfcall_waiting,accept_errors,fds_open"
+	if got := strings.Join(TimelineHeader(), ","); got != header {
+		t.Errorf("timeline header\n %s\nwant\n %s", got, header)
 	}
 }

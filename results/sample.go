@@ -11,92 +11,110 @@ import (
 // Sample is one observation window of the timeline. All rates are per second over the window;
 // latencies are over the results that completed in the window, whatever their outcome (like
 // `vegeta report`), so a window full of client timeouts shows the timeout as its p50.
+//
+// Sample is the timeline's one schema (Columns): each field is a column of timeline.csv and a
+// key of its JSON, named by its json tag, with its unit and description in its unit and desc
+// tags, in this order. The socket census and the app's figures are embedded structs, so that a
+// producer or a merge copies each with one assignment and cannot forget a field.
 type Sample struct {
 	// T is the end of the window in seconds since the attack started.
-	T float64 `json:"t_s"`
+	T float64 `json:"t_s" unit:"s" desc:"end of the window, seconds since the attack started"`
 	// WindowS is the length of the window in seconds. It lets a reader place the window's start
 	// without assuming the sampling period; 0 in records that did not fill it.
-	WindowS float64 `json:"window_s"`
+	WindowS float64 `json:"window_s" unit:"s" desc:"length of the window (0 in records that did not fill it)"`
 	// Phase is PhaseLoad or PhaseRecovery.
-	Phase string `json:"phase"`
+	Phase string `json:"phase" desc:"load or recovery"`
 	// OfferedRPS is the pacer's target rate in the window.
-	OfferedRPS float64 `json:"offered_rps"`
+	OfferedRPS float64 `json:"offered_rps" unit:"requests/s" desc:"the load profile's target rate in the window"`
 	// SentRPS is the requests started in the window divided by its length.
-	SentRPS float64 `json:"sent_rps"`
+	SentRPS float64 `json:"sent_rps" unit:"requests/s" desc:"requests started in the window per second"`
 	// OKRPS is the results with a 2xx status that completed in the window divided by its length.
-	OKRPS float64 `json:"ok_rps"`
+	OKRPS float64 `json:"ok_rps" unit:"requests/s" desc:"2xx results completed in the window per second"`
 	// Sent and OK are the counts behind SentRPS and OKRPS.
-	Sent int `json:"sent"`
-	OK   int `json:"ok"`
+	Sent int `json:"sent" unit:"requests" desc:"requests started in the window"`
+	OK   int `json:"ok" unit:"requests" desc:"2xx results completed in the window"`
 	// The failed results that completed in the window, by Classify's kind; ErrHTTP is a complete
 	// response with a status outside 2xx, whatever the status (IsHTTPKind).
-	ErrTimeout int `json:"err_timeout"`
-	ErrRefused int `json:"err_refused"`
-	ErrReset   int `json:"err_reset"`
-	ErrHTTP    int `json:"err_http"`
-	ErrOther   int `json:"err_other"`
-	// Latency percentiles and maximum in milliseconds; 0 when nothing completed in the window.
-	P50 float64 `json:"p50_ms"`
-	P90 float64 `json:"p90_ms"`
-	P99 float64 `json:"p99_ms"`
-	Max float64 `json:"max_ms"`
+	ErrTimeout int `json:"err_timeout" unit:"requests" desc:"client timeouts completed in the window"`
+	ErrRefused int `json:"err_refused" unit:"requests" desc:"connections refused in the window"`
+	ErrReset   int `json:"err_reset" unit:"requests" desc:"connections reset in the window"`
+	ErrHTTP    int `json:"err_http" unit:"requests" desc:"responses with a status outside 2xx in the window"`
+	ErrOther   int `json:"err_other" unit:"requests" desc:"other failures in the window"`
+	// Latency percentiles and maximum in milliseconds; 0 when nothing completed in the window
+	// (measured:"completed": a report shows no value then).
+	P50 float64 `json:"p50_ms" unit:"ms" measured:"completed" desc:"median latency of the results completed in the window"`
+	P90 float64 `json:"p90_ms" unit:"ms" measured:"completed" desc:"90th percentile latency of the results completed in the window"`
+	P99 float64 `json:"p99_ms" unit:"ms" measured:"completed" desc:"99th percentile latency of the results completed in the window"`
+	Max float64 `json:"max_ms" unit:"ms" measured:"completed" desc:"highest latency of the results completed in the window"`
 	// InFlight is the requests sent and not yet completed at the end of the window.
-	InFlight int `json:"in_flight"`
+	InFlight int `json:"in_flight" unit:"requests" desc:"requests sent and not completed at the end of the window"`
 
-	// Server-side sockets of the app port by state, as the kernel sees them.
-	CloseWait   int `json:"close_wait"`
-	Established int `json:"established"`
-	TimeWait    int `json:"time_wait"`
-	FinWait1    int `json:"fin_wait1"`
-	FinWait2    int `json:"fin_wait2"`
-	SynRecv     int `json:"syn_recv"`
-	LastAck     int `json:"last_ack"`
-	// Client-side sockets (remote port is the app port) by state.
-	ClientEstablished int `json:"client_established"`
-	ClientFinWait2    int `json:"client_fin_wait2"`
-	ClientTimeWait    int `json:"client_time_wait"`
-	ClientSynSent     int `json:"client_syn_sent"`
-	// AcceptQueue and AcceptQueueMax are the listener's accept queue length and limit.
-	AcceptQueue    int `json:"accept_queue"`
-	AcceptQueueMax int `json:"accept_queue_max"`
+	// SocketCensus is the app port's sockets, as the kernel sees them.
+	SocketCensus
 	// SocketsMissing marks a gap in the socket census: its source did not give one for this
 	// window in time (a watch agent that did not answer within its timeout, refused, or sent a
 	// stale sample). The socket fields above are then not measured: zero here, empty cells in
 	// timeline.csv, a break in the report's charts, and no part in peak CLOSE_WAIT.
-	SocketsMissing bool `json:"sockets_missing"`
-	// The app's calls to its own port, from the census (a sim watch agent's, or the local
-	// one's: package simulator/watch finds them). SelfcallMeasured is false when the census
-	// could not attribute sockets to the app (no process found, no netlink, an older agent);
-	// the other fields are then zero, not measured.
-	SelfcallMeasured bool `json:"selfcall_measured"`
-	// SelfcallSockets counts the self-calls' client sockets, all states.
-	SelfcallSockets int `json:"selfcall_sockets"`
-	// SelfcallSocketsWaiting counts the self-calls whose request is sent and not yet
-	// answered: a worker blocked in each.
-	SelfcallSocketsWaiting int `json:"selfcall_sockets_waiting"`
-	// SelfcallOldestWaitMS is the age of the oldest waiting self-call.
-	SelfcallOldestWaitMS int64 `json:"selfcall_oldest_wait_ms"`
-	// SelfcallCallers counts the distinct processes with a waiting self-call.
-	SelfcallCallers int `json:"selfcall_callers"`
-	// SelfcallWarning is the census's early warning: a self-call has waited the agent's
-	// threshold or longer.
-	SelfcallWarning bool `json:"selfcall_warning"`
-	// PortRequestsInFlight counts the requests the app holds unanswered on its port, as the
-	// census sees them (server-side sockets with a request and no reply since): what fills
-	// the worker pool, measured from outside.
-	PortRequestsInFlight int `json:"port_requests_in_flight"`
+	SocketsMissing bool `json:"sockets_missing" desc:"the socket census is missing for the window (its cells are empty)"`
+	// SelfcallMeasured is true when the window's census attributed the port's sockets to the
+	// app and so counted its calls to itself (a sim watch agent's census, or the local one
+	// taken the same way); SelfCallCensus is not measured otherwise.
+	SelfcallMeasured bool `json:"selfcall_measured" desc:"the census counted the app's calls to its own port (package simulator/watch)"`
+	// SelfCallCensus is the app's calls to its own port, from the census.
+	SelfCallCensus
 
-	// AppUp is false when the app's admin /stats did not answer in the window; the fields below
-	// are then zero, not measured.
-	AppUp           bool `json:"app_up"`
-	WorkersBusy     int  `json:"workers_busy"`
-	Queued          int  `json:"queued"`
-	ConnectionsOpen int  `json:"connections_open"`
-	SelfcallLeased  int  `json:"selfcall_leased"`
-	SelfcallWaiting int  `json:"selfcall_waiting"`
+	// AppUp is false when the app's admin /stats did not answer in the window; AppStats are
+	// then zero, not measured.
+	AppUp bool `json:"app_up" desc:"the app's admin /stats answered in the window"`
+	// AppStats are the app's own figures, from its admin /stats.
+	AppStats
+}
+
+// SocketCensus is one window's census of the app port's sockets by TCP state: the server side
+// (local port is the app's), the client side (remote port is the app's: the self-call's own
+// client sockets) and the listener's accept queue. Not measured when Sample.SocketsMissing.
+type SocketCensus struct {
+	// Server-side sockets of the app port by state.
+	CloseWait   int `json:"close_wait" unit:"sockets (app port)" desc:"server sockets in CLOSE_WAIT: the client closed, the app has not"`
+	Established int `json:"established" unit:"sockets (app port)" desc:"server sockets in ESTABLISHED"`
+	TimeWait    int `json:"time_wait" unit:"sockets (app port)" desc:"server sockets in TIME_WAIT"`
+	FinWait1    int `json:"fin_wait1" unit:"sockets (app port)" desc:"server sockets in FIN_WAIT1"`
+	FinWait2    int `json:"fin_wait2" unit:"sockets (app port)" desc:"server sockets in FIN_WAIT2"`
+	SynRecv     int `json:"syn_recv" unit:"sockets (app port)" desc:"server sockets in SYN_RECV"`
+	LastAck     int `json:"last_ack" unit:"sockets (app port)" desc:"server sockets in LAST_ACK"`
+	// Client-side sockets (remote port is the app port) by state.
+	ClientEstablished int `json:"client_established" unit:"sockets (to app port)" desc:"client sockets to the app port in ESTABLISHED"`
+	ClientFinWait2    int `json:"client_fin_wait2" unit:"sockets (to app port)" desc:"client sockets to the app port in FIN_WAIT2"`
+	ClientTimeWait    int `json:"client_time_wait" unit:"sockets (to app port)" desc:"client sockets to the app port in TIME_WAIT"`
+	ClientSynSent     int `json:"client_syn_sent" unit:"sockets (to app port)" desc:"client sockets to the app port in SYN_SENT"`
+	// AcceptQueue and AcceptQueueMax are the listener's accept queue length and limit.
+	AcceptQueue    int `json:"accept_queue" unit:"connections" desc:"connections in the listener's accept queue, not yet accepted"`
+	AcceptQueueMax int `json:"accept_queue_max" unit:"connections" desc:"the accept queue's limit (the listen backlog)"`
+}
+
+// SelfCallCensus is one window's census of the app's calls to its own port and of the requests
+// it holds (package simulator/watch finds them). Not measured when Sample.SocketsMissing or
+// not Sample.SelfcallMeasured.
+type SelfCallCensus struct {
+	SelfcallSockets        int   `json:"selfcall_sockets" unit:"sockets (to app port)" desc:"the app's own client sockets to its port (self-calls), all states"`
+	SelfcallSocketsWaiting int   `json:"selfcall_sockets_waiting" unit:"workers" desc:"self-calls whose request is sent and not yet answered: a worker blocked in each"`
+	SelfcallOldestWaitMS   int64 `json:"selfcall_oldest_wait_ms" unit:"ms" desc:"age of the oldest waiting self-call"`
+	SelfcallCallers        int   `json:"selfcall_callers" unit:"processes" desc:"distinct processes with a waiting self-call"`
+	SelfcallWarning        bool  `json:"selfcall_warning" desc:"the census's early warning (a self-call waited too long, or the pool nearly full)"`
+	PortRequestsInFlight   int   `json:"port_requests_in_flight" unit:"requests" desc:"requests the app holds unanswered on its port, from its sockets"`
+}
+
+// AppStats are one window's figures from the app's admin /stats (outside the worker pool, so
+// they are read while the app is hung). Not measured when Sample.AppUp is false.
+type AppStats struct {
+	WorkersBusy     int `json:"workers_busy" unit:"workers" desc:"workers holding a request"`
+	Queued          int `json:"queued" unit:"requests" desc:"requests accepted and read, waiting for a worker"`
+	ConnectionsOpen int `json:"connections_open" unit:"connections" desc:"connections the app holds open"`
+	SelfcallLeased  int `json:"selfcall_leased" unit:"leases" desc:"self-call pool connections leased"`
+	SelfcallWaiting int `json:"selfcall_waiting" unit:"callers" desc:"self-calls waiting for a pool lease"`
 	// AcceptErrors is cumulative since the app started, as the app reports it.
-	AcceptErrors int64 `json:"accept_errors"`
-	FDsOpen      int   `json:"fds_open"`
+	AcceptErrors int64 `json:"accept_errors" unit:"errors" desc:"accept errors since the app started (EMFILE at the fd limit)"`
+	FDsOpen      int   `json:"fds_open" unit:"fds" desc:"file descriptors the app's process holds"`
 }
 
 // Phases of a run, as written in Sample.Phase.
@@ -211,70 +229,14 @@ var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 func oneLine(s string) string { return lineBreaks.Replace(s) }
 
-// socketCol is a socket census column: an empty cell in a window whose census is missing, so
-// that a gap never reads as zero sockets (sockets_missing says it was one).
-func socketCol(name string, f func(*Sample) *int) column[Sample] {
-	c := intCol(name, f)
-	get := c.get
-	c.get = func(s *Sample) string {
-		if s.SocketsMissing {
-			return ""
-		}
-		return get(s)
+// sampleColumns is the timeline.csv layout, one column per field of Sample (Columns).
+var sampleColumns = func() []column[Sample] {
+	var out []column[Sample]
+	for _, c := range timeline {
+		out = append(out, c.csv())
 	}
-	return c
-}
-
-// sampleColumns is the timeline.csv layout.
-var sampleColumns = []column[Sample]{
-	floatCol("t_s", func(s *Sample) *float64 { return &s.T }),
-	floatCol("window_s", func(s *Sample) *float64 { return &s.WindowS }),
-	stringCol("phase", func(s *Sample) *string { return &s.Phase }),
-	floatCol("offered_rps", func(s *Sample) *float64 { return &s.OfferedRPS }),
-	floatCol("sent_rps", func(s *Sample) *float64 { return &s.SentRPS }),
-	floatCol("ok_rps", func(s *Sample) *float64 { return &s.OKRPS }),
-	intCol("sent", func(s *Sample) *int { return &s.Sent }),
-	intCol("ok", func(s *Sample) *int { return &s.OK }),
-	intCol("err_timeout", func(s *Sample) *int { return &s.ErrTimeout }),
-	intCol("err_refused", func(s *Sample) *int { return &s.ErrRefused }),
-	intCol("err_reset", func(s *Sample) *int { return &s.ErrReset }),
-	intCol("err_http", func(s *Sample) *int { return &s.ErrHTTP }),
-	intCol("err_other", func(s *Sample) *int { return &s.ErrOther }),
-	floatCol("p50_ms", func(s *Sample) *float64 { return &s.P50 }),
-	floatCol("p90_ms", func(s *Sample) *float64 { return &s.P90 }),
-	floatCol("p99_ms", func(s *Sample) *float64 { return &s.P99 }),
-	floatCol("max_ms", func(s *Sample) *float64 { return &s.Max }),
-	intCol("in_flight", func(s *Sample) *int { return &s.InFlight }),
-	socketCol("close_wait", func(s *Sample) *int { return &s.CloseWait }),
-	socketCol("established", func(s *Sample) *int { return &s.Established }),
-	socketCol("time_wait", func(s *Sample) *int { return &s.TimeWait }),
-	socketCol("fin_wait1", func(s *Sample) *int { return &s.FinWait1 }),
-	socketCol("fin_wait2", func(s *Sample) *int { return &s.FinWait2 }),
-	socketCol("syn_recv", func(s *Sample) *int { return &s.SynRecv }),
-	socketCol("last_ack", func(s *Sample) *int { return &s.LastAck }),
-	socketCol("client_established", func(s *Sample) *int { return &s.ClientEstablished }),
-	socketCol("client_fin_wait2", func(s *Sample) *int { return &s.ClientFinWait2 }),
-	socketCol("client_time_wait", func(s *Sample) *int { return &s.ClientTimeWait }),
-	socketCol("client_syn_sent", func(s *Sample) *int { return &s.ClientSynSent }),
-	socketCol("accept_queue", func(s *Sample) *int { return &s.AcceptQueue }),
-	socketCol("accept_queue_max", func(s *Sample) *int { return &s.AcceptQueueMax }),
-	boolCol("sockets_missing", func(s *Sample) *bool { return &s.SocketsMissing }),
-	boolCol("selfcall_measured", func(s *Sample) *bool { return &s.SelfcallMeasured }),
-	socketCol("selfcall_sockets", func(s *Sample) *int { return &s.SelfcallSockets }),
-	socketCol("selfcall_sockets_waiting", func(s *Sample) *int { return &s.SelfcallSocketsWaiting }),
-	int64Col("selfcall_oldest_wait_ms", func(s *Sample) *int64 { return &s.SelfcallOldestWaitMS }),
-	socketCol("selfcall_callers", func(s *Sample) *int { return &s.SelfcallCallers }),
-	boolCol("selfcall_warning", func(s *Sample) *bool { return &s.SelfcallWarning }),
-	socketCol("port_requests_in_flight", func(s *Sample) *int { return &s.PortRequestsInFlight }),
-	boolCol("app_up", func(s *Sample) *bool { return &s.AppUp }),
-	intCol("workers_busy", func(s *Sample) *int { return &s.WorkersBusy }),
-	intCol("queued", func(s *Sample) *int { return &s.Queued }),
-	intCol("connections_open", func(s *Sample) *int { return &s.ConnectionsOpen }),
-	intCol("selfcall_leased", func(s *Sample) *int { return &s.SelfcallLeased }),
-	intCol("selfcall_waiting", func(s *Sample) *int { return &s.SelfcallWaiting }),
-	int64Col("accept_errors", func(s *Sample) *int64 { return &s.AcceptErrors }),
-	intCol("fds_open", func(s *Sample) *int { return &s.FDsOpen }),
-}
+	return out
+}()
 
 // probeColumns is the probes.csv layout.
 var probeColumns = []column[Probe]{

@@ -48,7 +48,7 @@ func TestCompareAllTopologiesSockets(t *testing.T) {
 		cfg := app.Defaults()
 		cfg.Topology = top
 		cfg.Normalize()
-		wantHung := tp.CanHang(cfg.Knobs()) // self, bounded-queue, admission-limit (admission wait)
+		wantHung := cfg.CanHang() // self, bounded-queue, admission-limit (admission wait)
 		rec, err := results.Read(filepath.Join(cmp[0], top))
 		if err != nil {
 			t.Errorf("record of %s: %v", top, err)

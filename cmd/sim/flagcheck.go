@@ -12,6 +12,7 @@ import (
 
 	"github.com/simdev/sim/internal/invalid"
 	"github.com/simdev/sim/internal/redact"
+	"github.com/simdev/sim/internal/serverconf"
 	"github.com/simdev/sim/simulator/watch"
 )
 
@@ -80,7 +81,7 @@ func (f planFlags) checkFlags(fs *pflag.FlagSet) error {
 	}
 	const search = "not with --deadlock-only, which skips the SLO search that uses it"
 	return checkNeeds(fs,
-		needs{"ramp-duration", f.hangs, "only with a topology that can hang (" + hangingTopologies() + "): the ramp measures the deadlock rate, and " + f.topology + " has no deadlock"},
+		needs{"ramp-duration", f.hangs, "only with a topology that can hang (" + serverconf.HangingTopologies() + "): the ramp measures the deadlock rate, and " + f.noHang + " has no deadlock"},
 		needs{"steps", !f.deadlockOnly, search},
 		needs{"step-duration", !f.deadlockOnly, search},
 		needs{"slo-errors", !f.deadlockOnly, search},

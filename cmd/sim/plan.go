@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/simdev/sim/internal/invalid"
-	"github.com/simdev/sim/internal/topology"
+	"github.com/simdev/sim/internal/serverconf"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/results/report"
@@ -43,9 +43,11 @@ type planFlags struct {
 	engine       string
 	verify       bool
 	// server are --server key=value settings of the profile server section every run starts
-	// from; server and hangs are read from them by validate.
+	// from; server, hangs and noHang are read from them by validate: whether the server can
+	// hang (planner.CanHang) and, when not, what to say (serverconf.Config.NoHang).
 	server []string
 	hangs  bool
+	noHang string
 	over   loadprofiles.Server
 }
 
@@ -159,7 +161,6 @@ func (f *planFlags) validate() (float64, error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
 	}
-	f.hangs = cfg.CanHang()
 	if len(f.maxThreads) == 0 || len(f.maxThreads) > planMaxPools {
 		return 0, &invalid.Error{Field: "--max-threads", Value: fmt.Sprint(f.maxThreads), Allowed: fmt.Sprintf("1 to %d pool sizes", planMaxPools)}
 	}
@@ -168,6 +169,12 @@ func (f *planFlags) validate() (float64, error) {
 			return 0, &invalid.Error{Field: "--max-threads", Value: n, Allowed: fmt.Sprintf("pool sizes from 1 to %d", planMaxThreads)}
 		}
 	}
+	var err error
+	if f.hangs, err = planner.CanHang(cfg, f.maxThreads); err != nil {
+		return 0, err
+	}
+	cfg.MaxThreads = f.maxThreads[0]
+	f.noHang = cfg.NoHang()
 	if f.workTime <= 0 || f.workTime > 10*time.Second {
 		return 0, &invalid.Error{Field: "--work-time", Value: f.workTime.String(), Allowed: "more than 0, at most 10s"}
 	}
@@ -189,7 +196,7 @@ func (f *planFlags) validate() (float64, error) {
 		return 0, &invalid.Error{Field: "--steps", Value: f.steps, Allowed: fmt.Sprintf("1 to %d", planMaxSteps)}
 	}
 	if f.deadlockOnly && !f.hangs {
-		return 0, &invalid.Error{Field: "--deadlock-only", Value: true, Allowed: "only with a topology that can hang (" + hangingTopologies() + "): " + f.topology + " has no deadlock"}
+		return 0, &invalid.Error{Field: "--deadlock-only", Value: true, Allowed: "only with a topology that can hang (" + serverconf.HangingTopologies() + "): " + f.noHang + " has no deadlock"}
 	}
 	return parseFraction("--slo-errors", f.sloErrors)
 }
@@ -312,7 +319,7 @@ func (f planFlags) checkPlan(fs *pflag.FlagSet) (float64, error) {
 	if f.engine != results.EngineModel && f.engine != results.EngineSockets {
 		return 0, &invalid.Error{Field: "--engine", Value: f.engine, Allowed: "model (the virtual-time model) or sockets (the real server)"}
 	}
-	selfOnly := "only with a topology that can hang (" + hangingTopologies() + "): " + f.topology + " has no hang to risk"
+	selfOnly := "only with a topology that can hang (" + serverconf.HangingTopologies() + "): " + f.noHang + " has no hang to risk"
 	return risk, checkNeeds(fs,
 		needs{"horizon", f.hangs, selfOnly},
 		needs{"risk", f.hangs, selfOnly},
@@ -326,19 +333,4 @@ func planWarnings(f planFlags) []string {
 		return []string{"--peak-rate with evenly paced arrivals only sizes the pool by Little's law, a best case; add --arrivals poisson to size it for a hang risk"}
 	}
 	return nil
-}
-
-// hangingTopologies names the topologies that can hang (admission-limit only with admission
-// wait).
-func hangingTopologies() string {
-	var names []string
-	for _, tp := range topology.All() {
-		switch {
-		case tp.Mechanics.Admission:
-			names = append(names, tp.Name+" with admission "+topology.AdmitWait)
-		case tp.CanHang(app.Defaults().Knobs()):
-			names = append(names, tp.Name)
-		}
-	}
-	return strings.Join(names, ", ")
 }

@@ -33,7 +33,7 @@ func writeRecord(t *testing.T, dir, topology string) {
 	for i := 1; i <= 12; i++ {
 		ts := float64(i)
 		s := results.Sample{T: ts, WindowS: 1, Phase: results.PhaseLoad, OfferedRPS: 10 * ts, OKRPS: 10 * ts, OK: 10 * i,
-			P50: 200, P99: 210, AppUp: true, WorkersBusy: min(i, 8), Established: i}
+			P50: 200, P99: 210, AppUp: true, AppStats: results.AppStats{WorkersBusy: min(i, 8)}, SocketCensus: results.SocketCensus{Established: i}}
 		if topology == "self" && i > 6 {
 			s.OKRPS, s.OK, s.ErrTimeout, s.CloseWait, s.Queued, s.P50, s.P99 = 0, 0, 10*i, 20*(i-6), 30*(i-6), 1000, 1001
 		}

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/simdev/sim/internal/hostguard"
@@ -327,19 +328,69 @@ func checkBaseURL(raw string) error {
 	return nil
 }
 
-// Knobs reads c's keys as text, as the topology registry asks them (topology.Topology.CanHang).
-func (c Config) Knobs() topology.Knobs {
-	return func(key string) string {
-		k, ok := LookupKey(key)
-		if !ok {
-			return ""
-		}
-		return k.Format(k.get(&c))
+// Hang is what decides whether c's server can hang: its topology's mechanics and c's keys that
+// change them (topology.Server), with c normalized first: a topology's defaults (self-timeout's
+// timeouts) count.
+func (c Config) Hang() topology.Server {
+	c.Normalize()
+	tp, _ := topology.Lookup(c.Topology)
+	return topology.Server{
+		Mechanics:     tp.Mechanics,
+		Workers:       c.MaxThreads,
+		Admission:     c.Admission,
+		Reserve:       c.Reserve,
+		Leases:        min(c.MaxPerRoute, c.MaxTotal),
+		LeaseTimeout:  c.ConnectionRequestTimeout,
+		SocketTimeout: c.SocketTimeout,
 	}
 }
 
-// CanHang says whether c's topology, with c's keys, has an absorbing hang state.
-func (c Config) CanHang() bool {
-	tp, ok := topology.Lookup(c.Topology)
-	return ok && tp.CanHang(c.Knobs())
+// CanHang says whether c's server has an absorbing hang state (topology.CanHang).
+func (c Config) CanHang() bool { return topology.CanHang(c.Hang()) }
+
+// HangingTopologies names, for messages, the topologies that can hang with every other key at
+// its default (and the topology's own defaults): "self, bounded-queue, admission-limit with
+// admission wait". A topology with an admission limit is named with the modes that hang.
+func HangingTopologies() string {
+	var names []string
+	for _, tp := range topology.All() {
+		c := Defaults()
+		c.Topology = tp.Name
+		c.Normalize()
+		if !tp.Mechanics.Admission {
+			if c.CanHang() {
+				names = append(names, tp.Name)
+			}
+			continue
+		}
+		var modes []string
+		for _, mode := range topology.AdmissionModes() {
+			if c.Admission = mode; c.CanHang() {
+				modes = append(modes, mode)
+			}
+		}
+		if len(modes) > 0 {
+			names = append(names, tp.Name+" with admission "+strings.Join(modes, " or "))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// NoHang says, for a message, that c's topology cannot hang: "split" when it never can with
+// default keys, or "self with these keys (the self-call has socket_timeout 1s: ...)" when c's
+// keys are what rule the hang out; "" when c can hang.
+func (c Config) NoHang() string {
+	why := topology.WhyNoHang(c.Hang())
+	if why == "" {
+		return ""
+	}
+	// The same topology (and admission mode) with every other key at its default: if it
+	// cannot hang either, the topology itself is the reason, as HangingTopologies says.
+	d := Defaults()
+	d.Topology, d.Admission = c.Topology, c.Admission
+	d.Normalize()
+	if !d.CanHang() {
+		return c.Topology
+	}
+	return c.Topology + " with these keys (" + why + ")"
 }

@@ -17,6 +17,5 @@ func init() {
 		Cost:        "A library and a limit to tune. reject: overload becomes fast 503s and the reserved workers keep the self-calls moving. queue: no errors, pages wait outside the pool. wait (a filter inside the servlet): the waiting pages hold workers too, so the cycle is back and it hangs like self.",
 		Mechanics:   Mechanics{Fragment: FromSelf, Admission: true},
 		Keys:        []string{"admission", "reserve"},
-		CanHang:     func(k Knobs) bool { return k("admission") == AdmitWait },
 	})
 }

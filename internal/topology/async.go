@@ -15,6 +15,5 @@ func init() {
 		Counterpart: "Servlet 3 async: AsyncContext, Spring DeferredResult, with a non-blocking HTTP client",
 		Cost:        "A code change in every page that calls out, and a non-blocking client. No worker waits on a worker, so it cannot hang, and it recovers once the load drops. But each page passes the one worker queue three times (request, self-call, resumption), so past capacity its latency grows about three times as fast as split's and it serves fewer pages before the clients' timeouts.",
 		Mechanics:   Mechanics{Fragment: FromSelf, Async: true},
-		CanHang:     never,
 	})
 }

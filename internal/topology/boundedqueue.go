@@ -15,6 +15,5 @@ func init() {
 		Mechanics:   Mechanics{Fragment: FromSelf, QueueLimit: true},
 		Keys:        []string{"max_queue_size"},
 		Defaults:    map[string]string{"max_queue_size": "100"},
-		CanHang:     always,
 	})
 }

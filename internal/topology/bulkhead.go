@@ -14,6 +14,5 @@ func init() {
 		Cost:        "Server config only (a second connector, a port, an executor), no second server. Its threads cost memory even when idle. Both pools share the process's fd limit, so a long overload that fills it with CLOSE_WAIT sockets starves the static connector too.",
 		Mechanics:   Mechanics{Fragment: FromBulkhead},
 		Keys:        []string{"static_addr", "bulkhead_threads"},
-		CanHang:     never,
 	})
 }

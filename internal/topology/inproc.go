@@ -11,6 +11,5 @@ func init() {
 		Counterpart: "the code fix: read the resource from the classpath or disk",
 		Cost:        "A code change, and the file must ship with the app (or be mounted beside it). Cheapest at run time: no socket, no second request; beyond its capacity it queues and times out like any server, and recovers.",
 		Mechanics:   Mechanics{Fragment: InProcess},
-		CanHang:     never,
 	})
 }

@@ -13,6 +13,5 @@ func init() {
 		Counterpart: "Tomcat + Apache HttpClient to http://localhost:8080",
 		Cost:        "None to deploy: it is what was running. Under a burst that holds every worker at once it hangs for good, piles up CLOSE_WAIT sockets up to the fd limit and needs a restart.",
 		Mechanics:   Mechanics{Fragment: FromSelf},
-		CanHang:     always,
 	})
 }

@@ -15,6 +15,5 @@ func init() {
 		Mechanics:   Mechanics{Fragment: FromSelf},
 		Keys:        []string{"socket_timeout", "connection_request_timeout"},
 		Defaults:    map[string]string{"socket_timeout": "1s", "connection_request_timeout": "1s"},
-		CanHang:     never,
 	})
 }

@@ -14,6 +14,5 @@ func init() {
 		Cost:        "A second server to deploy, configure and watch, and one more network hop per page. Under overload requests queue and time out (client timeouts, no 5xx from the app) and it recovers as soon as the load drops.",
 		Mechanics:   Mechanics{Fragment: FromSeparate},
 		Keys:        []string{"static_addr", "static.server", "static.dir", "static.url"},
-		CanHang:     never,
 	})
 }

@@ -1,10 +1,11 @@
 // Package topology is the registry of the topologies sim runs: the incident (self), the fix the
 // incident team deployed (split), and the other fixes teams reach for. One file per topology
 // declares what it is (name, description, real-world counterpart), what it changes in the
-// server (Mechanics), which server keys it reads, the defaults it gives them, whether it can
-// hang (for the planner) and how reports draw it. Everything that used to switch on "self" or
+// server (Mechanics), which server keys it reads, the defaults it gives them and how reports
+// draw it. Whether a server can hang is decided from its mechanics and keys by CanHang
+// (hang.go), never per topology. Everything that used to switch on "self" or
 // "split" asks the registry instead: the app and the model build the mechanics it names, the
-// runner waits for the listeners it has, the planner asks whether it can hang, the reports take
+// runner waits for the listeners it has, the planner asks CanHang, the reports take
 // its label and colour.
 //
 // The package is under internal, and imports nothing of sim, because both sides of the
@@ -85,10 +86,6 @@ type Mechanics struct {
 	Async bool
 }
 
-// Knobs reads a server key's value as text (the value the config holds, defaults applied); the
-// registry imports no config type, so that the config can import the registry.
-type Knobs func(key string) string
-
 // Topology is one registered topology.
 type Topology struct {
 	// Name is what --topology and a profile take.
@@ -113,10 +110,6 @@ type Topology struct {
 	// Defaults are values this topology gives to server keys left at their schema default: the
 	// text a flag would take (self-timeout sets the self-call's timeouts to 1s).
 	Defaults map[string]string
-	// CanHang says whether the server has an absorbing hang state under these knobs: every
-	// worker held by a page that waits for a worker. The planner estimates a hang hazard for a
-	// topology that can hang, and a capacity for one that cannot.
-	CanHang func(k Knobs) bool
 }
 
 // Listeners are the listeners `sim serve` prints for this topology and the runner waits for,
@@ -140,10 +133,6 @@ func (t Topology) UsesStaticAddr() bool {
 	return t.Mechanics.Fragment == FromSeparate || t.Mechanics.Fragment == FromBulkhead
 }
 
-// always and never are CanHang for topologies whose answer does not depend on their knobs.
-func always(Knobs) bool { return true }
-func never(Knobs) bool  { return false }
-
 // registry holds the registered topologies. It is filled by each topology file's init, so that a
 // new topology is one new file: the one place sim registers at init, as database/sql drivers do
 // (the project's rule against init gives way to issue 11's "one file per topology").
@@ -153,8 +142,8 @@ func register(t Topology) {
 	if _, dup := registry[t.Name]; dup {
 		panic("topology: " + t.Name + " registered twice")
 	}
-	if t.CanHang == nil || t.Mechanics.Fragment == 0 || t.Label == "" || t.Color == "" {
-		panic("topology: " + t.Name + " lacks CanHang, Fragment, Label or Color")
+	if t.Mechanics.Fragment == 0 || t.Label == "" || t.Color == "" {
+		panic("topology: " + t.Name + " lacks Fragment, Label or Color")
 	}
 	registry[t.Name] = t
 }

@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/simdev/sim/results"
 )
 
 // chartSpec is one chart of a run report. The same specs drive the HTML page's charts (they are
@@ -28,7 +30,7 @@ type chartSpec struct {
 // lineSpec is one metric of a chart, drawn once per run in the run's colour; the metrics of
 // one chart are told apart by width and dash.
 type lineSpec struct {
-	// Key is the series' JSON name in runView.Series, or keyMaxThreads.
+	// Key is a timeline column's name (results.Columns), or keyMaxThreads.
 	Key   string    `json:"key"`
 	Name  string    `json:"name"`
 	Width float64   `json:"width"`
@@ -46,10 +48,11 @@ var (
 	dashDotted  = []float64{2, 3}
 )
 
-// runCharts are the charts of a run report, in page order.
-var runCharts = []chartSpec{
+// runCharts are the charts of a run report, in page order. A chart's y axis is labelled with its
+// lines' unit, from the timeline's schema (results.Column.Unit).
+var runCharts = withUnits([]chartSpec{
 	{
-		ID: "throughput", Title: "Throughput: offered vs OK", YLabel: "requests/s",
+		ID: "throughput", Title: "Throughput: offered vs OK",
 		Caption: "Offered is the rate the load profile asked for; OK is the 2xx responses completed per second. " +
 			"Where OK drops to zero while load is still offered, the app has collapsed.",
 		Lines: []lineSpec{
@@ -58,7 +61,7 @@ var runCharts = []chartSpec{
 		},
 	},
 	{
-		ID: "sockets", Title: "Server sockets by state: CLOSE_WAIT", YLabel: "sockets (app port)",
+		ID: "sockets", Title: "Server sockets by state: CLOSE_WAIT",
 		Caption: "CLOSE_WAIT (thick, shaded): the client gave up and closed, but the app never read or closed the socket, " +
 			"because its request still waits in the queue for a worker. In the incident they grew until the fd limit. " +
 			"ESTABLISHED and TIME_WAIT for scale.",
@@ -69,7 +72,7 @@ var runCharts = []chartSpec{
 		},
 	},
 	{
-		ID: "latency", Title: "Latency per window: p50 and p99", YLabel: "ms",
+		ID: "latency", Title: "Latency per window: p50 and p99",
 		Caption: "Over the results that completed in each window, whatever their outcome: a client timeout counts at the timeout. " +
 			"Gaps: nothing completed in the window.",
 		Lines: []lineSpec{
@@ -78,21 +81,19 @@ var runCharts = []chartSpec{
 		},
 	},
 	{
-		ID: "workers", Title: "Busy workers and self-calls", YLabel: "workers",
+		ID: "workers", Title: "Busy workers and self-calls",
 		Caption: "Workers holding a request, from the app's admin endpoint (outside the pool, so it answers while the app is hung); " +
 			"the dotted line is max_threads. A pool stuck at max_threads with OK at zero is the deadlock: every worker waits for a self-call that needs a worker. " +
-			"In self-calls: the app's workers inside a call to its own URL (its admin's count, lease waits included); " +
-			"self-calls waiting: the app's sockets to its own port whose request is not yet answered, as the socket census sees them (sim watch) — " +
-			"at most the self-call pool's connections, the rest wait for a lease inside the app.",
+			"Self-calls waiting: the app's sockets to its own port whose request is not yet answered, as the socket census sees them (sim watch) — " +
+			"a worker blocked in each; with a self-call pool (HttpClient's max_per_route) at most its connections, the other callers wait for a lease inside the app.",
 		Lines: []lineSpec{
 			{Key: "workers_busy", Name: "busy", Width: 2},
 			{Key: keyMaxThreads, Name: "max_threads", Width: 1, Dash: dashDotted},
-			{Key: "in_selfcall", Name: "in self-calls", Width: 1.25, Dash: dashOffered},
-			{Key: "selfcall_sockets_waiting", Name: "self-calls waiting (sockets)", Width: 1.25, Dash: dashDotted},
+			{Key: "selfcall_sockets_waiting", Name: "self-calls waiting", Width: 1.25, Dash: dashOffered},
 		},
 	},
 	{
-		ID: "queues", Title: "Queued requests and accept queue", YLabel: "requests",
+		ID: "queues", Title: "Queued requests and accept queue",
 		Caption: "Queued: requests accepted and read, waiting for a worker (the connector's queue has no bound and no timer). " +
 			"Accept queue: connections in the listener's backlog, not yet accepted.",
 		Lines: []lineSpec{
@@ -100,37 +101,26 @@ var runCharts = []chartSpec{
 			{Key: "accept_queue", Name: "accept queue", Width: 1.25, Dash: dashDotted},
 		},
 	},
+})
+
+// withUnits labels each chart's y axis with the unit of the timeline column of its first line;
+// every line of a chart is a column of the schema (or the pool size) in that unit
+// (TestChartsFromSchema).
+func withUnits(charts []chartSpec) []chartSpec {
+	for i, c := range charts {
+		col, ok := results.LookupColumn(c.Lines[0].Key)
+		if !ok {
+			panic("report: chart " + c.ID + " draws " + c.Lines[0].Key + ", which is no timeline column")
+		}
+		charts[i].YLabel = col.Unit
+	}
+	return charts
 }
 
 // column returns the values of one metric of a run, aligned with its T.
 func (r runView) column(key string) []num {
 	s := r.Series
-	switch key {
-	case "offered_rps":
-		return s.Offered
-	case "ok_rps":
-		return s.OK
-	case "p50_ms":
-		return s.P50
-	case "p99_ms":
-		return s.P99
-	case "close_wait":
-		return s.CloseWait
-	case "established":
-		return s.Established
-	case "time_wait":
-		return s.TimeWait
-	case "workers_busy":
-		return s.WorkersBusy
-	case "queued":
-		return s.Queued
-	case "accept_queue":
-		return s.AcceptQueue
-	case "in_selfcall":
-		return s.InSelfcall
-	case "selfcall_sockets_waiting":
-		return s.SelfcallWaiting
-	case keyMaxThreads:
+	if key == keyMaxThreads {
 		if r.MaxThreads <= 0 {
 			return nil
 		}
@@ -140,7 +130,7 @@ func (r runView) column(key string) []num {
 		}
 		return c
 	}
-	return nil
+	return s.Cols[key]
 }
 
 // chartOut is a rendered static chart.

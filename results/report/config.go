@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simdev/sim/internal/serverconf"
+	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 )
 
@@ -35,13 +37,18 @@ type runConfig struct {
 	probeTimeout string
 }
 
-// durationKeys are the config keys that hold a Go duration, which config.json stores as
-// nanoseconds: shown as "200ms", not 200000000.
-var durationKeys = map[string]bool{
-	"duration": true, "interval": true, "timeout": true, "sample_interval": true, "hang_hold": true,
-	"connection_timeout": true, "keep_alive_timeout": true, "work_time": true,
-	"connection_request_timeout": true, "connect_timeout": true, "socket_timeout": true,
+// profileDurations are the load profile's durations by path (loadprofiles.DurationPaths), and
+// serverDuration says whether a server key is one (its Kind in serverconf.Keys): config.json
+// stores a duration as nanoseconds, and the report shows "200ms", not 200000000, because the
+// key's kind says so, not a list kept here.
+var profileDurations = loadprofiles.DurationPaths()
+
+func serverDuration(path string) bool {
+	k, ok := serverconf.LookupKey(path)
+	return ok && k.Kind == serverconf.Duration
 }
+
+func profileDuration(path string) bool { return profileDurations[path] }
 
 // readConfig reads config.json in dir. config.json is not versioned like summary.json and
 // holds whatever the runner wrote, so this reads it loosely: a missing or unreadable file, or
@@ -65,7 +72,7 @@ func readConfig(dir string) runConfig {
 		return rc
 	}
 	if srv, ok := obj.get("server").(*object); ok {
-		rc.view.Server = flatten("", srv)
+		rc.view.Server = flatten("", srv, serverDuration)
 		if n, ok := srv.get("max_threads").(json.Number); ok {
 			if i, err := n.Int64(); err == nil {
 				rc.maxThreads = int(i)
@@ -76,7 +83,7 @@ func readConfig(dir string) runConfig {
 		rc.view.Profile = profileRows(lp)
 		if rec, ok := lp.get("recovery").(*object); ok {
 			if v := rec.get("timeout"); v != nil {
-				rc.probeTimeout = scalar("timeout", v)
+				rc.probeTimeout = scalar(v, profileDuration("recovery.timeout"))
 			}
 		}
 	}
@@ -98,10 +105,10 @@ func profileRows(lp *object) []kv {
 				rows = append(rows, kv{k, stagesText(x)})
 				continue
 			}
-			rows = append(rows, kv{k, scalar(k, v)})
+			rows = append(rows, kv{k, scalar(v, profileDuration(k))})
 		case *object:
 			var parts []string
-			for _, p := range flatten("", x) {
+			for _, p := range flatten("", x, func(path string) bool { return profileDuration(k + "." + path) }) {
 				parts = append(parts, p.Key+" "+p.Value)
 			}
 			if len(parts) == 0 {
@@ -109,7 +116,7 @@ func profileRows(lp *object) []kv {
 			}
 			rows = append(rows, kv{k, strings.Join(parts, ", ")})
 		default:
-			if s := scalar(k, v); s != `""` {
+			if s := scalar(v, profileDuration(k)); s != `""` {
 				rows = append(rows, kv{k, s})
 			}
 		}
@@ -126,15 +133,15 @@ func stagesText(stages []any) string {
 		if !ok {
 			continue
 		}
-		dur := scalar("duration", o.get("duration"))
-		target := scalar("target", o.get("target"))
-		mode := scalar("mode", o.get("mode"))
+		dur := scalar(o.get("duration"), profileDuration("stages.duration"))
+		target := scalar(o.get("target"), false)
+		mode := scalar(o.get("mode"), false)
 		if mode == "hold" {
 			parts = append(parts, fmt.Sprintf("hold %s rps for %s", target, dur))
 		} else {
 			from := prev
 			if f := o.get("from"); f != nil {
-				from = scalar("from", f)
+				from = scalar(f, false)
 			}
 			parts = append(parts, fmt.Sprintf("ramp %s → %s rps over %s", from, target, dur))
 		}
@@ -144,21 +151,21 @@ func stagesText(stages []any) string {
 }
 
 // flatten lists an object's scalar values as rows, nested objects as "outer.inner" keys;
-// empty nested objects are left out.
-func flatten(prefix string, o *object) []kv {
+// empty nested objects are left out. isDur says which keys (by that path) are durations.
+func flatten(prefix string, o *object, isDur func(path string) bool) []kv {
 	var rows []kv
 	for _, k := range o.keys {
 		switch x := o.vals[k].(type) {
 		case *object:
-			rows = append(rows, flatten(prefix+k+".", x)...)
+			rows = append(rows, flatten(prefix+k+".", x, isDur)...)
 		default:
-			rows = append(rows, kv{prefix + k, scalar(k, x)})
+			rows = append(rows, kv{prefix + k, scalar(x, isDur(prefix+k))})
 		}
 	}
 	return rows
 }
 
-func scalar(key string, v any) string {
+func scalar(v any, isDur bool) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -173,7 +180,7 @@ func scalar(key string, v any) string {
 		}
 		return "false"
 	case json.Number:
-		if durationKeys[key] {
+		if isDur {
 			if ns, err := x.Int64(); err == nil {
 				return time.Duration(ns).String()
 			}
@@ -182,12 +189,12 @@ func scalar(key string, v any) string {
 	case []any:
 		var parts []string
 		for _, e := range x {
-			parts = append(parts, scalar("", e))
+			parts = append(parts, scalar(e, false))
 		}
 		return "[" + strings.Join(parts, " ") + "]"
 	case *object:
 		var parts []string
-		for _, p := range flatten("", x) {
+		for _, p := range flatten("", x, func(string) bool { return false }) {
 			parts = append(parts, p.Key+" "+p.Value)
 		}
 		return strings.Join(parts, ", ")

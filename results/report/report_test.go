@@ -87,7 +87,7 @@ func synthRecord(t *testing.T, dir, topology string) *results.Record {
 	cw, queued := 0, 0
 	for i := 1; float64(i)*synthWindow <= synthLoadS+synthRecovery; i++ {
 		ts := float64(i) * synthWindow
-		s := results.Sample{T: ts, WindowS: synthWindow, Phase: results.PhaseLoad, OfferedRPS: synthOffered(ts), AppUp: true, AcceptQueueMax: 100}
+		s := results.Sample{T: ts, WindowS: synthWindow, Phase: results.PhaseLoad, OfferedRPS: synthOffered(ts), AppUp: true, SocketCensus: results.SocketCensus{AcceptQueueMax: 100}}
 		if ts > synthLoadS {
 			s.Phase = results.PhaseRecovery
 		}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -86,25 +87,74 @@ var metrics = []metric{
 	{"errors", func(c cells) string { return c.Errors }},
 }
 
-// series is a run's timeline as columns, one value per sample window; null (NaN) where the
-// value was not measured (nothing completed in the window, the admin endpoint did not answer).
+// series is a run's timeline as columns, one value per sample window: T, and every column a
+// chart draws (chartColumns), by name, in the schema's order (results.Columns); null (NaN) where
+// the value was not measured (results.Column.Value: nothing completed in the window, a census
+// gap, the admin endpoint did not answer).
 type series struct {
-	T           []num `json:"t_s"`
-	Offered     []num `json:"offered_rps"`
-	OK          []num `json:"ok_rps"`
-	P50         []num `json:"p50_ms"`
-	P99         []num `json:"p99_ms"`
-	CloseWait   []num `json:"close_wait"`
-	Established []num `json:"established"`
-	TimeWait    []num `json:"time_wait"`
-	WorkersBusy []num `json:"workers_busy"`
-	Queued      []num `json:"queued"`
-	AcceptQueue []num `json:"accept_queue"`
-	// SelfcallWaiting is the self-calls waiting on the app's port (the census's), NaN where
-	// the census could not see them; InSelfcall the app's own count of workers inside a
-	// self-call (its pool's leased and waiting callers), NaN where its admin did not answer.
-	SelfcallWaiting []num `json:"selfcall_sockets_waiting"`
-	InSelfcall      []num `json:"in_selfcall"`
+	T    []num
+	Cols map[string][]num
+}
+
+// seriesT is T's key in the data blob: the time column's name.
+var seriesT = results.Columns()[0].Name
+
+// chartColumns are the timeline columns the charts draw, in the schema's order.
+var chartColumns = func() []results.Column {
+	drawn := map[string]bool{}
+	for _, c := range runCharts {
+		for _, l := range c.Lines {
+			drawn[l.Key] = true
+		}
+	}
+	var out []results.Column
+	for _, c := range results.Columns() {
+		if drawn[c.Name] {
+			out = append(out, c)
+		}
+	}
+	return out
+}()
+
+// MarshalJSON writes T first, then the columns in the schema's order, so the blob is stable.
+func (s series) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	put := func(key string, v []num) error {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		vs, err := json.Marshal(v)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(vs)
+		return err
+	}
+	if err := put(seriesT, s.T); err != nil {
+		return nil, err
+	}
+	for _, c := range chartColumns {
+		if v, ok := s.Cols[c.Name]; ok {
+			if err := put(c.Name, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *series) UnmarshalJSON(data []byte) error {
+	var m map[string][]num
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	s.T = m[seriesT]
+	delete(m, seriesT)
+	s.Cols = m
+	return nil
 }
 
 // marker is a vertical line on every chart: a collapse onset or the end of the load.
@@ -423,46 +473,19 @@ func errorsText(errs map[string]int) string {
 }
 
 func buildSeries(tl []results.Sample) series {
-	var s series
-	for _, x := range tl {
+	s := series{Cols: map[string][]num{}}
+	for i := range tl {
+		x := &tl[i]
 		s.T = append(s.T, num(x.T))
-		s.Offered = append(s.Offered, num(x.OfferedRPS))
-		s.OK = append(s.OK, num(x.OKRPS))
-		// A window where nothing completed has latency 0 in the record, which is "no data",
-		// not "instant".
-		completed := x.OK + x.ErrTimeout + x.ErrRefused + x.ErrReset + x.ErrHTTP + x.ErrOther
-		if completed > 0 {
-			s.P50 = append(s.P50, num(x.P50))
-			s.P99 = append(s.P99, num(x.P99))
-		} else {
-			s.P50 = append(s.P50, nan)
-			s.P99 = append(s.P99, nan)
-		}
-		if x.SocketsMissing {
-			// A gap in the socket census: a break in the line, not a drop to zero.
-			s.CloseWait = append(s.CloseWait, nan)
-			s.Established = append(s.Established, nan)
-			s.TimeWait = append(s.TimeWait, nan)
-			s.AcceptQueue = append(s.AcceptQueue, nan)
-		} else {
-			s.CloseWait = append(s.CloseWait, num(x.CloseWait))
-			s.Established = append(s.Established, num(x.Established))
-			s.TimeWait = append(s.TimeWait, num(x.TimeWait))
-			s.AcceptQueue = append(s.AcceptQueue, num(x.AcceptQueue))
-		}
-		if x.AppUp {
-			s.WorkersBusy = append(s.WorkersBusy, num(x.WorkersBusy))
-			s.Queued = append(s.Queued, num(x.Queued))
-			s.InSelfcall = append(s.InSelfcall, num(x.SelfcallLeased+x.SelfcallWaiting))
-		} else {
-			s.WorkersBusy = append(s.WorkersBusy, nan)
-			s.Queued = append(s.Queued, nan)
-			s.InSelfcall = append(s.InSelfcall, nan)
-		}
-		if !x.SocketsMissing && x.SelfcallMeasured {
-			s.SelfcallWaiting = append(s.SelfcallWaiting, num(x.SelfcallSocketsWaiting))
-		} else {
-			s.SelfcallWaiting = append(s.SelfcallWaiting, nan)
+		for _, c := range chartColumns {
+			// Not measured (a census gap, the app silent, nothing completed): a break in the
+			// line, not a drop to zero.
+			v, ok := c.Value(x)
+			if !ok {
+				s.Cols[c.Name] = append(s.Cols[c.Name], nan)
+				continue
+			}
+			s.Cols[c.Name] = append(s.Cols[c.Name], num(v))
 		}
 	}
 	return s

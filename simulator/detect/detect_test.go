@@ -22,7 +22,7 @@ func load(offered, ok []float64) []results.Sample {
 		tl[i] = results.Sample{
 			T: float64(i + 1), WindowS: 1, Phase: results.PhaseLoad,
 			OfferedRPS: offered[i], OKRPS: ok[i],
-			InFlight: 10 * i, WorkersBusy: i, CloseWait: 100 * i,
+			InFlight: 10 * i, AppStats: results.AppStats{WorkersBusy: i}, SocketCensus: results.SocketCensus{CloseWait: 100 * i},
 		}
 	}
 	return tl
@@ -49,7 +49,7 @@ func cat(parts ...[]float64) []float64 {
 func recovery(tl []results.Sample, n int) []results.Sample {
 	end := tl[len(tl)-1].T
 	for i := range n {
-		tl = append(tl, results.Sample{T: end + float64(i+1), WindowS: 1, Phase: results.PhaseRecovery, CloseWait: 9999})
+		tl = append(tl, results.Sample{T: end + float64(i+1), WindowS: 1, Phase: results.PhaseRecovery, SocketCensus: results.SocketCensus{CloseWait: 9999}})
 	}
 	return tl
 }
@@ -654,7 +654,7 @@ func TestDraining(t *testing.T) {
 	series := func(queued ...int) []results.Sample {
 		var out []results.Sample
 		for i, q := range queued {
-			out = append(out, results.Sample{T: float64(i), AppUp: q >= 0, Queued: max(q, 0)})
+			out = append(out, results.Sample{T: float64(i), AppUp: q >= 0, AppStats: results.AppStats{Queued: max(q, 0)}})
 		}
 		return out
 	}

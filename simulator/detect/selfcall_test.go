@@ -13,7 +13,8 @@ func TestSummarizeSelfCalls(t *testing.T) {
 	var tl []results.Sample
 	for i := 1; i <= 40; i++ {
 		s := results.Sample{T: float64(i) * 0.25, WindowS: 0.25, Phase: results.PhaseLoad, OfferedRPS: 50, OKRPS: 50,
-			SelfcallMeasured: true, SelfcallSockets: 2, AppUp: true, WorkersBusy: 10}
+			SelfcallMeasured: true, AppUp: true}
+		s.SelfcallSockets, s.WorkersBusy = 2, 10
 		switch {
 		case i == 19: // 4.75 s: the pool warning, before the collapse
 			s.SelfcallWarning = true

@@ -675,18 +675,10 @@ func fillCensus(s *results.Sample, src *shard, end, step time.Duration) {
 	}
 	c := tl[best]
 	if !c.SocketsMissing {
-		s.CloseWait, s.Established, s.TimeWait = c.CloseWait, c.Established, c.TimeWait
-		s.FinWait1, s.FinWait2, s.SynRecv, s.LastAck = c.FinWait1, c.FinWait2, c.SynRecv, c.LastAck
-		s.ClientEstablished, s.ClientFinWait2 = c.ClientEstablished, c.ClientFinWait2
-		s.ClientTimeWait, s.ClientSynSent = c.ClientTimeWait, c.ClientSynSent
-		s.AcceptQueue, s.AcceptQueueMax = c.AcceptQueue, c.AcceptQueueMax
-		s.SelfcallMeasured, s.SelfcallSockets, s.SelfcallSocketsWaiting = c.SelfcallMeasured, c.SelfcallSockets, c.SelfcallSocketsWaiting
-		s.SelfcallOldestWaitMS, s.SelfcallCallers, s.SelfcallWarning = c.SelfcallOldestWaitMS, c.SelfcallCallers, c.SelfcallWarning
-		s.PortRequestsInFlight = c.PortRequestsInFlight
-		s.SocketsMissing = false
+		s.SocketCensus, s.SocketsMissing = c.SocketCensus, false
+		s.SelfcallMeasured, s.SelfCallCensus = c.SelfcallMeasured, c.SelfCallCensus
 	}
-	s.AppUp, s.WorkersBusy, s.Queued, s.ConnectionsOpen = c.AppUp, c.WorkersBusy, c.Queued, c.ConnectionsOpen
-	s.SelfcallLeased, s.SelfcallWaiting, s.AcceptErrors, s.FDsOpen = c.SelfcallLeased, c.SelfcallWaiting, c.AcceptErrors, c.FDsOpen
+	s.AppUp, s.AppStats = c.AppUp, c.AppStats
 }
 
 // censusSource picks the shard whose census the merged timeline shows: the fewest gaps, the

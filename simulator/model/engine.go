@@ -155,7 +155,8 @@ type params struct {
 	bio bool
 	// fragment is where a page gets its static fragment (the topology's Mechanics.Fragment).
 	fragment topology.Fragment
-	// canHang: the topology, with these keys, has an absorbing state (topology.CanHang).
+	// canHang: these mechanics and keys have an absorbing state at all (topology.CanHang, the
+	// one decision sim has); absorbed checks whether the state is in it.
 	canHang bool
 	// queueLimit bounds the nio worker queue (Mechanics.QueueLimit: max_queue_size); 0: none.
 	queueLimit int
@@ -1706,15 +1707,15 @@ func (e *engine) serverDone(r *request) {
 func (e *engine) level() int { return e.pages }
 
 // absorbed reports the hang for good: every worker holds a page, no timeout can free one, and
-// no self-call can still be refused. It is true only for a topology that can hang
-// (topology.CanHang: self, bounded-queue, admission-limit with admission wait) and whose pages
-// hold their worker through a self-call to their own connector (FromSelf, not async). Then each
-// page needs a worker for its self-call, and none will ever free: without socket_timeout a page
-// waits for its inner request forever; without connection_request_timeout (or with every page
-// able to hold a lease) it waits for a lease forever; and with connect_timeout, only once every
-// lease is held and no dial is under way (otherwise a self-call dial into a full accept queue
-// could still time out and free a worker). A page waiting for an admission permit (admission
-// wait) holds its worker too: the permits are all held by pages that wait for a worker.
+// no self-call can still be refused. Whether such a state exists at all for these mechanics and
+// keys is topology.CanHang's answer (p.canHang: the page's self-call goes to its own connector,
+// not async, pages can hold every worker, no socket_timeout, and no connection_request_timeout
+// unless every page can hold a lease); here is only whether the state is in it. Then each page
+// needs a worker for its self-call, and none will ever free; with connect_timeout, only once
+// every lease is held and no dial is under way (otherwise a self-call dial into a full accept
+// queue could still time out and free a worker). A page waiting for an admission permit
+// (admission wait) holds its worker too: the permits are all held by pages that wait for a
+// worker.
 //
 // With a bounded queue (bounded-queue) a self-call that reaches a full queue is refused, and
 // its page fails and frees its worker; so the state absorbs only once every lease a page can
@@ -1722,13 +1723,10 @@ func (e *engine) level() int { return e.pages }
 // good, and every other page waits for their leases.
 func (e *engine) absorbed() bool {
 	p := e.p
-	if !p.canHang || p.fragment != topology.FromSelf || p.async || e.pages < p.workers || p.sockTimeout > 0 {
+	if !p.canHang || e.pages < p.workers {
 		return false
 	}
 	leaseCap := min(p.perRoute, p.maxTotal)
-	if p.leaseTimeout > 0 && p.workers > leaseCap {
-		return false
-	}
 	if p.connTimeout > 0 && (e.totalHeld < min(leaseCap, p.workers) || e.dialing > 0) {
 		return false
 	}

@@ -395,23 +395,29 @@ func (r *recorder) sample(e *engine) {
 	}
 	r.window.Fill(&s, time.Duration(math.Round(r.interval*1e9)))
 	s.InFlight = e.inflight
-	s.CloseWait = e.srvN[tCloseWait]
-	s.Established = e.srvN[tEst]
-	s.TimeWait = e.srvN[tTimeWait]
-	s.ClientEstablished = e.cliN[tEst]
-	s.ClientFinWait2 = e.cliN[tFinWait2]
-	s.ClientTimeWait = e.cliN[tTimeWait]
-	s.ClientSynSent = e.synSent
-	s.AcceptQueue = e.backlogLive
-	s.AcceptQueueMax = r.cfg.AcceptCount
+	// The states the model follows; FIN_WAIT1, FIN_WAIT2, SYN_RECV and LAST_ACK on the server
+	// side pass within a round trip on loopback and are not modelled (zero).
+	s.SocketCensus = results.SocketCensus{
+		CloseWait:         e.srvN[tCloseWait],
+		Established:       e.srvN[tEst],
+		TimeWait:          e.srvN[tTimeWait],
+		ClientEstablished: e.cliN[tEst],
+		ClientFinWait2:    e.cliN[tFinWait2],
+		ClientTimeWait:    e.cliN[tTimeWait],
+		ClientSynSent:     e.synSent,
+		AcceptQueue:       e.backlogLive,
+		AcceptQueueMax:    r.cfg.AcceptCount,
+	}
 	s.AppUp = true
-	s.WorkersBusy = e.busy
-	s.Queued = e.queueLive
-	s.ConnectionsOpen = e.open
-	s.SelfcallLeased = e.totalHeld
-	s.SelfcallWaiting = e.routeLive + e.totalLive
-	s.AcceptErrors = e.acceptErrors
-	s.FDsOpen = e.fds()
+	s.AppStats = results.AppStats{
+		WorkersBusy:     e.busy,
+		Queued:          e.queueLive,
+		ConnectionsOpen: e.open,
+		SelfcallLeased:  e.totalHeld,
+		SelfcallWaiting: e.routeLive + e.totalLive,
+		AcceptErrors:    e.acceptErrors,
+		FDsOpen:         e.fds(),
+	}
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)
 	if s.Phase == results.PhaseLoad {

@@ -3,9 +3,9 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/serverconf"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/simulator/app"
@@ -31,10 +31,11 @@ type SteadyOptions struct {
 // returns or app.Defaults() with changes; it is normalized and validated here, and a mistake is
 // an *invalid.Error naming the key.
 //
-// The systems are for the hazard estimators, so cfg's topology must be able to hang with cfg's
-// keys (topology.Topology.CanHang: self, bounded-queue, admission-limit with admission wait):
-// for any other there is no absorbing state, no hazard to estimate, and Steady returns an
-// *invalid.Error on the topology that says so (plan such a server's capacity instead).
+// The systems are for the hazard estimators, so cfg's server must be able to hang
+// (topology.CanHang on its mechanics and keys: self, bounded-queue, admission-limit with
+// admission wait, without the timeouts that free a waiting page): for any other there is no
+// absorbing state, no hazard to estimate, and Steady returns an *invalid.Error on the topology
+// that says so (plan such a server's capacity instead).
 //
 // Each system is independent; its arrivals and work times come from one PCG seeded with the
 // factory's seed (work_time_seed is not used). Level is the number of workers held by pages
@@ -57,25 +58,12 @@ func Steady(cfg app.Config, opt SteadyOptions) (hazard.Factory, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if !cfg.CanHang() {
+	if why := topology.WhyNoHang(cfg.Hang()); why != "" {
 		return nil, invalid.Field("topology", cfg.Topology, fmt.Sprintf(
-			"a topology that can hang, for a hang hazard (%s with these keys cannot: it has no absorbing state; plan its capacity instead): %s",
-			cfg.Topology, strings.Join(hangingTopologies(cfg), ", ")))
+			"a topology that can hang, for a hang hazard (%s with these keys cannot: %s; it has no absorbing state, plan its capacity instead): %s",
+			cfg.Topology, why, serverconf.HangingTopologies()))
 	}
 	return factory(cfg, opt), nil
-}
-
-// hangingTopologies names the topologies that can hang with cfg's other keys.
-func hangingTopologies(cfg app.Config) []string {
-	var out []string
-	for _, tp := range topology.All() {
-		c := cfg
-		c.Topology = tp.Name
-		if c.CanHang() {
-			out = append(out, tp.Name)
-		}
-	}
-	return out
 }
 
 // factory is Steady for any topology, hang or not (the model's own tests drive steady systems

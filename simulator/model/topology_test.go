@@ -80,7 +80,7 @@ func count503(s results.Summary) int { return s.Errors[results.HTTPKind(503)] }
 
 // TestQuickProfileEveryTopology: on the quick profile (a ramp 10→120 rps over 20 s, 16 workers
 // × 200 ms, 1 s client timeout, 8 s of recovery probes) the topologies that keep the cycle
-// (topology.CanHang: self, bounded-queue, admission-limit with wait) hang; those that break it
+// (app.Config.CanHang: self, bounded-queue, admission-limit with wait) hang; those that break it
 // do not and recover. Two end otherwise than issue 11 hoped, and the test holds them to what
 // the mechanics give (the socket engine agrees: see the session note):
 //
@@ -100,7 +100,7 @@ func TestQuickProfileEveryTopology(t *testing.T) {
 	sums := map[string]results.Summary{}
 	for _, v := range variants() {
 		tp := topology.Must(v.topology)
-		want := tp.CanHang(v.server().Knobs())
+		want := v.server().CanHang()
 		s := v.run(t, prof)
 		sums[v.String()] = s
 		t.Logf("%-22s %-9s onset %-6s ok %4d of %d, p50 %4.0f ms, p99 %4.0f ms, errors %v, peak CLOSE_WAIT %d",
@@ -369,7 +369,7 @@ func TestSteadyRefusesTopologiesThatCannotHang(t *testing.T) {
 	for _, v := range variants() {
 		cfg := v.server()
 		_, err := Steady(cfg, SteadyOptions{})
-		canHang := topology.Must(v.topology).CanHang(cfg.Knobs())
+		canHang := cfg.CanHang()
 		if canHang {
 			if err != nil {
 				t.Errorf("%s can hang, Steady: %v", v, err)

@@ -47,29 +47,44 @@ func FillSelfCalls(s *results.Sample, sc *watch.SelfCalls) {
 		return
 	}
 	s.SelfcallMeasured = true
-	s.SelfcallSockets = sc.Total()
-	s.SelfcallSocketsWaiting = sc.Waiting
-	s.SelfcallOldestWaitMS = sc.OldestWaitMS
-	s.SelfcallCallers = sc.Callers
-	s.SelfcallWarning = sc.Warning
-	s.PortRequestsInFlight = sc.RequestsInFlight
+	s.SelfCallCensus = SelfCallsOf(sc)
+}
+
+// SelfCallsOf is a self-call census as a timeline row holds it: the one place the agent's
+// figures become the record's columns (TestSelfCallsOfFillsEveryColumn holds it to every
+// column).
+func SelfCallsOf(sc *watch.SelfCalls) results.SelfCallCensus {
+	return results.SelfCallCensus{
+		SelfcallSockets:        sc.Total(),
+		SelfcallSocketsWaiting: sc.Waiting,
+		SelfcallOldestWaitMS:   sc.OldestWaitMS,
+		SelfcallCallers:        sc.Callers,
+		SelfcallWarning:        sc.Warning,
+		PortRequestsInFlight:   sc.RequestsInFlight,
+	}
 }
 
 // FillSockets copies a socket census into a timeline row.
-func FillSockets(s *results.Sample, c sockets.Counts) {
-	s.CloseWait = c.Server[sockets.CloseWait]
-	s.Established = c.Server[sockets.Established]
-	s.TimeWait = c.Server[sockets.TimeWait]
-	s.FinWait1 = c.Server[sockets.FinWait1]
-	s.FinWait2 = c.Server[sockets.FinWait2]
-	s.SynRecv = c.Server[sockets.SynRecv]
-	s.LastAck = c.Server[sockets.LastAck]
-	s.ClientEstablished = c.Client[sockets.Established]
-	s.ClientFinWait2 = c.Client[sockets.FinWait2]
-	s.ClientTimeWait = c.Client[sockets.TimeWait]
-	s.ClientSynSent = c.Client[sockets.SynSent]
-	s.AcceptQueue = c.AcceptQueue
-	s.AcceptQueueMax = c.AcceptQueueMax
+func FillSockets(s *results.Sample, c sockets.Counts) { s.SocketCensus = CensusOf(c) }
+
+// CensusOf is a socket census as a timeline row holds it: the one place the kernel's states
+// become the record's columns (TestCensusOfFillsEveryColumn holds it to every column).
+func CensusOf(c sockets.Counts) results.SocketCensus {
+	return results.SocketCensus{
+		CloseWait:         c.Server[sockets.CloseWait],
+		Established:       c.Server[sockets.Established],
+		TimeWait:          c.Server[sockets.TimeWait],
+		FinWait1:          c.Server[sockets.FinWait1],
+		FinWait2:          c.Server[sockets.FinWait2],
+		SynRecv:           c.Server[sockets.SynRecv],
+		LastAck:           c.Server[sockets.LastAck],
+		ClientEstablished: c.Client[sockets.Established],
+		ClientFinWait2:    c.Client[sockets.FinWait2],
+		ClientTimeWait:    c.Client[sockets.TimeWait],
+		ClientSynSent:     c.Client[sockets.SynSent],
+		AcceptQueue:       c.AcceptQueue,
+		AcceptQueueMax:    c.AcceptQueueMax,
+	}
 }
 
 // Local counts a port's sockets in this process's network namespace (sockets.New: netlink,

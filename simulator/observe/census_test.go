@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
+	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/detect"
+	"github.com/simdev/sim/simulator/sockets"
 	"github.com/simdev/sim/simulator/watch"
 )
 
@@ -201,6 +204,47 @@ sample_interval: 250ms
 	for k, s := range obs.Timeline {
 		if !s.SocketsMissing {
 			t.Errorf("window %d has a census without a source: %+v", k, s)
+		}
+	}
+}
+
+// TestCensusOfFillsEveryColumn: a census with every state counted fills every census column of
+// the timeline, so that a column added to results.SocketCensus and not to CensusOf fails here
+// instead of reading zero.
+func TestCensusOfFillsEveryColumn(t *testing.T) {
+	var c sockets.Counts
+	for i := range c.Server {
+		c.Server[i], c.Client[i] = 10+i, 100+i
+	}
+	c.AcceptQueue, c.AcceptQueueMax = 7, 8
+	got := reflect.ValueOf(CensusOf(c))
+	for i := range got.NumField() {
+		if got.Field(i).IsZero() {
+			t.Errorf("CensusOf leaves %s zero", got.Type().Field(i).Name)
+		}
+	}
+}
+
+// TestStatsOfFillsEveryColumn: the same for the app's /stats figures.
+func TestStatsOfFillsEveryColumn(t *testing.T) {
+	st := app.Stats{WorkersBusy: 1, Queued: 2, ConnectionsOpen: 3, SelfcallLeased: 4, SelfcallWaiting: 5, AcceptErrors: 6, FDsOpen: 7}
+	got := reflect.ValueOf(statsOf(st))
+	for i := range got.NumField() {
+		if got.Field(i).IsZero() {
+			t.Errorf("statsOf leaves %s zero", got.Type().Field(i).Name)
+		}
+	}
+}
+
+// TestSelfCallsOfFillsEveryColumn: a self-call census with every figure set fills every
+// self-call column of the timeline, so that a column added to results.SelfCallCensus and not
+// to SelfCallsOf fails here.
+func TestSelfCallsOfFillsEveryColumn(t *testing.T) {
+	sc := &watch.SelfCalls{Connections: map[string]int{"established": 2}, Waiting: 2, OldestWaitMS: 300, Callers: 1, Warning: true, RequestsInFlight: 6}
+	got := reflect.ValueOf(SelfCallsOf(sc))
+	for i := range got.NumField() {
+		if got.Field(i).IsZero() {
+			t.Errorf("SelfCallsOf leaves %s zero", got.Type().Field(i).Name)
 		}
 	}
 }

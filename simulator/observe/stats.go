@@ -127,12 +127,19 @@ func (p *statsPoller) wait() { <-p.done }
 
 // fillStats copies the app's figures into a timeline row.
 func fillStats(s *results.Sample, st app.Stats) {
-	s.AppUp = true
-	s.WorkersBusy = st.WorkersBusy
-	s.Queued = st.Queued
-	s.ConnectionsOpen = int(st.ConnectionsOpen)
-	s.SelfcallLeased = st.SelfcallLeased
-	s.SelfcallWaiting = st.SelfcallWaiting
-	s.AcceptErrors = st.AcceptErrors
-	s.FDsOpen = st.FDsOpen
+	s.AppUp, s.AppStats = true, statsOf(st)
+}
+
+// statsOf is the app's /stats as a timeline row holds them (TestStatsOfFillsEveryColumn holds
+// it to every column).
+func statsOf(st app.Stats) results.AppStats {
+	return results.AppStats{
+		WorkersBusy:     st.WorkersBusy,
+		Queued:          st.Queued,
+		ConnectionsOpen: int(st.ConnectionsOpen),
+		SelfcallLeased:  st.SelfcallLeased,
+		SelfcallWaiting: st.SelfcallWaiting,
+		AcceptErrors:    st.AcceptErrors,
+		FDsOpen:         st.FDsOpen,
+	}
 }

@@ -22,9 +22,12 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/simdev/sim/internal/invalid"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
@@ -206,8 +209,11 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.canHang, err = CanHang(cfg, o.MaxThreads); err != nil {
+		return nil, err
+	}
 	mech := topology.Must(o.Topology).Mechanics
-	o.canHang, o.callHolds = cfg.CanHang(), mech.Fragment != topology.InProcess && !mech.Async
+	o.callHolds = mech.Fragment != topology.InProcess && !mech.Async
 	if !o.callHolds {
 		o.SelfCall = 0
 	}
@@ -336,6 +342,29 @@ func searchText(o Options) string {
 		s += fmt.Sprintf("SLO: bisection over constant rates, %d steps of %s each on %s.", o.Steps, o.StepDuration, engine)
 	}
 	return s
+}
+
+// CanHang says whether cfg's server, with each of the pool sizes, can hang (topology.CanHang): a
+// plan is of a hang risk or of a capacity, so the pool sizes must agree. They can differ only
+// through a connection_request_timeout, which frees a page waiting for a lease only in a pool of
+// more workers than leases; then the error is an *invalid.Error on --max-threads.
+func CanHang(cfg app.Config, pools []int) (bool, error) {
+	var hangs, not []string
+	why := ""
+	for _, n := range pools {
+		cfg.MaxThreads = n
+		if w := topology.WhyNoHang(cfg.Hang()); w == "" {
+			hangs = append(hangs, strconv.Itoa(n))
+		} else {
+			not, why = append(not, strconv.Itoa(n)), w
+		}
+	}
+	if len(hangs) > 0 && len(not) > 0 {
+		return false, invalid.Field("--max-threads", strings.Join(append(hangs, not...), ","), fmt.Sprintf(
+			"pool sizes that all can hang or all cannot, to plan one kind of risk: with these keys %s can hang and %s cannot (%s); plan them separately",
+			strings.Join(hangs, ","), strings.Join(not, ","), why))
+	}
+	return len(hangs) > 0, nil
 }
 
 // serverConfig is the server a row plans, exactly as a run of its profile would start it.
