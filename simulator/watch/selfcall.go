@@ -28,11 +28,13 @@ import (
 // behind the pool is there). Its age is how long ago the request was sent.
 
 // DefaultWarnAfter is the age of the oldest waiting self-call from which the census warns. A
-// healthy self-call of sim's app is answered in milliseconds (a static file, no work); one
-// that waits half a second is queued behind pages that hold the pool, the state a deadlock
-// starts from. Measured on sockets (docs/watch.md): on the quick ramp it fires seconds
-// before the collapse onset, and never under a steady load at 70 % of Little's bound.
-const DefaultWarnAfter = 500 * time.Millisecond
+// healthy self-call of a static file is answered in milliseconds; one that waits a quarter of
+// a second is queued behind requests that hold the pool, the state a deadlock starts from.
+// Measured on sockets (docs/watch.md): it fired in no run outside a hang (sim's app on the
+// ramps and holds before their onsets, the fixes, a real Tomcat 10.1 before its onset), where
+// 100 ms fired once on the healthy Tomcat; in a hang it fires one or two 250 ms census windows
+// after the onset, one window earlier than 500 ms.
+const DefaultWarnAfter = 250 * time.Millisecond
 
 // DefaultWarnFraction is the share of the worker pool (--workers) that requests in flight must
 // reach, in an app seen calling itself, for the pool warning: 14 of 16 workers. The deadlock
