@@ -198,10 +198,10 @@ agent() {
 	pids+=($!)
 	app=$(wait_line "$dir/serve.txt" "app ") || { echo "agent: sim serve did not start" >&2; cat "$dir/serve.txt" >&2; fail=1; stop_all; return; }
 	port=${app##*:}
-	setsid "$TMP/sim" watch --port "$port" --warn-after "${THRESHOLDS%% *}ms" --workers "$WORKERS" --interval 250ms >"$dir/watch.txt" 2>&1 &
+	setsid "$TMP/sim" watch --port "$port" --workers "$WORKERS" --interval 250ms >"$dir/watch.txt" 2>&1 &
 	pids+=($!)
 	agent=$(wait_line "$dir/watch.txt" "watch ") || { echo "agent: sim watch did not start" >&2; cat "$dir/watch.txt" >&2; fail=1; stop_all; return; }
-	echo "agent: app $app, agent $agent (--warn-after ${THRESHOLDS%% *}ms --workers $WORKERS), load before $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "agent: app $app, agent $agent (default --warn-after, --workers $WORKERS), load before $(cut -d' ' -f1-3 /proc/loadavg)"
 	if ! (cd "$root" && timeout --foreground --kill-after=15s 300s "$TMP/sim" run --target "$app/page" --watch "$agent" --profile quick \
 		--out "$dir" >"$dir/out.txt" 2>&1); then
 		echo "agent: sim run failed:" >&2
