@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/serverconf"
 
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/app"
@@ -54,6 +59,14 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	if cfg.NoFile > 0 {
 		if err := app.SetNoFile(cfg.NoFile); err != nil {
+			if hard, ok := app.NoFileHardLimit(); ok && errors.Is(err, unix.EPERM) && uint64(cfg.NoFile) > hard {
+				// Asking for more than the hard limit is the user's mistake, not a failure:
+				// say what this process may set (a container's ulimits cap it) instead of
+				// quietly running with fewer fds than asked for.
+				return invalid.Field("nofile", cfg.NoFile, fmt.Sprintf("0 (leave as is) or %d to %d here: "+
+					"the hard RLIMIT_NOFILE sim was started with (ulimit -Hn; in a container, its ulimits), "+
+					"which only a process with CAP_SYS_RESOURCE can raise", serverconf.MinNoFile, hard))
+			}
 			return &exitError{code: exitFailed, err: fmt.Errorf("set RLIMIT_NOFILE to %d: %w", cfg.NoFile, err)}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/model"
+	simrun "github.com/simdev/sim/simulator/run"
 	"github.com/simdev/sim/simulator/runner"
 )
 
@@ -43,42 +44,18 @@ func newSession(cmd *cobra.Command) (*session, error) {
 
 func (s *session) close() { s.force.stop() }
 
-// run performs one run; server may adjust the server config.
+// run performs one run on the session's engine; server may adjust the server config.
 func (s *session) run(topology string, prof *loadprofiles.Profile, profName, dir string, server func(*app.Config)) (*runner.Outcome, error) {
+	var eng simrun.Engine = runner.Engine{Exe: s.exe, Force: s.force.ch}
 	if s.engine == results.EngineModel {
-		return s.runModel(topology, prof, profName, dir, server)
+		eng = model.Engine{}
 	}
-	out, err := runner.Run(s.cmd.Context(), runner.Options{
+	out, err := eng.Run(s.cmd.Context(), simrun.Spec{
 		Topology:    topology,
 		Profile:     prof,
 		ProfileName: profName,
-		Exe:         s.exe,
 		RecordDir:   dir,
-		Progress:    s.progress.update,
-		Force:       s.force.ch,
 		Server:      server,
-		StopOnHang:  s.stopOnHang,
-	})
-	s.progress.done()
-	return out, err
-}
-
-// runModel performs one run in the virtual-time model, on the server config `sim run` would
-// start.
-func (s *session) runModel(topology string, prof *loadprofiles.Profile, profName, dir string, server func(*app.Config)) (*runner.Outcome, error) {
-	cfg, err := runner.ServerConfig(topology, prof)
-	if err != nil {
-		return nil, err
-	}
-	if server != nil {
-		server(&cfg)
-	}
-	out, err := model.Run(s.cmd.Context(), model.Options{
-		Topology:    topology,
-		Profile:     prof,
-		ProfileName: profName,
-		Server:      cfg,
-		RecordDir:   dir,
 		Progress:    s.progress.update,
 		StopOnHang:  s.stopOnHang,
 	})

@@ -121,6 +121,16 @@ func SetNoFile(n int) error {
 	return nil
 }
 
+// NoFileHardLimit returns the process's hard RLIMIT_NOFILE: the most SetNoFile can set without
+// CAP_SYS_RESOURCE. ok is false when it cannot be read or is unlimited.
+func NoFileHardLimit() (hard uint64, ok bool) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Max == unix.RLIM_INFINITY {
+		return 0, false
+	}
+	return lim.Max, true
+}
+
 // fdCounter counts the process's open descriptors by listing /proc/self/fd through a directory
 // handle opened at start: at the fd limit a fresh open would fail with EMFILE, just when the
 // count matters most.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/app"
-	"github.com/simdev/sim/simulator/connector"
+	sockconn "github.com/simdev/sim/simulator/connector"
 	"github.com/simdev/sim/simulator/selfcall"
 	"github.com/simdev/sim/simulator/static"
 )
@@ -41,8 +41,8 @@ func BenchmarkLoopbackSelfCall(b *testing.B) {
 		served++
 		mu.Unlock()
 	})
-	conn, err := connector.New("127.0.0.1:0", connector.Config{
-		Mode: connector.NIO, MaxThreads: 16, MaxConnections: 100, AcceptCount: 100,
+	conn, err := sockconn.New("127.0.0.1:0", sockconn.Config{
+		Mode: sockconn.NIO, MaxThreads: 16, MaxConnections: 100, AcceptCount: 100,
 		ConnectionTimeout: 20 * time.Second, KeepAliveTimeout: 20 * time.Second,
 	}, timed)
 	if err != nil {

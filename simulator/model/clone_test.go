@@ -78,7 +78,7 @@ func TestCloneRedrawsMemorylessClocks(t *testing.T) {
 func workEnds(e *engine) map[int32]float64 {
 	ends := map[int32]float64{}
 	add := func(ev event) {
-		if r := e.live(ref{ev.id, ev.gen}); ev.kind == evWorkEnd && r != nil && r.state == rsWorking {
+		if r := e.reqs.live(ref{ev.id, ev.gen}); ev.kind == evWorkEnd && r != nil && r.state == rsWorking {
 			ends[ev.id] = ev.t
 		}
 	}
@@ -134,8 +134,8 @@ func TestSteadyWithoutTimeWaitSameHang(t *testing.T) {
 	trace := func(s *steady, horizon float64) (out []change, peakTimeWait int) {
 		last := change{level: -1}
 		for s.Now() < horizon && s.Step() {
-			peakTimeWait = max(peakTimeWait, s.e.srvN[tTimeWait]+s.e.cliN[tTimeWait])
-			c := change{s.Now(), s.Level(), s.e.fds(), s.Absorbed()}
+			peakTimeWait = max(peakTimeWait, s.e.tcp.srv[tTimeWait]+s.e.tcp.cli[tTimeWait])
+			c := change{s.Now(), s.Level(), s.e.tcp.fds(), s.Absorbed()}
 			if c.level != last.level || c.fds != last.fds || c.absorbed != last.absorbed {
 				out = append(out, c)
 				last = c
@@ -165,7 +165,7 @@ func TestSteadyWithoutTimeWaitSameHang(t *testing.T) {
 				}
 			}
 			t.Logf("%d changes of level or fds, absorbed %v at %.1f s, %d accept errors (EMFILE); up to %d TIME_WAIT sockets when followed",
-				len(a), plain.Absorbed(), a[len(a)-1].t, plain.e.acceptErrors, peak)
+				len(a), plain.Absorbed(), a[len(a)-1].t, plain.e.app.acceptErrors, peak)
 		})
 	}
 }
@@ -186,7 +186,7 @@ func TestKeepAliveIdleTimeout(t *testing.T) {
 	closed := 0
 	for s.Now() < 600 && s.Step() {
 		for id, sp := range idleNow {
-			c := &e.conns[id]
+			c := &e.conns.all[id]
 			if c.gen == sp.gen && c.idle && c.idleAt == sp.at && c.acc == aAccepted {
 				continue
 			}
@@ -200,8 +200,8 @@ func TestKeepAliveIdleTimeout(t *testing.T) {
 				t.Fatalf("at %.3f s: connection %d closed after %.6f s idle, want keep_alive_timeout %v", e.now, id, d, idle)
 			}
 		}
-		for id := range e.conns {
-			c := &e.conns[id]
+		for id := range e.conns.all {
+			c := &e.conns.all[id]
 			if c.app && c.idle && c.acc == aAccepted {
 				idleNow[int32(id)] = spell{c.gen, c.idleAt}
 			}

@@ -33,8 +33,18 @@
 //     (calibration.go): the static handler's time on a worker, the self-call's round trip, a
 //     page's overhead beyond its work.
 //
-// Run drives a profile through it and writes a record marked engine "model"; Steady makes the
-// steady Poisson systems the hazard estimators (simulator/hazard) drive.
+// Run drives a profile through it and writes a record marked engine "model" (it is the model's
+// run.Engine: the record session, the recovery window and the verdicts are the run contract's,
+// package simulator/run, as on sockets); Steady makes the steady Poisson systems the hazard
+// estimators (simulator/hazard) drive.
+//
+// The engine is built from parts in the shape of the socket engine's packages, SimPy-like
+// resources each with its state, its mechanics, its clone and its tests: the FIFO semaphore
+// (sem.go), the TCP/fd table (tcp.go), the connector (connector.go: the app's, and the
+// bulkhead's static connector), the /page handler and its admission limit (handler.go), the
+// self-call pool (pool.go), the load client (client.go), the request and connection tables
+// (tables.go); engine.go only dispatches the agenda's events to them. A new mechanic is a new
+// part; TestCloneSharesNothing checks by reflection that a clone copies every part's state.
 package model
 
 import (
@@ -44,16 +54,15 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/simdev/sim/internal/serverconf"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
-	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/detect"
-	"github.com/simdev/sim/simulator/runner"
+	"github.com/simdev/sim/simulator/run"
 )
 
 // Options says what to simulate.
@@ -65,26 +74,48 @@ type Options struct {
 	Profile *loadprofiles.Profile
 	// ProfileName is the profile as the user named it (a built-in name or a path).
 	ProfileName string
-	// Server is the server config. Left zero (MaxThreads 0), it is runner.ServerConfig(Topology,
+	// Server is the server config. Left zero (MaxThreads 0), it is run.ServerConfig(Topology,
 	// Profile): the defaults with the profile's server section, as `sim run` would start.
-	Server app.Config
+	Server serverconf.Config
 	// RecordDir is the run record's folder; it must not exist yet.
 	RecordDir string
 	// Progress, if set, is called after every observation window, in virtual time.
-	Progress func(runner.Progress)
-	// StopOnHang ends the load as soon as the collapse has held for hang_hold, as
-	// runner.Options.StopOnHang does.
+	Progress func(run.Progress)
+	// StopOnHang ends the load as soon as the collapse has held for hang_hold (run.StopNow), as
+	// on sockets.
 	StopOnHang bool
 }
 
-// Outcome is what a run produced: the record's folder and its summary, as for the socket
-// engine.
-type Outcome = runner.Outcome
+// Outcome is what a run produced: the record's folder and its summary (the run contract's).
+type Outcome = run.Outcome
+
+// Engine is the model as an engine of the run contract.
+type Engine struct{}
+
+var _ run.Engine = Engine{}
+
+// Name is results.EngineModel.
+func (Engine) Name() string { return results.EngineModel }
+
+// Run simulates one run of s: the server config is run.ServerConfig's, adjusted by s.Server.
+func (Engine) Run(ctx context.Context, s run.Spec) (*Outcome, error) {
+	cfg, err := run.ServerConfig(s.Topology, s.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if s.Server != nil {
+		s.Server(&cfg)
+	}
+	return Run(ctx, Options{
+		Topology: s.Topology, Profile: s.Profile, ProfileName: s.ProfileName, Server: cfg,
+		RecordDir: s.RecordDir, Progress: s.Progress, StopOnHang: s.StopOnHang,
+	})
+}
 
 // config is what config.json holds for a model run: the socket engine's effective config, and
 // what the model adds.
 type config struct {
-	runner.EffectiveConfig
+	run.EffectiveConfig
 	Engine string `json:"engine"`
 	// Calibration are the measured timings the model used (calibration.go), in milliseconds.
 	Calibration calibration `json:"calibration"`
@@ -110,7 +141,7 @@ const ctxCheckEvery = 4096
 // real sockets: config.json, timeline.csv (one row per sample_interval), probes.csv,
 // results.bin (every simulated request, in vegeta's format) and summary.json (engine "model"),
 // with the verdicts of package detect. The record is written even when the run is interrupted;
-// the error then says why (wrapping runner.ErrInterrupted) and the summary is marked incomplete.
+// the error then says why (wrapping run.ErrInterrupted) and the summary is marked incomplete.
 func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if o.Profile == nil {
 		return nil, errors.New("model run: no profile")
@@ -118,7 +149,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	cfg := o.Server
 	if cfg.MaxThreads == 0 {
 		var err error
-		if cfg, err = runner.ServerConfig(o.Topology, o.Profile); err != nil {
+		if cfg, err = run.ServerConfig(o.Topology, o.Profile); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +164,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	th := detect.Thresholds{HangFraction: o.Profile.Detect.HangFraction, HangHold: o.Profile.Detect.HangHold, MinOfferedRPS: 1}
+	th := run.Thresholds(o.Profile)
 	r := &recorder{o: o, cfg: cfg, rec: rec, th: th, started: time.Now(), kinds: map[string]int{}}
 	out, runErr := r.execute(ctx)
 	if out == nil {
@@ -149,7 +180,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 // runner does.
 type recorder struct {
 	o       Options
-	cfg     app.Config
+	cfg     serverconf.Config
 	rec     *results.Writer
 	th      detect.Thresholds
 	started time.Time
@@ -163,20 +194,20 @@ type recorder struct {
 	writeErr error
 
 	interval   float64
-	loadEnd    float64 // when arrivals stop: the profile's duration, or the stop on a hang
-	stopped    bool    // StopOnHang ended the load
-	probesLeft int     // probes not answered or given up yet
-	probesEnd  float64 // when the last probe finished; sampling stops there
-	drainFrom  float64 // when the first drain check is due: after the batch's last probe
-	extended   float64 // how far probing went past recovery.duration while the server drained
+	loadEnd    float64       // when arrivals stop: the profile's duration, or the stop on a hang
+	stopped    bool          // StopOnHang ended the load
+	probesLeft int           // probes not answered or given up yet
+	probesEnd  float64       // when the last probe finished; sampling stops there
+	recovery   *run.Recovery // the recovery window of the batch in force
+	extended   time.Duration // how far probing went past recovery.duration while the server drained
 	sampleK    int
 	selfcallMS float64
 }
 
 func (r *recorder) execute(ctx context.Context) (*Outcome, error) {
 	p := r.o.Profile
-	if err := r.rec.WriteConfig(config{
-		EffectiveConfig: runner.EffectiveConfig{
+	sess, err := run.Start(r.rec, config{
+		EffectiveConfig: run.EffectiveConfig{
 			Topology: r.o.Topology, Profile: r.o.ProfileName, Load: p, Server: r.cfg, Thresholds: r.th,
 		},
 		Engine: results.EngineModel,
@@ -184,30 +215,13 @@ func (r *recorder) execute(ctx context.Context) (*Outcome, error) {
 			StaticServiceMS: ms(StaticServiceTime), SelfCallMS: ms(SelfCallTime), PageOverheadMS: ms(PageOverhead),
 			InProcessReadMS: float64(InProcessReadTime.Nanoseconds()) / 1e6, BaseFDs: BaseFDs,
 		},
-	}); err != nil {
+	}, results.Summary{
+		Topology: r.o.Topology, Profile: r.o.ProfileName, Engine: results.EngineModel, StartedAt: r.started.UTC(),
+	})
+	if err != nil {
 		return nil, err
 	}
-	sum := results.Summary{
-		SchemaVersion: results.SchemaVersion, Topology: r.o.Topology, Profile: r.o.ProfileName,
-		Engine: results.EngineModel, StartedAt: r.started.UTC(), Verdict: results.VerdictIncomplete,
-		InterruptedReason: "run in progress (or killed before it could finish)",
-	}
-	if err := r.rec.WriteSummary(sum); err != nil {
-		return nil, err
-	}
-	err := r.simulate(ctx)
-	if cerr := r.rec.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("close run record: %w", cerr)
-	}
-	r.finish(&sum, err)
-	if werr := r.rec.WriteSummary(sum); werr != nil {
-		if err == nil {
-			err = werr
-		} else {
-			err = fmt.Errorf("%w (and the final summary: %v)", err, werr)
-		}
-	}
-	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+	return sess.Finish(r.simulate(ctx), r.finish)
 }
 
 // simulate runs the load and the recovery probes in virtual time.
@@ -229,7 +243,7 @@ func (r *recorder) simulate(ctx context.Context) error {
 	loadDur := p.Duration()
 	var hits uint64
 	var lastNs int64
-	e.pacer = func(now float64) (float64, bool) {
+	e.client.pacer = func(now float64) (float64, bool) {
 		if r.stopped {
 			return 0, false
 		}
@@ -245,18 +259,18 @@ func (r *recorder) simulate(ctx context.Context) error {
 		lastNs = elapsed + int64(wait)
 		return float64(lastNs) / 1e9, true
 	}
-	e.scheduleArrival()
+	e.client.scheduleArrival(e)
 	e.schedule(r.interval, evSample, -1, 0)
 	r.scheduleProbes(r.loadEnd, probesPlanned)
 
 	for n := 0; ; n++ {
 		if n%ctxCheckEvery == 0 && ctx.Err() != nil {
-			return fmt.Errorf("%w: %v", runner.ErrInterrupted, context.Cause(ctx))
+			return fmt.Errorf("%w: %v", run.ErrInterrupted, context.Cause(ctx))
 		}
 		if r.writeErr != nil {
 			return r.writeErr
 		}
-		if r.probesLeft == 0 && e.inflight == 0 && e.peek() > r.probesEnd {
+		if r.probesLeft == 0 && e.client.inflight == 0 && e.peek() > r.probesEnd {
 			return nil
 		}
 		if !e.step() {
@@ -279,32 +293,30 @@ const (
 // the recovery duration, the first at once, as the runner sends them.
 func (r *recorder) scheduleProbes(from float64, batch int32) {
 	rc := r.o.Profile.Recovery
-	n := int(rc.Duration/rc.Interval) + 1
+	n := run.Probes(rc)
 	// The pending drain check counts as a probe left, so that the run does not end before it.
 	r.probesLeft = n + 1
+	r.recovery = run.NewRecovery(rc)
 	for i := range n {
 		r.e.schedule(from+float64(i)*rc.Interval.Seconds(), evProbe, batch, 0)
 	}
-	r.drainFrom = from + float64(n)*rc.Interval.Seconds()
-	r.e.schedule(r.drainFrom, evProbe, drainCheck+batch, 0)
+	r.e.schedule(from+float64(n)*rc.Interval.Seconds(), evProbe, drainCheck+batch, 0)
 }
 
-// drain is a drain check: while no probe has been answered and the server drains its backlog
-// (detect.Draining), within drain_max, send one more probe and check again an interval later.
+// drain is a drain check: while the run contract's Recovery says so, send one more probe and
+// check again an interval later.
 func (r *recorder) drain(e *engine) {
 	rc := r.o.Profile.Recovery
-	recovered := slices.ContainsFunc(r.probes, func(p results.Probe) bool { return p.OK })
-	ext := e.now - r.drainFrom
-	if recovered || ext >= rc.Drain().Seconds()-1e-9 || !detect.Draining(r.timeline, detect.DrainLookback+rc.Timeout/2) {
+	if !r.recovery.Tick(r.timeline, r.probes) {
 		r.probesLeft--
 		if r.probesLeft == 0 {
 			r.probesEnd = e.now
 		}
 		return
 	}
-	r.extended = ext + rc.Interval.Seconds()
+	r.extended = r.recovery.Extended()
 	r.probesLeft++
-	e.sendProbe(e.p.probeTimeout)
+	e.client.sendProbe(e, e.p.probeTimeout)
 	e.schedule(e.now+rc.Interval.Seconds(), evProbe, ev2batch(r.stopped), 0)
 }
 
@@ -327,7 +339,8 @@ func (r *recorder) event(e *engine, ev event) {
 			r.drain(e)
 			return
 		}
-		e.sendProbe(e.p.probeTimeout)
+		r.recovery.Tick(r.timeline, r.probes) // one of the planned probes: always sent
+		e.client.sendProbe(e, e.p.probeTimeout)
 	case evSample:
 		r.sample(e)
 	}
@@ -394,39 +407,39 @@ func (r *recorder) sample(e *engine) {
 		s.OfferedRPS = r.o.Profile.RateAt(time.Duration((t - r.interval/2) * 1e9))
 	}
 	r.window.Fill(&s, time.Duration(math.Round(r.interval*1e9)))
-	s.InFlight = e.inflight
+	s.InFlight = e.client.inflight
 	// The states the model follows; FIN_WAIT1, FIN_WAIT2, SYN_RECV and LAST_ACK on the server
 	// side pass within a round trip on loopback and are not modelled (zero).
 	s.SocketCensus = results.SocketCensus{
-		CloseWait:         e.srvN[tCloseWait],
-		Established:       e.srvN[tEst],
-		TimeWait:          e.srvN[tTimeWait],
-		ClientEstablished: e.cliN[tEst],
-		ClientFinWait2:    e.cliN[tFinWait2],
-		ClientTimeWait:    e.cliN[tTimeWait],
-		ClientSynSent:     e.synSent,
-		AcceptQueue:       e.backlogLive,
+		CloseWait:         e.tcp.srv[tCloseWait],
+		Established:       e.tcp.srv[tEst],
+		TimeWait:          e.tcp.srv[tTimeWait],
+		ClientEstablished: e.tcp.cli[tEst],
+		ClientFinWait2:    e.tcp.cli[tFinWait2],
+		ClientTimeWait:    e.tcp.cli[tTimeWait],
+		ClientSynSent:     e.tcp.synSent,
+		AcceptQueue:       e.app.backlogLive,
 		AcceptQueueMax:    r.cfg.AcceptCount,
 	}
 	s.AppUp = true
 	s.AppStats = results.AppStats{
-		WorkersBusy:     e.busy,
-		Queued:          e.queueLive,
-		ConnectionsOpen: e.open,
-		SelfcallLeased:  e.totalHeld,
-		SelfcallWaiting: e.routeLive + e.totalLive,
-		AcceptErrors:    e.acceptErrors,
-		FDsOpen:         e.fds(),
+		WorkersBusy:     e.app.workers.held,
+		Queued:          e.app.workers.waiting,
+		ConnectionsOpen: e.app.open,
+		SelfcallLeased:  e.pool.total.held,
+		SelfcallWaiting: e.pool.route.waiting + e.pool.total.waiting,
+		AcceptErrors:    e.app.acceptErrors,
+		FDsOpen:         e.tcp.fds(),
 	}
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)
 	if s.Phase == results.PhaseLoad {
 		r.selfcallMS = 0
-		if e.selfcallN > 0 {
-			r.selfcallMS = e.selfcallSum / float64(e.selfcallN) * 1000
+		if e.pool.calls > 0 {
+			r.selfcallMS = e.pool.callTime / float64(e.pool.calls) * 1000
 		}
 		if r.o.StopOnHang && !r.stopped {
-			if _, hung := detect.Collapse(r.timeline, r.th); hung {
+			if run.StopNow(r.timeline, r.th) {
 				r.stopped = true
 				r.loadEnd = t
 				r.scheduleProbes(t, probesOnStop)
@@ -435,43 +448,26 @@ func (r *recorder) sample(e *engine) {
 	}
 	if r.o.Progress != nil {
 		total := time.Duration((r.o.Profile.Duration() + r.o.Profile.Recovery.Duration).Seconds() * 1e9)
-		r.o.Progress(runner.Progress{Elapsed: time.Duration(t * 1e9), Total: total, Phase: s.Phase, Sample: s})
+		r.o.Progress(run.Progress{Elapsed: time.Duration(t * 1e9), Total: total, Phase: s.Phase, Sample: s})
 	}
 	e.schedule(t+r.interval, evSample, -1, 0)
 }
 
-// finish fills the summary from what was observed, as the runner does.
-func (r *recorder) finish(sum *results.Summary, runErr error) {
-	detect.Summarize(sum, r.timeline, r.probes, r.th, r.o.Profile.Stages...)
+// finish fills the summary from what was observed, by the run contract's rule
+// (run.Observation.Summarize), as on sockets.
+func (r *recorder) finish(sum *results.Summary) {
 	r.metrics.Close()
 	m := r.metrics
-	sum.Requests = int(m.Requests)
-	sum.SelfcallMeanMS = r.selfcallMS
-	sum.OK = r.kinds[results.KindOK]
-	sum.P50MS = ms(m.Latencies.P50)
-	sum.P90MS = ms(m.Latencies.P90)
-	sum.P99MS = ms(m.Latencies.P99)
-	sum.MaxMS = ms(m.Latencies.Max)
-	sum.Errors = map[string]int{}
-	for k, n := range r.kinds {
-		if k != results.KindOK {
-			sum.Errors[k] = n
-		}
+	obs := run.Observation{
+		Timeline: r.timeline, Probes: r.probes, Requests: int(m.Requests), Kinds: r.kinds,
+		P50: m.Latencies.P50, P90: m.Latencies.P90, P99: m.Latencies.P99, Max: m.Latencies.Max,
+		Extended: r.extended,
 	}
-	sum.LoadDurationS = r.o.Profile.Duration().Seconds()
-	sum.StoppedOnHang, sum.LoadStoppedS = false, nil
 	if r.stopped {
-		stopped := r.loadEnd
-		sum.StoppedOnHang, sum.LoadStoppedS, sum.LoadDurationS = true, &stopped, stopped
+		obs.LoadStopped = time.Duration(math.Round(r.loadEnd * 1e9))
 	}
-	sum.RecoveryWindowS = r.o.Profile.Recovery.Duration.Seconds() + r.extended
-	sum.FinishedAt = time.Now().UTC()
-	sum.Complete = runErr == nil
-	sum.InterruptedReason = ""
-	if runErr != nil {
-		sum.Verdict = results.VerdictIncomplete
-		sum.InterruptedReason = runErr.Error()
-	}
+	obs.Summarize(sum, r.th, r.o.Profile)
+	sum.SelfcallMeanMS = r.selfcallMS
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

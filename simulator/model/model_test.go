@@ -57,12 +57,12 @@ func steadyFactory(t testing.TB, c app.Config, client loadprofiles.Client) hazar
 func census(t *testing.T, e *engine) {
 	t.Helper()
 	free := map[int32]bool{}
-	for _, id := range e.freeReqs {
+	for _, id := range e.reqs.free {
 		free[id] = true
 	}
 	held, waiting := int64(0), int64(0)
-	for id := range e.reqs {
-		r := &e.reqs[id]
+	for id := range e.reqs.all {
+		r := &e.reqs.all[id]
 		if free[int32(id)] || r.kind != kindPage {
 			continue
 		}
@@ -73,18 +73,18 @@ func census(t *testing.T, e *engine) {
 			waiting++
 		}
 	}
-	answered := e.statusCounts.total()
-	if got := answered + e.timedOut + waiting; got != e.arrivals {
-		t.Errorf("client side: %d answered + %d timed out + %d waiting = %d, want the %d sent", answered, e.timedOut, waiting, got, e.arrivals)
+	answered := e.client.statuses.total()
+	if got := answered + e.client.timedOut + waiting; got != e.client.arrivals {
+		t.Errorf("client side: %d answered + %d timed out + %d waiting = %d, want the %d sent", answered, e.client.timedOut, waiting, got, e.client.arrivals)
 	}
-	if int64(e.inflight) != waiting {
-		t.Errorf("in flight %d, but %d pages have a waiting client", e.inflight, waiting)
+	if int64(e.client.inflight) != waiting {
+		t.Errorf("in flight %d, but %d pages have a waiting client", e.client.inflight, waiting)
 	}
-	if got := e.pagesDone + held; got != e.arrivals {
-		t.Errorf("server side: %d done + %d held = %d, want the %d sent", e.pagesDone, held, got, e.arrivals)
+	if got := e.client.pagesDone + held; got != e.client.arrivals {
+		t.Errorf("server side: %d done + %d held = %d, want the %d sent", e.client.pagesDone, held, got, e.client.arrivals)
 	}
-	if e.busy < 0 || e.busy > e.p.workers || e.pages > e.busy {
-		t.Errorf("workers: %d busy of %d, %d held by pages", e.busy, e.p.workers, e.pages)
+	if e.app.workers.held < 0 || e.app.workers.held > e.p.workers || e.page.pages > e.app.workers.held {
+		t.Errorf("workers: %d busy of %d, %d held by pages", e.app.workers.held, e.p.workers, e.page.pages)
 	}
 }
 
@@ -115,8 +115,8 @@ func TestConservation(t *testing.T) {
 			s := steadyFactory(t, tc.cfg, tc.client)(tc.rate, 3).(*steady)
 			for s.Now() < 120 && s.Step() {
 			}
-			if s.e.arrivals < 1000 {
-				t.Fatalf("only %d arrivals in %.0f s at %g rps", s.e.arrivals, s.Now(), tc.rate)
+			if s.e.client.arrivals < 1000 {
+				t.Fatalf("only %d arrivals in %.0f s at %g rps", s.e.client.arrivals, s.Now(), tc.rate)
 			}
 			census(t, s.e)
 		})
@@ -143,18 +143,18 @@ func TestAbsorbingState(t *testing.T) {
 			t.Fatalf("no hang within an hour at 40 rps")
 		}
 		e := s.(*steady).e
-		okBefore := e.statusCounts.get(200)
+		okBefore := e.client.statuses.get(200)
 		for s.Now() < at+120 && s.Step() {
 			if !s.Absorbed() || s.Level() != c.MaxThreads {
 				t.Fatalf("at %.3f s, %.3f s after the hang: absorbed %v, level %d", s.Now(), s.Now()-at, s.Absorbed(), s.Level())
 			}
 		}
 		// A page already past its self-call may still answer; nothing after that.
-		if got := e.statusCounts.get(200) - okBefore; got > int64(c.MaxThreads) {
+		if got := e.client.statuses.get(200) - okBefore; got > int64(c.MaxThreads) {
 			t.Errorf("%d pages answered after the hang", got)
 		}
-		if e.queueLive < 1000 {
-			t.Errorf("queue %d two minutes after the hang at 40 rps: arrivals should pile up", e.queueLive)
+		if e.app.workers.waiting < 1000 {
+			t.Errorf("queue %d two minutes after the hang at 40 rps: arrivals should pile up", e.app.workers.waiting)
 		}
 		census(t, e)
 	})
@@ -176,7 +176,7 @@ func TestAbsorbingState(t *testing.T) {
 			t.Errorf("split at 1.5 times its capacity: last moment with every worker on a page %.1f s, want the end", full)
 		}
 		// Saturated, it still serves its capacity: 600 s × ~79 rps.
-		if ok := e.pagesDone; ok < 40000 {
+		if ok := e.client.pagesDone; ok < 40000 {
 			t.Errorf("split served %d pages in 600 s", ok)
 		}
 		census(t, e)

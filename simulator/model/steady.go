@@ -8,7 +8,6 @@ import (
 	"github.com/simdev/sim/internal/serverconf"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
-	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/hazard"
 )
 
@@ -27,8 +26,8 @@ type SteadyOptions struct {
 
 // Steady returns a hazard.Factory of systems running cfg's server (topology, connector, pools,
 // work times, timeouts, fd limit: everything the model simulates) fed a steady homogeneous
-// Poisson source of page requests. cfg must be a whole config, such as runner.ServerConfig
-// returns or app.Defaults() with changes; it is normalized and validated here, and a mistake is
+// Poisson source of page requests. cfg must be a whole config, such as run.ServerConfig
+// returns or serverconf.Defaults() with changes; it is normalized and validated here, and a mistake is
 // an *invalid.Error naming the key.
 //
 // The systems are for the hazard estimators, so cfg's server must be able to hang
@@ -53,7 +52,7 @@ type SteadyOptions struct {
 // included, by TestSteadyWithoutTimeWaitSameHang); only fewer events are stepped, and a clone
 // copies less: at 10 rps with a client that opens a connection per request (SteadyOptions'
 // zero Client), a run follows ~600 TIME_WAIT sockets.
-func Steady(cfg app.Config, opt SteadyOptions) (hazard.Factory, error) {
+func Steady(cfg serverconf.Config, opt SteadyOptions) (hazard.Factory, error) {
 	cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -68,7 +67,7 @@ func Steady(cfg app.Config, opt SteadyOptions) (hazard.Factory, error) {
 
 // factory is Steady for any topology, hang or not (the model's own tests drive steady systems
 // of every topology); cfg must be normalized and valid.
-func factory(cfg app.Config, opt SteadyOptions) hazard.Factory {
+func factory(cfg serverconf.Config, opt SteadyOptions) hazard.Factory {
 	p := newParams(cfg)
 	p.setClient(opt.Client)
 	p.sockets = false
@@ -76,8 +75,8 @@ func factory(cfg app.Config, opt SteadyOptions) hazard.Factory {
 	return func(rate float64, seed uint64) hazard.System {
 		a := newSteady(seed)
 		a.e.init(&p, &a.rng)
-		a.e.rate = rate
-		a.e.scheduleArrival()
+		a.e.client.rate = rate
+		a.e.client.scheduleArrival(&a.e)
 		return &a.s
 	}
 }

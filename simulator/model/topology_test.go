@@ -186,10 +186,10 @@ func TestSelfTimeoutFires(t *testing.T) {
 		}
 	}
 	e := sys.e
-	if got := e.statusCounts.total(); got < 870 {
-		t.Errorf("2 minutes at 120 rps: %d pages answered (%d 200, %d 502)", got, e.statusCounts.get(200), e.statusCounts.get(502))
+	if got := e.client.statuses.total(); got < 870 {
+		t.Errorf("2 minutes at 120 rps: %d pages answered (%d 200, %d 502)", got, e.client.statuses.get(200), e.client.statuses.get(502))
 	}
-	t.Logf("2 minutes at 120 rps: %d answered 200, %d 502, %d still queued", e.statusCounts.get(200), e.statusCounts.get(502), e.queueLive)
+	t.Logf("2 minutes at 120 rps: %d answered 200, %d 502, %d still queued", e.client.statuses.get(200), e.client.statuses.get(502), e.app.workers.waiting)
 	census(t, e)
 }
 
@@ -269,38 +269,40 @@ func TestConservationEveryTopology(t *testing.T) {
 			p := e.p
 			maxPages, refusals := 0, 0
 			for n := 0; s.Now() < 120 && s.Step(); n++ {
-				maxPages = max(maxPages, e.pages)
-				if e.bulkBusy > p.bulkWorkers || e.permitsHeld > p.permits || p.queueLimit > 0 && e.queueLive > p.queueLimit {
+				maxPages = max(maxPages, e.page.pages)
+				if e.bulk.workers.held > p.bulkWorkers || e.page.permits.held > p.permits || p.queueLimit > 0 && e.app.workers.waiting > p.queueLimit {
 					t.Fatalf("at %.3f s: bulkhead workers %d of %d, permits %d of %d, queue %d of %d",
-						s.Now(), e.bulkBusy, p.bulkWorkers, e.permitsHeld, p.permits, e.queueLive, p.queueLimit)
+						s.Now(), e.bulk.workers.held, p.bulkWorkers, e.page.permits.held, p.permits, e.app.workers.waiting, p.queueLimit)
 				}
 				if p.async && n%64 == 0 { // a scan of every request: one step in 64
-					for id := range e.reqs {
-						if r := &e.reqs[id]; r.kind == kindPage && r.onWorker && (r.state == rsLeasing || r.state == rsDialing || r.state == rsCalling) {
+					for id := range e.reqs.all {
+						if r := &e.reqs.all[id]; r.kind == kindPage && r.onWorker && (r.state == rsLeasing || r.state == rsDialing || r.state == rsCalling) {
 							t.Fatalf("at %.3f s: an async page holds its worker during its self-call", s.Now())
 						}
 					}
 				}
-				if p.fragment == topology.InProcess && (e.totalHeld > 0 || e.poolFDs > 0) {
-					t.Fatalf("at %.3f s: inproc holds %d self-call leases, %d pooled sockets", s.Now(), e.totalHeld, e.poolFDs)
+				accepted, pooled := socketsHeld(e)
+				if p.fragment == topology.InProcess && (e.pool.total.held > 0 || pooled > 0) {
+					t.Fatalf("at %.3f s: inproc holds %d self-call leases, %d pooled sockets", s.Now(), e.pool.total.held, pooled)
 				}
-				if got := p.baseFDs + e.open + e.poolFDs + e.bulkOpen; got != e.fds() {
-					t.Fatalf("fds %d, want %d", e.fds(), got)
+				if got := p.baseFDs + accepted + pooled; got != e.tcp.fds() || accepted != e.app.open+e.bulk.open {
+					t.Fatalf("fd table %d (connectors' open %d+%d), recounted from the connections %d (%d accepted)",
+						e.tcp.fds(), e.app.open, e.bulk.open, got, accepted)
 				}
 			}
-			refusals = int(e.statusCounts.get(503))
-			if e.arrivals < 10000 {
-				t.Fatalf("only %d arrivals", e.arrivals)
+			refusals = int(e.client.statuses.get(503))
+			if e.client.arrivals < 10000 {
+				t.Fatalf("only %d arrivals", e.client.arrivals)
 			}
 			census(t, e)
 			if v.admission == topology.AdmitQueue && maxPages > p.permits {
 				t.Errorf("admission queue: %d pages on workers at once, limit %d", maxPages, p.permits)
 			}
-			if v.topology == topology.Bulkhead && e.bulkOpen == 0 {
+			if v.topology == topology.Bulkhead && e.bulk.open == 0 {
 				t.Errorf("bulkhead: no connection open on its static connector after 2 minutes")
 			}
 			t.Logf("%d arrivals, %d answered 200, %d refused 503, %d timed out; at most %d pages on workers; absorbed %v",
-				e.arrivals, e.statusCounts.get(200), refusals, e.timedOut, maxPages, s.Absorbed())
+				e.client.arrivals, e.client.statuses.get(200), refusals, e.client.timedOut, maxPages, s.Absorbed())
 		})
 	}
 }
@@ -327,8 +329,8 @@ func TestHangingTopologiesAbsorb(t *testing.T) {
 					full++
 				}
 				if s.Absorbed() {
-					if s.Level() != cfg.MaxThreads || e.p.queueLimit > 0 && e.innerQueued != leases {
-						t.Fatalf("absorbed at %.3f s with %d of %d workers on pages, %d self-calls queued", s.Now(), s.Level(), cfg.MaxThreads, e.innerQueued)
+					if s.Level() != cfg.MaxThreads || e.p.queueLimit > 0 && e.app.innerQueued != leases {
+						t.Fatalf("absorbed at %.3f s with %d of %d workers on pages, %d self-calls queued", s.Now(), s.Level(), cfg.MaxThreads, e.app.innerQueued)
 					}
 					at = s.Now()
 					break
@@ -337,22 +339,22 @@ func TestHangingTopologiesAbsorb(t *testing.T) {
 			if at < 0 {
 				t.Fatalf("no hang within an hour at 40 rps")
 			}
-			ok, refused := e.statusCounts.get(200), e.statusCounts.get(503)
+			ok, refused := e.client.statuses.get(200), e.client.statuses.get(503)
 			for s.Now() < at+120 && s.Step() {
 				if !s.Absorbed() || s.Level() != cfg.MaxThreads {
 					t.Fatalf("%.3f s after the hang: absorbed %v, level %d", s.Now()-at, s.Absorbed(), s.Level())
 				}
 			}
 			// Pages already past their self-call may still answer; nothing after them.
-			if got := e.statusCounts.get(200) - ok; got > int64(cfg.MaxThreads) {
+			if got := e.client.statuses.get(200) - ok; got > int64(cfg.MaxThreads) {
 				t.Errorf("%d pages answered 200 after the hang", got)
 			}
 			if v.topology == topology.BoundedQueue {
-				if e.queueLive != e.p.queueLimit || e.p.queueLimit != 100 {
-					t.Errorf("queue %d two minutes after the hang, want it full (max_queue_size %d, bounded-queue's 100)", e.queueLive, e.p.queueLimit)
+				if e.app.workers.waiting != e.p.queueLimit || e.p.queueLimit != 100 {
+					t.Errorf("queue %d two minutes after the hang, want it full (max_queue_size %d, bounded-queue's 100)", e.app.workers.waiting, e.p.queueLimit)
 				}
 				// 40 rps for 2 minutes: all but the queue's 100 refused.
-				if got := e.statusCounts.get(503) - refused; got < 4000 {
+				if got := e.client.statuses.get(503) - refused; got < 4000 {
 					t.Errorf("%d requests refused with 503 in the 2 minutes after the hang", got)
 				}
 			}
@@ -400,15 +402,15 @@ func TestBulkheadHoldsFDs(t *testing.T) {
 			t.Fatalf("step %d: bulkhead at %.6f s level %d, split at %.6f s level %d", i, bulk.Now(), bulk.Level(), split.Now(), split.Level())
 		}
 		b, sp := bulk.e, split.e
-		if want := sp.fds() + 1 + b.bulkOpen; b.fds() != want {
-			t.Fatalf("at %.3f s: bulkhead %d fds, split %d + its listener + %d static connections", bulk.Now(), b.fds(), sp.fds(), b.bulkOpen)
+		if want := sp.tcp.fds() + 1 + b.bulk.open; b.tcp.fds() != want {
+			t.Fatalf("at %.3f s: bulkhead %d fds, split %d + its listener + %d static connections", bulk.Now(), b.tcp.fds(), sp.tcp.fds(), b.bulk.open)
 		}
-		if b.bulkOpen > b.p.maxTotal {
-			t.Fatalf("at %.3f s: %d static connections open, more than the self-call pool's max_total %d", bulk.Now(), b.bulkOpen, b.p.maxTotal)
+		if b.bulk.open > b.p.maxTotal {
+			t.Fatalf("at %.3f s: %d static connections open, more than the self-call pool's max_total %d", bulk.Now(), b.bulk.open, b.p.maxTotal)
 		}
 	}
-	if bulk.e.bulkOpen == 0 || bulk.e.statusCounts.get(200) < 3000 {
-		t.Fatalf("a minute at 60 rps: %d static connections, %d pages", bulk.e.bulkOpen, bulk.e.statusCounts.get(200))
+	if bulk.e.bulk.open == 0 || bulk.e.client.statuses.get(200) < 3000 {
+		t.Fatalf("a minute at 60 rps: %d static connections, %d pages", bulk.e.bulk.open, bulk.e.client.statuses.get(200))
 	}
 }
 
@@ -464,4 +466,23 @@ func TestIncidentProfileFixes(t *testing.T) {
 			t.Errorf("%s on the incident profile: %s, recovered %v, peak CLOSE_WAIT %d; want %s", c.topology, s.VerdictLine(), s.Recovered, s.PeakCloseWait, c.want)
 		}
 	}
+}
+
+// socketsHeld recounts, from the connection table, the fds the fd table should hold: the
+// connections a connector of the app's process (the app's, the bulkhead's) has accepted and not
+// closed, and the self-call pool's client sockets (from socket() until the client closes).
+func socketsHeld(e *engine) (accepted, pooled int) {
+	for i := range e.conns.all {
+		c := &e.conns.all[i]
+		if c.freed {
+			continue
+		}
+		if (c.app || c.bulk) && c.acc == aAccepted {
+			accepted++
+		}
+		if c.kind == connPool && (c.cli == tSyn || c.cli == tEst) {
+			pooled++
+		}
+	}
+	return accepted, pooled
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/detect"
+	"github.com/simdev/sim/simulator/run"
 )
 
 // Options says what to attack and how to watch it.
@@ -82,40 +83,13 @@ type Recorder interface {
 var _ Recorder = (*results.Writer)(nil)
 
 // Progress is what a live progress line shows.
-type Progress struct {
-	Elapsed, Total time.Duration
-	Phase          string
-	Sample         results.Sample
-}
+type Progress = run.Progress
 
-// Observation is what a run observed: whole when Run returned no error, as far as it got
-// otherwise.
-type Observation struct {
-	// Timeline is every closed window, in order.
-	Timeline []results.Sample
-	// Probes are the recovery probes, by the time they were sent.
-	Probes []results.Probe
-	// Requests is the number of results of the attack; Kinds counts them by Classify's kind.
-	Requests int
-	Kinds    map[string]int
-	// Latencies over all results (vegeta's bounded t-digest).
-	P50, P90, P99, Max time.Duration
-	// LoadStopped is when, since the attack started, StopOnHang ended the load; 0 when the
-	// load ran its planned length.
-	LoadStopped time.Duration
-	// Extended is how far recovery probing went past recovery.duration because the server was
-	// still draining its backlog (recovery.drain_max); 0 when it did not.
-	Extended time.Duration
-	// Census says where the socket columns came from and how many windows are gaps; nil
-	// without a census source.
-	Census *results.Census
-	// Started is when the attack started, on this machine's wall clock: the origin of every T
-	// in the timeline and the probes (zero when the run ended before the attack).
-	Started time.Time
-}
+// Observation is what a run observed (the run contract's).
+type Observation = run.Observation
 
 // ErrInterrupted is returned (wrapped) when the run was cancelled.
-var ErrInterrupted = errors.New("interrupted")
+var ErrInterrupted = run.ErrInterrupted
 
 // Run attacks o.URL for the profile's load, then probes it for recovery, watching it all
 // along. The observation is returned on every path; the error says why the run ended early.
@@ -321,6 +295,9 @@ func (ob *observer) sample(ctx context.Context, t0 time.Time, loadDur, interval 
 				if c, err := ob.o.Census.Sample(ctx); err == nil {
 					FillSockets(&s, c)
 					s.SocketsMissing = false
+					if sc, ok := ob.o.Census.(SelfCaller); ok {
+						FillSelfCalls(&s, sc.SelfCalls())
+					}
 				}
 			}
 			if st, fresh := poller.get(2*interval + time.Second); fresh {
@@ -339,7 +316,7 @@ func (ob *observer) sample(ctx context.Context, t0 time.Time, loadDur, interval 
 			ob.mu.Unlock()
 			// Only this goroutine appends to the timeline, so it may read it unlocked.
 			if ob.o.StopOnHang && s.Phase == results.PhaseLoad && ob.stoppedAt.Load() == 0 {
-				if _, hung := detect.Collapse(ob.timeline, ob.o.Thresholds); hung {
+				if run.StopNow(ob.timeline, ob.o.Thresholds) {
 					ob.stoppedAt.Store(int64(elapsed))
 					close(ob.collapsed)
 				}
@@ -357,13 +334,14 @@ func (ob *observer) sample(ctx context.Context, t0 time.Time, loadDur, interval 
 func (ob *observer) recover(ctx context.Context, t0 time.Time, loadDur time.Duration) error {
 	rc := ob.o.Profile.Recovery
 	// Probes go out on schedule, each on its own, so a hung server that holds every probe for
-	// the whole timeout still gets duration/interval of them, as the incident's users did.
-	n := int(rc.Duration/rc.Interval) + 1
+	// the whole timeout still gets duration/interval of them, as the incident's users did; the
+	// run contract's Recovery says when the window ends (a draining server extends it).
+	rec := run.NewRecovery(rc)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	tick := time.NewTicker(rc.Interval)
 	defer tick.Stop()
-	for i := 0; i < n; i++ {
+	for i := 0; ; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
@@ -371,24 +349,12 @@ func (ob *observer) recover(ctx context.Context, t0 time.Time, loadDur time.Dura
 			case <-tick.C:
 			}
 		}
+		if !ob.tick(rec) {
+			return nil
+		}
+		ob.extended.Store(int64(rec.Extended()))
 		ob.probe(ctx, &wg, t0, loadDur, rc.Timeout)
 	}
-	// The window is over. A server still working through its backlog is slow, not hung:
-	// keep probing, within drain_max, while no probe has been answered and it drains.
-	extra := rc.Drain()
-	for ext := time.Duration(0); ext < extra; ext += rc.Interval {
-		if ob.recoveredOrStill(rc.Timeout) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return cause(ctx)
-		case <-tick.C:
-		}
-		ob.extended.Store(int64(ext + rc.Interval))
-		ob.probe(ctx, &wg, t0, loadDur, rc.Timeout)
-	}
-	return nil
 }
 
 // probe sends one recovery probe in its own goroutine.
@@ -414,18 +380,11 @@ func (ob *observer) probe(ctx context.Context, wg *sync.WaitGroup, t0 time.Time,
 	}()
 }
 
-// recoveredOrStill says whether the recovery extension should stop: a probe has been answered
-// (recovered), or the server is not draining (detect.Draining), looking back far enough that a
-// page whose self-call waits out a probe timeout ends within the span.
-func (ob *observer) recoveredOrStill(probeTimeout time.Duration) bool {
+// tick is rec.Tick on what has been observed so far.
+func (ob *observer) tick(rec *run.Recovery) bool {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
-	for _, pr := range ob.probes {
-		if pr.OK {
-			return true
-		}
-	}
-	return !detect.Draining(ob.timeline, detect.DrainLookback+probeTimeout/2)
+	return rec.Tick(ob.timeline, ob.probes)
 }
 
 // observation collects what was observed, once the loops have stopped.
@@ -455,31 +414,3 @@ func (ob *observer) observation() *Observation {
 	}
 	return out
 }
-
-// Summarize fills sum from the observation: the verdicts and peaks (detect.Summarize, with
-// the profile's stages), the request counts, errors and latencies, the load and recovery
-// lengths, StoppedOnHang and where the census came from. Names, times, Complete and the app's
-// own figures are the caller's.
-func (o *Observation) Summarize(sum *results.Summary, th detect.Thresholds, p *loadprofiles.Profile) {
-	detect.Summarize(sum, o.Timeline, o.Probes, th, p.Stages...)
-	sum.Requests = o.Requests
-	sum.OK = o.Kinds[results.KindOK]
-	sum.P50MS, sum.P90MS, sum.P99MS, sum.MaxMS = ms(o.P50), ms(o.P90), ms(o.P99), ms(o.Max)
-	sum.Errors = map[string]int{}
-	for k, n := range o.Kinds {
-		if k != results.KindOK {
-			sum.Errors[k] = n
-		}
-	}
-	sum.LoadDurationS = p.Duration().Seconds()
-	sum.StoppedOnHang, sum.LoadStoppedS = false, nil
-	if at := o.LoadStopped; at > 0 {
-		stopped := at.Seconds()
-		sum.StoppedOnHang, sum.LoadStoppedS, sum.LoadDurationS = true, &stopped, stopped
-	}
-	// The window the verdict judges recovery in: the profile's, and the drain extension.
-	sum.RecoveryWindowS = (p.Recovery.Duration + o.Extended).Seconds()
-	sum.Census = o.Census
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

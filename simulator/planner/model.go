@@ -11,6 +11,7 @@ import (
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/hazard"
 	"github.com/simdev/sim/simulator/model"
+	"github.com/simdev/sim/simulator/run"
 )
 
 // ModelEstimator is the Estimator of a real plan: the virtual-time model of the server
@@ -75,11 +76,11 @@ func startRate(cfg app.Config) float64 {
 	return share * n / hold
 }
 
-// ModelRun is a RunFunc on the virtual-time model: model.Run writes the run's record into dir,
-// marked engine "model", as the socket engine does. Like the plan's socket runs it stops the
-// load once the run has hung.
+// ModelRun is a RunFunc on the virtual-time model, the run contract's model.Engine: it writes
+// the run's record into dir, marked engine "model", as the socket engine does. Like the plan's
+// socket runs it stops the load once the run has hung.
 func ModelRun(ctx context.Context, topology string, p *loadprofiles.Profile, name, dir string) (results.Summary, error) {
-	out, err := model.Run(ctx, model.Options{Topology: topology, Profile: p, ProfileName: name, RecordDir: dir, StopOnHang: true})
+	out, err := model.Engine{}.Run(ctx, run.Spec{Topology: topology, Profile: p, ProfileName: name, RecordDir: dir, StopOnHang: true})
 	if err != nil {
 		return results.Summary{}, fmt.Errorf("model run %s: %w", name, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/simdev/sim/simulator/child"
 	"github.com/simdev/sim/simulator/detect"
 	"github.com/simdev/sim/simulator/observe"
+	"github.com/simdev/sim/simulator/run"
 	"github.com/simdev/sim/simulator/static"
 )
 
@@ -67,64 +68,51 @@ type Options struct {
 	Shard *loadprofiles.Shard
 }
 
-// Progress is what a live progress line shows.
-type Progress = observe.Progress
+// Progress is what a live progress line shows (the run contract's).
+type Progress = run.Progress
 
-// Outcome is what a run produced.
-type Outcome struct {
-	Dir     string
-	Summary results.Summary
-}
+// Outcome is what a run produced (the run contract's).
+type Outcome = run.Outcome
 
 // ErrInterrupted is returned (wrapped) when the run was cancelled; the record is marked
 // incomplete.
-var ErrInterrupted = observe.ErrInterrupted
+var ErrInterrupted = run.ErrInterrupted
 
 // childGrace is how long a child gets between SIGTERM and SIGKILL.
 const childGrace = 3 * time.Second
 
-// ServerConfig is the server config a run uses: the defaults, the profile's server section, the
-// topology, and loopback port 0 for every listener (fresh ports each run: a killed server leaves
-// its sockets in TIME_WAIT for a minute).
+// ServerConfig is run.ServerConfig: the server config a run uses.
 func ServerConfig(topology string, p *loadprofiles.Profile) (app.Config, error) {
-	// The defaults listen on 127.0.0.1:0, and a profile cannot set a listener.
-	c := app.Defaults()
-	c.Topology = topology
-	p.Server.Apply(&c)
-	c.Normalize()
-	return c, c.Validate()
+	return run.ServerConfig(topology, p)
 }
 
-// EffectiveConfig is what config.json holds.
-type EffectiveConfig struct {
-	Topology   string                `json:"topology"`
-	Profile    string                `json:"profile"`
-	Load       *loadprofiles.Profile `json:"load_profile"`
-	Server     app.Config            `json:"server"`
-	ServeArgs  []string              `json:"serve_args"`
-	Thresholds detect.Thresholds     `json:"thresholds"`
-	Target     string                `json:"target,omitempty"`
-	WatchPort  uint16                `json:"watch_port,omitempty"`
-	// Watch is the `sim watch` agent's URL, credentials masked, when the census came from one.
-	Watch string `json:"watch,omitempty"`
-	// Census is where the socket columns come from: results.CensusLocal or CensusAgent.
-	Census string `json:"census,omitempty"`
-	// Shard is which share of Load this run sent, when it was one of several (sim run
-	// --shard); Load is then the whole profile, as every shard was given it.
-	Shard *ShardConfig `json:"shard,omitempty"`
+// EffectiveConfig is what config.json holds (the run contract's).
+type EffectiveConfig = run.EffectiveConfig
+
+// ShardConfig is config.json's "shard" (the run contract's).
+type ShardConfig = run.ShardConfig
+
+// Engine is the socket engine of the run contract: each run starts the topology as `sim serve`
+// child processes of Exe.
+type Engine struct {
+	// Exe is the sim binary to start as `sim serve`.
+	Exe string
+	// Force is closed on a second interrupt: stop waiting for anything and kill the children.
+	Force <-chan struct{}
 }
 
-// ShardConfig is config.json's "shard": which share of the profile's load a run sent.
-type ShardConfig struct {
-	loadprofiles.Shard
-	// Arrivals and Seed are this shard's: for poisson, its own seed (loadprofiles.ShardSeed);
-	// for uniform (no seed), its hits are offset by Index/Count of the profile's hit interval.
-	Arrivals loadprofiles.Arrivals `json:"arrivals"`
-	Seed     int64                 `json:"seed,omitempty"`
-	// AttackStartedAt is when this shard's attack started, on its machine's wall clock: the
-	// origin of its timeline's and probes' T. Zero until the attack has started (config.json
-	// is written again then).
-	AttackStartedAt time.Time `json:"attack_started_at,omitzero"`
+var _ run.Engine = Engine{}
+
+// Name is results.EngineSockets.
+func (Engine) Name() string { return results.EngineSockets }
+
+// Run performs one run of s on real sockets.
+func (e Engine) Run(ctx context.Context, s run.Spec) (*Outcome, error) {
+	return Run(ctx, Options{
+		Topology: s.Topology, Profile: s.Profile, ProfileName: s.ProfileName, Exe: e.Exe,
+		RecordDir: s.RecordDir, Progress: s.Progress, Force: e.Force, Server: s.Server,
+		StopOnHang: s.StopOnHang,
+	})
 }
 
 // Run performs one run. The record is written even when the run fails or is interrupted; the
@@ -156,15 +144,11 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err // "create record DIR: ..."
 	}
-	r := &run{o: o, cfg: cfg, rec: rec, started: time.Now(), hide: redact.Replacer(o.Target), load: o.Profile}
+	r := &job{o: o, cfg: cfg, rec: rec, started: time.Now(), hide: redact.Replacer(o.Target), load: o.Profile}
 	if o.Shard != nil {
 		r.load, r.pacer = o.Profile.Shard(*o.Shard)
 	}
-	r.th = detect.Thresholds{
-		HangFraction:  o.Profile.Detect.HangFraction,
-		HangHold:      o.Profile.Detect.HangHold,
-		MinOfferedRPS: 1,
-	}
+	r.th = run.Thresholds(o.Profile)
 	out, runErr := r.execute(ctx)
 	if out == nil {
 		// Not even the first summary could be written (a full or read-only disk): a folder
@@ -180,7 +164,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	return out, runErr
 }
 
-type run struct {
+type job struct {
 	o       Options
 	cfg     app.Config
 	rec     *results.Writer
@@ -207,7 +191,7 @@ type run struct {
 	obs *observe.Observation
 }
 
-func (r *run) execute(ctx context.Context) (*Outcome, error) {
+func (r *job) execute(ctx context.Context) (*Outcome, error) {
 	var args []string
 	if r.o.Target == "" {
 		args = append([]string{"serve"}, r.cfg.Flags()...)
@@ -228,19 +212,19 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 			config.Shard.Seed = r.load.Seed
 		}
 	}
-	if err := r.rec.WriteConfig(config); err != nil {
+	sess, err := run.Start(r.rec, config, results.Summary{
+		Topology: r.o.Topology, Profile: r.o.ProfileName, Engine: results.EngineSockets, StartedAt: r.started.UTC(),
+	})
+	if err != nil {
 		return nil, err
 	}
-	sum := r.baseSummary()
-	sum.InterruptedReason = "run in progress (or killed before it could finish)"
-	if err := r.rec.WriteSummary(sum); err != nil {
-		return nil, err
-	}
+	sess.Mask = r.hide.Replace
+	sum := &sess.Summary
 
 	adminURL := r.o.AdminURL
 	if r.o.Target == "" {
 		if err := r.startServe(ctx, args); err != nil {
-			return r.fail(sum, err)
+			return sess.Finish(err, nil)
 		}
 		defer r.stopServe()
 		sum.AppURL, sum.AdminURL, sum.StaticURL = r.serve.URL("app"), r.serve.URL("admin"), r.serve.URL("static")
@@ -251,58 +235,51 @@ func (r *run) execute(ctx context.Context) (*Outcome, error) {
 		r.pageURL, r.port = r.o.Target, r.o.WatchPort
 		sum.AppURL, sum.AdminURL = redact.URL(r.o.Target), adminURL
 	}
-	if err := r.rec.WriteSummary(sum); err != nil {
-		return r.fail(sum, err)
+	if err := sess.Save(); err != nil {
+		return sess.Finish(err, nil)
 	}
 	if adminURL != "" {
 		r.admin = observe.NewAdmin(adminURL)
 		defer r.admin.Close()
 		if _, err := r.admin.Stats(ctx, 2*time.Second); err != nil {
-			return r.fail(sum, fmt.Errorf("admin listener %s: %w", adminURL, err))
+			return sess.Finish(fmt.Errorf("admin listener %s: %w", adminURL, err), nil)
 		}
 	}
 	var census observe.Census
 	if r.o.WatchURL != "" {
 		agent, err := observe.NewAgent(r.o.WatchURL, r.o.WatchToken, r.o.Profile.SampleInterval)
 		if err != nil {
-			return r.fail(sum, err)
+			return sess.Finish(err, nil)
 		}
 		defer agent.Close()
 		if err := agent.Check(ctx); err != nil {
-			return r.fail(sum, fmt.Errorf("watch agent: %w", err))
+			return sess.Finish(fmt.Errorf("watch agent: %w", err), nil)
 		}
 		census = agent
 	} else {
-		local := observe.NewLocal(r.port)
+		// sim's own app has a known pool, so its census warns on it too (watch's pool
+		// warning); an external target's pool is unknown here.
+		workers := 0
+		if r.o.Target == "" {
+			workers = r.cfg.MaxThreads
+		}
+		local := observe.NewLocalPool(r.port, workers)
 		defer local.Close()
 		census = local
 	}
 
-	err := r.observe(ctx, census)
+	err = r.observe(ctx, census)
 	if config.Shard != nil && r.obs != nil && !r.obs.Started.IsZero() {
 		config.Shard.AttackStartedAt = r.obs.Started.UTC()
 		if werr := r.rec.WriteConfig(config); werr != nil && err == nil {
 			err = werr
 		}
 	}
-	// The streams are closed, flushed and synced before the summary says complete=true, so that
-	// it promises whole files; closing also frees the record's reserve for this last write.
-	if cerr := r.rec.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("close run record: %w", cerr)
-	}
-	r.finish(&sum, err)
-	if werr := r.rec.WriteSummary(sum); werr != nil {
-		if err == nil {
-			err = werr
-		} else {
-			err = fmt.Errorf("%w (and the final summary: %v)", err, werr)
-		}
-	}
-	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
+	return sess.Finish(err, r.finish)
 }
 
 // startServe starts `sim serve` with args and waits until its listeners are up.
-func (r *run) startServe(ctx context.Context, args []string) error {
+func (r *job) startServe(ctx context.Context, args []string) error {
 	serveLog, err := os.Create(filepath.Join(r.rec.Dir(), "serve.log"))
 	if err != nil {
 		return err
@@ -324,26 +301,6 @@ func (r *run) startServe(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (r *run) baseSummary() results.Summary {
-	return results.Summary{
-		SchemaVersion: results.SchemaVersion,
-		Topology:      r.o.Topology,
-		Profile:       r.o.ProfileName,
-		Engine:        results.EngineSockets,
-		StartedAt:     r.started.UTC(),
-		Verdict:       "incomplete",
-	}
-}
-
-func (r *run) fail(sum results.Summary, err error) (*Outcome, error) {
-	sum.Complete = false
-	sum.InterruptedReason = r.hide.Replace(err.Error())
-	sum.FinishedAt = time.Now().UTC()
-	_ = r.rec.Close() // frees the reserve for the summary; Run reports a close error
-	_ = r.rec.WriteSummary(sum)
-	return &Outcome{Dir: r.rec.Dir(), Summary: sum}, err
-}
-
 // lossyWriter passes writes on until the first error and then drops them, reporting success.
 // The child's stderr is copied into serve.log through a pipe: an error here would close that
 // pipe, and the next log line would kill `sim serve` with SIGPIPE. A full disk must not.
@@ -361,7 +318,7 @@ func (l *lossyWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (r *run) stopServe() {
+func (r *job) stopServe() {
 	grace := childGrace
 	select {
 	case <-r.o.Force:
@@ -373,7 +330,7 @@ func (r *run) stopServe() {
 
 // observe has the observer run the load and recovery phases on the target, sampling census
 // and the admin /stats all along.
-func (r *run) observe(ctx context.Context, census observe.Census) error {
+func (r *job) observe(ctx context.Context, census observe.Census) error {
 	o := observe.Options{
 		URL:        r.pageURL,
 		Name:       "sim-" + r.o.Topology,
@@ -410,15 +367,15 @@ func (r *run) observe(ctx context.Context, census observe.Census) error {
 
 // saveGoroutines keeps the app's goroutine dump at load end: sim's thread dump, showing where
 // every worker waits.
-func (r *run) saveGoroutines() {
+func (r *job) saveGoroutines() {
 	dump, err := r.admin.Get(context.Background(), "/debug/pprof/goroutine?debug=1", 3*time.Second)
 	if err == nil {
 		_ = r.rec.WriteFile("goroutines.txt", dump)
 	}
 }
 
-// finish fills the summary from what was observed.
-func (r *run) finish(sum *results.Summary, runErr error) {
+// finish fills the summary from what was observed; Session.Finish marks it complete or not.
+func (r *job) finish(sum *results.Summary) {
 	obs := r.obs
 	if obs == nil {
 		obs = &observe.Observation{}
@@ -428,14 +385,6 @@ func (r *run) finish(sum *results.Summary, runErr error) {
 		sum.Census.LastGap = r.hide.Replace(sum.Census.LastGap)
 	}
 	sum.SelfcallMeanMS = r.selfcallMeanMS
-	sum.FinishedAt = time.Now().UTC()
-	sum.Complete = runErr == nil
-	sum.InterruptedReason = ""
-	if runErr != nil {
-		sum.Complete = false
-		sum.Verdict = "incomplete"
-		sum.InterruptedReason = r.hide.Replace(runErr.Error())
-	}
 }
 
 func lastLine(s string) string {

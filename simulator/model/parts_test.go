@@ -1,0 +1,215 @@
+package model
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/simdev/sim/internal/topology"
+	"github.com/simdev/sim/loadprofiles"
+	"github.com/simdev/sim/simulator/app"
+)
+
+// partsEngine is an engine of topology with change applied, nothing in flight, for driving one
+// part by hand.
+func partsEngine(t *testing.T, name string, change func(*app.Config)) *engine {
+	t.Helper()
+	c := serverConfig(name, change)
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := newParams(c)
+	p.setClient(loadprofiles.Client{})
+	p.setDelays()
+	return newEngine(&p, rand.New(rand.NewPCG(1, 2)))
+}
+
+// connect opens a probe's connection to the app with one request on it, as the load client
+// does; it returns the connection.
+func connect(e *engine) int32 {
+	id := e.reqs.add(kindProbe)
+	e.reqs.all[id].waiting = true
+	cid := e.conns.add(connProbe, true)
+	e.conns.all[cid].req = e.reqs.ref(id)
+	e.reqs.all[id].conn = e.conns.ref(cid)
+	e.tcp.dial(e, cid)
+	return cid
+}
+
+// TestConnectorAcceptsWithinItsLimits: the acceptor takes connections up to max_connections,
+// the rest wait in the accept queue (no fd), a SYN beyond accept_count + 1 is dropped and sent
+// again after synRTO; requests beyond max_threads wait in the worker queue.
+func TestConnectorAcceptsWithinItsLimits(t *testing.T) {
+	e := partsEngine(t, topology.Self, func(c *app.Config) {
+		c.MaxThreads, c.MaxConnections, c.AcceptCount = 2, 3, 1
+	})
+	for range 6 {
+		connect(e)
+	}
+	k := &e.app
+	if k.open != 3 || k.backlogLive != 2 || e.tcp.synSent != 1 {
+		t.Fatalf("open %d, accept queue %d, SYN_SENT %d; want 3 (max_connections), 2 (accept_count+1), 1", k.open, k.backlogLive, e.tcp.synSent)
+	}
+	if k.workers.held != 2 || k.workers.waiting != 1 {
+		t.Fatalf("workers %d busy, %d queued; want 2 and 1", k.workers.held, k.workers.waiting)
+	}
+	if got, want := e.tcp.fds(), e.p.baseFDs+3; got != want {
+		t.Fatalf("fds %d, want %d: only accepted connections hold one", got, want)
+	}
+	if ev := e.ag.h[0]; ev.kind != evSynRetry || ev.t != synRTO {
+		t.Fatalf("pending event %v at %g, want a SYN retry at %g", ev.kind, ev.t, synRTO)
+	}
+}
+
+// TestConnectorBacksOffOnEMFILE: out of fds, accept fails, counted, and the acceptor backs off
+// 50 ms doubling to 1.6 s, as Tomcat's; the bulkhead's static connector has its own back-off.
+func TestConnectorBacksOffOnEMFILE(t *testing.T) {
+	e := partsEngine(t, topology.Self, func(c *app.Config) { c.NoFile = 100 })
+	e.tcp.open = e.tcp.limit - e.tcp.base // every fd held
+	connect(e)
+	var delays []float64
+	for range 7 {
+		delays = append(delays, e.app.acceptDelay)
+		e.app.retried(e)
+	}
+	want := []float64{0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 1.6}
+	for i := range want {
+		if delays[i] != want[i] {
+			t.Fatalf("back-offs %v, want %v", delays, want)
+		}
+	}
+	if e.app.acceptErrors != 8 || e.app.open != 0 {
+		t.Fatalf("%d accept errors, %d open; want 8 and 0", e.app.acceptErrors, e.app.open)
+	}
+	e.tcp.open--
+	e.app.retried(e)
+	if e.app.open != 1 || e.app.acceptDelay != 0 {
+		t.Fatalf("with an fd free: %d open, back-off %g; want 1 and reset", e.app.open, e.app.acceptDelay)
+	}
+	if e.bulk.acceptErrors != 0 || e.bulk.retry != evBulkRetry || e.app.retry != evAcceptRetry {
+		t.Fatal("the static connector shares the app's acceptor state")
+	}
+}
+
+// TestConnectorBIO: in bio a connection takes a worker when accepted, and the acceptor stops at
+// max_threads.
+func TestConnectorBIO(t *testing.T) {
+	e := partsEngine(t, topology.Self, func(c *app.Config) { c.MaxThreads, c.Connector = 2, "bio" })
+	for range 3 {
+		connect(e)
+	}
+	if e.app.open != 2 || e.app.workers.held != 2 || e.app.backlogLive != 1 {
+		t.Fatalf("bio: open %d, workers %d, accept queue %d; want 2, 2, 1", e.app.open, e.app.workers.held, e.app.backlogLive)
+	}
+}
+
+// TestTCPTableCountsTheAppsPort: socket states are counted for the app's port only (ss filters
+// on it), fds for every socket of the process.
+func TestTCPTableCountsTheAppsPort(t *testing.T) {
+	var tb tcpTable
+	app := &conn{app: true}
+	other := &conn{}
+	tb.setCli(app, tSyn)
+	tb.setCli(other, tSyn)
+	if tb.synSent != 1 || tb.cli[tSyn] != 1 {
+		t.Fatalf("SYN_SENT %d (table %d), want 1", tb.synSent, tb.cli[tSyn])
+	}
+	tb.setCli(app, tEst)
+	tb.setSrv(app, tEst)
+	tb.setSrv(app, tCloseWait)
+	if tb.synSent != 0 || tb.srv[tCloseWait] != 1 || tb.srv[tEst] != 0 || other.cli != tSyn {
+		t.Fatalf("after the handshake and a client close: SYN_SENT %d, CLOSE_WAIT %d, ESTABLISHED %d", tb.synSent, tb.srv[tCloseWait], tb.srv[tEst])
+	}
+	tb.base, tb.limit = 10, 12
+	tb.openFD()
+	if tb.full() {
+		t.Fatal("11 fds of 12: full")
+	}
+	tb.openFD()
+	if !tb.full() || tb.fds() != 12 {
+		t.Fatalf("fds %d of 12, full %v", tb.fds(), tb.full())
+	}
+}
+
+// TestSelfCallPoolLeases: pages lease a route slot first, then a total one, each first come
+// first served; a page whose connection_request_timeout runs out gives back the route slot it
+// held, which goes to the next page waiting for one.
+func TestSelfCallPoolLeases(t *testing.T) {
+	e := partsEngine(t, topology.Split, func(c *app.Config) { c.MaxPerRoute, c.MaxTotal = 2, 1 })
+	pl := &e.pool
+	pages := make([]int32, 4)
+	for i := range pages {
+		pages[i] = e.reqs.add(kindPage)
+		pl.startSelfCall(e, pages[i])
+	}
+	state := func(i int) uint8 { return e.reqs.all[pages[i]].state }
+	if state(0) != rsCalling || state(1) != rsLeasing || !e.reqs.all[pages[1]].route || state(2) != rsLeasing || e.reqs.all[pages[2]].route {
+		t.Fatalf("states %d %d %d: want page 0 calling, 1 holding a route slot waiting for a total one, 2 waiting for a route slot", state(0), state(1), state(2))
+	}
+	if pl.route.held != 2 || pl.total.held != 1 || pl.route.waiting != 2 || pl.total.waiting != 1 || pl.waiters != 3 {
+		t.Fatalf("route %d held %d waiting, total %d held %d waiting, %d waiters", pl.route.held, pl.route.waiting, pl.total.held, pl.total.waiting, pl.waiters)
+	}
+	// Page 1 gives up: its route slot goes to page 2, which then waits for a total one.
+	e.pool.onLeaseTimeout(e, pages[1])
+	if !e.reqs.all[pages[2]].route || pl.route.held != 2 || pl.route.waiting != 1 || pl.total.waiting != 1 {
+		t.Fatalf("after page 1's timeout: page 2 route %v, route %d held %d waiting, total %d waiting", e.reqs.all[pages[2]].route, pl.route.held, pl.route.waiting, pl.total.waiting)
+	}
+	// Page 0's call ends: its lease goes to page 2 (total) and page 3 (route).
+	pl.releaseLease(e)
+	if state(2) != rsCalling || !e.reqs.all[pages[3]].route || pl.total.held != 1 || pl.route.held != 2 {
+		t.Fatalf("after page 0's release: page 2 state %d, page 3 route %v, total %d, route %d held", state(2), e.reqs.all[pages[3]].route, pl.total.held, pl.route.held)
+	}
+}
+
+// TestLoadClientWorkerCap: with a worker cap, a hit beyond it is held back until a worker
+// frees, and keep-alive connections are reused most recently used first.
+func TestLoadClientWorkerCap(t *testing.T) {
+	e := partsEngine(t, topology.Split, nil)
+	e.p.maxWorkers = 2
+	cl := &e.client
+	cl.rate = 100
+	for range 3 {
+		cl.onArrival(e)
+	}
+	if cl.inflight != 2 || !cl.heldHit || cl.arrivals != 2 {
+		t.Fatalf("in flight %d, held %v, sent %d; want 2, a hit held, 2", cl.inflight, cl.heldHit, cl.arrivals)
+	}
+	cl.clientDone(e)
+	if cl.inflight != 2 || cl.heldHit || cl.arrivals != 3 {
+		t.Fatalf("after a worker freed: in flight %d, held %v, sent %d; want 2, none held, 3", cl.inflight, cl.heldHit, cl.arrivals)
+	}
+}
+
+// TestPageHandlerAdmission: with admission wait, a page beyond the permits waits on its worker
+// (it counts as a page holding a worker) and starts its work when a permit is given back; with
+// reject it answers 503 at once.
+func TestPageHandlerAdmission(t *testing.T) {
+	for _, mode := range []string{topology.AdmitWait, topology.AdmitReject} {
+		t.Run(mode, func(t *testing.T) {
+			e := partsEngine(t, topology.AdmissionLimit, func(c *app.Config) {
+				c.MaxThreads, c.Reserve, c.Admission = 3, 2, mode // one permit
+			})
+			h := &e.page
+			first, second := e.reqs.add(kindPage), e.reqs.add(kindPage)
+			h.run(e, first)
+			h.run(e, second)
+			if s := e.reqs.all[first].state; s != rsWorking || h.permits.held != 1 {
+				t.Fatalf("first page state %d, permits held %d; want working with the permit", s, h.permits.held)
+			}
+			s := e.reqs.all[second].state
+			if mode == topology.AdmitReject {
+				if s != rsFinishing || e.reqs.all[second].status != http503 {
+					t.Fatalf("second page state %d status %d; want answering 503", s, e.reqs.all[second].status)
+				}
+				return
+			}
+			if s != rsAdmitWait || h.pages != 2 || h.permits.waiting != 1 {
+				t.Fatalf("second page state %d, %d pages on workers, %d waiting; want waiting for the permit on its worker", s, h.pages, h.permits.waiting)
+			}
+			h.dropPermit(e, &e.reqs.all[first])
+			if s := e.reqs.all[second].state; s != rsWorking || !e.reqs.all[second].permit || h.permits.held != 1 {
+				t.Fatalf("after the first gave its permit back: second state %d permit %v, held %d", s, e.reqs.all[second].permit, h.permits.held)
+			}
+		})
+	}
+}

@@ -1,0 +1,282 @@
+package model
+
+import (
+	"net/http"
+
+	"github.com/simdev/sim/internal/topology"
+)
+
+// selfCallPool is the page's HTTP client, the shape of simulator/selfcall (Apache HttpClient
+// 4's pool): a lease is a route slot (max_per_route) and then a total one (max_total), each a
+// FIFO semaphore, with connection_request_timeout on the wait; a leased page takes an idle
+// pooled connection (most recently used first) or dials one (connect_timeout), sends its
+// request and waits for the answer (socket_timeout). Its methods are the self-call from the
+// page's side, up to the answer it hands back to the page.
+type selfCallPool struct {
+	route, total semaphore
+	idle         []ref // idle pooled connections
+	waiters      int   // pages waiting for a lease
+	dialing      int   // pages whose self-call connection is connecting
+	// calls and callTime are the self-calls answered 200 and their time, lease wait included.
+	calls    int64
+	callTime float64
+}
+
+func newSelfCallPool(p *params) selfCallPool {
+	return selfCallPool{route: semaphore{size: p.perRoute}, total: semaphore{size: p.maxTotal}}
+}
+
+func (pl *selfCallPool) clone(a *cloner) {
+	pl.route.clone(a)
+	pl.total.clone(a)
+	a.refs(&pl.idle)
+}
+
+// startSelfCall: the page's work is done; it leases a pool connection, a route slot first,
+// then a total one, each first come first served (HttpClient's pool, simulator/selfcall). An
+// async page gives its worker back first; an inproc page makes no call: it reads the file and
+// answers.
+func (pl *selfCallPool) startSelfCall(e *engine, id int32) {
+	r := &e.reqs.all[id]
+	if e.p.fragment == topology.InProcess {
+		r.state = rsFinishing
+		r.status = http.StatusOK
+		e.after(qInProcess, evPageEnd, id, r.gen)
+		return
+	}
+	if e.p.async && r.onWorker {
+		r.onWorker = false
+		e.page.pages--
+		e.app.releaseWorker(e)
+		r = &e.reqs.all[id]
+	}
+	r.callStart = e.now
+	r.state = rsLeasing
+	pl.waiters++
+	if e.p.leaseTimeout > 0 {
+		e.after(qLeaseTimeout, evLeaseTimeout, id, r.gen)
+	}
+	if pl.route.tryAcquire() {
+		r.route = true
+		pl.leaseTotal(e, id)
+		return
+	}
+	pl.route.enqueue(e.reqs.ref(id))
+}
+
+func (pl *selfCallPool) leaseTotal(e *engine, id int32) {
+	if pl.total.tryAcquire() {
+		pl.leased(e, id)
+		return
+	}
+	pl.total.enqueue(e.reqs.ref(id))
+}
+
+// onLeaseTimeout: connection_request_timeout ran out while page id waited for a lease; a route
+// slot it already held goes back (simulator/selfcall does the same).
+func (pl *selfCallPool) onLeaseTimeout(e *engine, id int32) {
+	r := &e.reqs.all[id]
+	pl.waiters--
+	if r.route {
+		r.route = false
+		pl.total.leave()
+		pl.releaseRoute(e)
+	} else {
+		pl.route.leave()
+	}
+	e.page.failPage(e, id)
+}
+
+// releaseLease gives back a page's total and route slots, in that order, each to its longest
+// waiter.
+func (pl *selfCallPool) releaseLease(e *engine) {
+	if rr, ok := pl.total.release(e.leasingTotal); ok {
+		pl.leased(e, rr.id)
+	}
+	pl.releaseRoute(e)
+}
+
+func (pl *selfCallPool) releaseRoute(e *engine) {
+	if rr, ok := pl.route.release(e.leasingRoute); ok {
+		e.reqs.all[rr.id].route = true
+		pl.leaseTotal(e, rr.id)
+	}
+}
+
+// leased: page id holds a lease; it takes an idle pooled connection or dials a new one.
+func (pl *selfCallPool) leased(e *engine, id int32) {
+	r := &e.reqs.all[id]
+	r.route = false
+	pl.waiters--
+	for len(pl.idle) > 0 {
+		cr := pl.idle[len(pl.idle)-1]
+		pl.idle = pl.idle[:len(pl.idle)-1]
+		if c := e.conns.live(cr); c != nil && c.idle && c.cli == tEst && c.srv == tEst {
+			c.idle = false
+			pl.sendInner(e, id, cr.id)
+			return
+		}
+	}
+	if e.tcp.full() {
+		// socket() fails with EMFILE: the self-call fails at once.
+		pl.selfCallFailed(e, id, true)
+		return
+	}
+	cid := e.conns.add(connPool, e.p.fragment == topology.FromSelf)
+	c := &e.conns.all[cid]
+	c.bulk = e.p.fragment == topology.FromBulkhead
+	c.req = e.reqs.ref(id) // the page, while it dials
+	e.tcp.openFD()
+	r.state = rsDialing
+	pl.dialing++
+	e.tcp.dial(e, cid)
+	if c := &e.conns.all[cid]; c.cli == tEst {
+		pl.dialed(e, cid)
+		return
+	}
+	if e.p.connTimeout > 0 {
+		e.after(qConnectTimeout, evConnectTimeout, cid, c.gen)
+	}
+}
+
+// dialed: pool connection cid has connected; the page that dialed it sends its request.
+func (pl *selfCallPool) dialed(e *engine, cid int32) {
+	c := &e.conns.all[cid]
+	pr := c.req
+	if p := e.reqs.live(pr); p == nil || p.state != rsDialing {
+		return
+	}
+	c.req = ref{-1, 0}
+	pl.dialing--
+	pl.sendInner(e, pr.id, cid)
+}
+
+// onConnectTimeout: a self-call's connect did not complete (its SYNs were dropped by a full
+// accept queue) within connect_timeout; the page answers 502.
+func (pl *selfCallPool) onConnectTimeout(e *engine, ev event) bool {
+	c := e.conns.live(ref{ev.id, ev.gen})
+	if c == nil || c.cli != tSyn {
+		return false
+	}
+	pr := c.req
+	c.req = ref{-1, 0}
+	e.tcp.closeFD()
+	e.tcp.setCli(c, tGone)
+	e.conns.maybeFree(ev.id, &e.reqs)
+	if p := e.reqs.live(pr); p != nil && p.state == rsDialing {
+		pl.dialing--
+		pl.selfCallFailed(e, pr.id, true)
+	}
+	return true
+}
+
+// sendInner sends page pid's self-call request on pool connection cid.
+func (pl *selfCallPool) sendInner(e *engine, pid, cid int32) {
+	iid := e.reqs.add(kindInner)
+	in := &e.reqs.all[iid]
+	p := &e.reqs.all[pid]
+	in.waiting = true
+	in.state = rsInFlight
+	in.sent = e.now
+	in.other = e.reqs.ref(pid)
+	in.conn = e.conns.ref(cid)
+	p.other = e.reqs.ref(iid)
+	p.state = rsCalling
+	e.conns.all[cid].req = e.reqs.ref(iid)
+	e.after(qHalfTrip, evInnerArrive, iid, in.gen)
+	if e.p.sockTimeout > 0 {
+		e.after(qSocketTimeout, evSocketTimeout, iid, in.gen)
+	}
+}
+
+// innerAnswered: the server has answered self-call iid (in.status); the answer travels back
+// to the page.
+func (pl *selfCallPool) innerAnswered(e *engine, iid int32) {
+	in := &e.reqs.all[iid]
+	cid := in.conn.id
+	c := &e.conns.all[cid]
+	if c.cli == tEst && in.waiting {
+		e.after(qHalfTrip, evInnerResponse, iid, in.gen)
+		return
+	}
+	// The self-call gave up (socket_timeout) and closed: the server writes into the void and
+	// closes its CLOSE_WAIT socket.
+	c.req = ref{-1, 0}
+	if c.app || c.bulk {
+		e.tcp.serverClose(e, cid)
+	} else {
+		e.tcp.setSrv(c, tGone)
+		c.acc = aClosed
+		e.conns.maybeFree(cid, &e.reqs)
+	}
+	e.reqs.maybeFree(iid)
+}
+
+// onInnerResponse: the self-call's answer reaches the page; the connection goes back to the
+// pool. With the fragment (200) the page finishes; an async page first takes a worker again,
+// at the queue's tail. A refused self-call (503) fails the page, 502.
+func (pl *selfCallPool) onInnerResponse(e *engine, ev event) {
+	in := e.reqs.live(ref{ev.id, ev.gen})
+	if in == nil || !in.waiting {
+		return
+	}
+	in.waiting = false
+	pr := in.other
+	cid := in.conn.id
+	c := &e.conns.all[cid]
+	c.req = ref{-1, 0}
+	c.idle = true
+	pl.idle = append(pl.idle, e.conns.ref(cid))
+	e.tcp.armIdle(e, cid)
+	pl.releaseLease(e)
+	p := e.reqs.live(pr)
+	if p == nil || p.state != rsCalling {
+		e.reqs.maybeFree(ev.id)
+		return
+	}
+	p.other = ref{-1, 0}
+	if in.status != http.StatusOK {
+		e.page.failPage(e, pr.id)
+		e.reqs.maybeFree(ev.id)
+		return
+	}
+	pl.calls++
+	pl.callTime += e.now - p.callStart
+	p.status = http.StatusOK
+	if !p.onWorker {
+		e.page.resume(e, pr.id)
+	} else {
+		p.state = rsFinishing
+		e.after(qOverhead, evPageEnd, pr.id, pr.gen)
+	}
+	e.reqs.maybeFree(ev.id)
+}
+
+// onSocketTimeout: no byte of the self-call's response within socket_timeout. The client closes
+// the connection (the pool drops it), the page answers 502 and frees its worker; the inner
+// request stays queued on the server, whose socket turns CLOSE_WAIT.
+func (pl *selfCallPool) onSocketTimeout(e *engine, ev event) bool {
+	in := e.reqs.live(ref{ev.id, ev.gen})
+	if in == nil || !in.waiting {
+		return false
+	}
+	in.waiting = false
+	pr := in.other
+	cid := in.conn.id
+	e.tcp.clientClose(e, cid)
+	e.reqs.maybeFree(ev.id)
+	if p := e.reqs.live(pr); p != nil && p.state == rsCalling {
+		p.other = ref{-1, 0}
+		pl.selfCallFailed(e, pr.id, true)
+	}
+	return true
+}
+
+// selfCallFailed: page pid's self-call failed; it gives back its lease and answers 502, as the
+// app's http.Error(..., StatusBadGateway).
+func (pl *selfCallPool) selfCallFailed(e *engine, pid int32, leased bool) {
+	if leased {
+		pl.releaseLease(e)
+	}
+	e.page.failPage(e, pid)
+}
