@@ -105,7 +105,12 @@ stop_all() {
 on_exit() {
 	local rc=$?
 	stop_all
-	rm -rf "$rig_tmp/build"
+	if [[ $OUT == "$rig_tmp"/* && -n $(ls -A "$OUT" 2>/dev/null) ]]; then
+		rm -rf "$rig_tmp/build"
+		say "records: $OUT"
+	else
+		rm -rf "$rig_tmp" # only the binaries and profiles of this run: the records are in OUT
+	fi
 	exit $rc
 }
 trap on_exit EXIT
@@ -278,10 +283,12 @@ rig_main() {
 		;;
 	hold)
 		(($#)) || set -- 1 2 3 4 5
-		rig_check_installed
 		local s
 		for s in "$@"; do
 			[[ $s =~ ^[0-9]+$ ]] || { echo "$RIG/run.sh hold: a seed is a whole number, got '$s'" >&2; exit 2; }
+		done
+		rig_check_installed
+		for s in "$@"; do
 			sed -E "s/^seed:.*/seed: $s/" "$rt_here/hold.yaml" >"$rig_tmp/hold-s$s.yaml"
 			load_run "hold-s$s" self "$rig_tmp/hold-s$s.yaml" --stop-on-hang
 		done
