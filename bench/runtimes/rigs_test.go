@@ -59,9 +59,14 @@ func installed(pkg string) bool {
 
 func TestRigVerdicts(t *testing.T) {
 	testtier.Long(t)
-	for _, tool := range []string{"bash", "curl", "jq", "ss", "setsid"} {
+	// The scripts' own tools, by the Debian package that has each.
+	for tool, pkg := range map[string]string{"bash": "bash", "curl": "curl", "jq": "jq", "ss": "iproute2", "setsid": "util-linux", "dpkg-query": "dpkg"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("the rigs need %s: %v", tool, err)
+			msg := "the rigs need " + tool + " (Debian package " + pkg + ")"
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
 		}
 	}
 	tmp := t.TempDir()
