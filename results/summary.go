@@ -123,8 +123,8 @@ type Summary struct {
 	// socket's accept queue, Sample.AcceptQueue) in any window: where requests wait when the
 	// connector accepts only with a free worker (bio), and where CLOSE_WAIT sockets that hold no
 	// fd of the app sit. 0 in records written before the key existed.
-	PeakAcceptQueue int     `json:"peak_accept_queue"`
-	PeakFDs         int     `json:"peak_fds"`
+	PeakAcceptQueue int `json:"peak_accept_queue"`
+	PeakFDs         int `json:"peak_fds"`
 	// SelfcallMeanMS is the app's mean self-call time (lease wait included) at the end of the
 	// load, over the calls that completed.
 	SelfcallMeanMS float64 `json:"selfcall_mean_ms"`
