@@ -3,7 +3,9 @@
 # and prints one Markdown table:
 #
 #   1. sampler   cost of one socket-state sample at 1k and 10k sockets: netlink inet_diag vs
-#                parsing /proc/net/tcp vs running ss (the Go benchmark in simulator/sockets);
+#                parsing /proc/net/tcp vs running ss (the Go benchmark in simulator/sockets), and
+#                the watch agent's whole sample at 10k, before and with self-calls
+#                (simulator/watch);
 #   2. runner    the highest constant rate that `sim run --topology split` sustains with OK >= 99 %
 #                of the planned requests, and the same for a plain vegeta attack
 #                (bench/vegetabase) on the same server config: the runner's own cost;
@@ -265,6 +267,23 @@ sampler() {
 				row sampler "$label: $what" "$(calc '%.2f' "$ns / 1e6") ms/sample" "$(calc '%.1f' "$ns / $nl")× netlink"
 			fi
 		done
+	done
+	# The watch agent's whole sample at 10k sockets (sockets, then the owner's fds), as before
+	# self-calls and with them (simulator/watch BenchmarkWatcherSample): one run, so the ratio is
+	# measured under the same load.
+	go test -run '^$' -bench '^BenchmarkWatcherSample$' -benchtime 20x ./simulator/watch/ >"$TMP/bench-watch.txt" 2>&1 || true
+	grep -E '^(Benchmark|--- FAIL)' "$TMP/bench-watch.txt" || true
+	local base
+	base=$(awk '$1 ~ /^BenchmarkWatcherSample\/census-only-[0-9]+$/ && $4 == "ns/op" { print $3 }' "$TMP/bench-watch.txt")
+	for m in "census-only:census as before self-calls" "selfcall:census + self-calls (owners known)" "selfcall-cold:census + self-calls (every socket new: fd links read)"; do
+		local mode=${m%%:*} what=${m#*:} ns
+		ns=$(awk -v re="^BenchmarkWatcherSample/$mode-[0-9]+$" '$1 ~ re && $4 == "ns/op" { print $3 }' "$TMP/bench-watch.txt")
+		if [[ -z $ns || -z $base ]]; then
+			row sampler "10k sockets: sim watch, $what" "not measured (see the log above)" ""
+			failed=1
+		else
+			row sampler "10k sockets: sim watch, $what" "$(calc '%.2f' "$ns / 1e6") ms/sample" "$(calc '%.2f' "$ns / $base")× before"
+		fi
 	done
 	row sampler "TCP sockets of other processes in the namespace (all of them cost /proc)" "$others" ""
 	section_end sampler

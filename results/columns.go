@@ -34,6 +34,9 @@ const (
 	PartCensus
 	// PartApp: the app's admin /stats (AppStats), not measured when AppUp is false.
 	PartApp
+	// PartSelfcall: the census's self-calls (SelfCallCensus), not measured when SocketsMissing
+	// or not SelfcallMeasured.
+	PartSelfcall
 )
 
 // timeline is the schema, read once from Sample's fields.
@@ -60,6 +63,7 @@ func (c Column) Value(s *Sample) (float64, bool) {
 	switch {
 	case c.Part == PartCensus && s.SocketsMissing,
 		c.Part == PartApp && !s.AppUp,
+		c.Part == PartSelfcall && (s.SocketsMissing || !s.SelfcallMeasured),
 		c.completed && s.OK+s.ErrTimeout+s.ErrRefused+s.ErrReset+s.ErrHTTP+s.ErrOther == 0:
 		return 0, false
 	}
@@ -80,7 +84,8 @@ func (c Column) Value(s *Sample) (float64, bool) {
 
 // csv is the column's timeline.csv cell format: floats to csvDecimals, whole numbers, true or
 // false, text on one line; a census column's cell is empty in a census gap, so that a gap never
-// reads as zero sockets (sockets_missing says it was one).
+// reads as zero sockets (sockets_missing says it was one), and a self-call column's also when
+// the census did not count self-calls (selfcall_measured).
 func (c Column) csv() column[Sample] {
 	field := func(s *Sample) reflect.Value { return reflect.ValueOf(s).Elem().FieldByIndex(c.index) }
 	var col column[Sample]
@@ -96,10 +101,10 @@ func (c Column) csv() column[Sample] {
 	case reflect.String:
 		col = stringCol(c.Name, func(s *Sample) *string { return field(s).Addr().Interface().(*string) })
 	}
-	if c.Part == PartCensus {
+	if c.Part == PartCensus || c.Part == PartSelfcall {
 		get := col.get
 		col.get = func(s *Sample) string {
-			if s.SocketsMissing {
+			if s.SocketsMissing || (c.Part == PartSelfcall && !s.SelfcallMeasured) {
 				return ""
 			}
 			return get(s)
@@ -124,6 +129,8 @@ func readSchema() []Column {
 					walk(f.Type, index, PartCensus)
 				case reflect.TypeFor[AppStats]():
 					walk(f.Type, index, PartApp)
+				case reflect.TypeFor[SelfCallCensus]():
+					walk(f.Type, index, PartSelfcall)
 				default:
 					panic("results: Sample embeds " + f.Type.String() + ", which has no Part")
 				}

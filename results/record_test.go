@@ -572,10 +572,13 @@ func TestHeaders(t *testing.T) {
 	if h := TimelineHeader(); !slices.Equal(h, keys) {
 		t.Errorf("timeline header\n %v\ndoes not match Sample's JSON keys\n %v", h, keys)
 	}
-	// The record format: a change here is a new schema_version.
+	// The record format: a change here is a new schema_version, except an added column, which
+	// an older reader skips (columns are looked up by name) and a newer one reads as not
+	// measured in an older record (the self-call columns, issue 18).
 	const header = "t_s,window_s,phase,offered_rps,sent_rps,ok_rps,sent,ok,err_timeout,err_refused,err_reset,err_http,err_other," +
 		"p50_ms,p90_ms,p99_ms,max_ms,in_flight,close_wait,established,time_wait,fin_wait1,fin_wait2,syn_recv,last_ack," +
 		"client_established,client_fin_wait2,client_time_wait,client_syn_sent,accept_queue,accept_queue_max,sockets_missing," +
+		"selfcall_measured,selfcall_sockets,selfcall_sockets_waiting,selfcall_oldest_wait_ms,selfcall_callers,selfcall_warning,port_requests_in_flight," +
 		"app_up,workers_busy,queued,connections_open,selfcall_leased,selfcall_waiting,accept_errors,fds_open"
 	if got := strings.Join(TimelineHeader(), ","); got != header {
 		t.Errorf("timeline header\n %s\nwant\n %s", got, header)

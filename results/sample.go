@@ -56,6 +56,12 @@ type Sample struct {
 	// stale sample). The socket fields above are then not measured: zero here, empty cells in
 	// timeline.csv, a break in the report's charts, and no part in peak CLOSE_WAIT.
 	SocketsMissing bool `json:"sockets_missing" desc:"the socket census is missing for the window (its cells are empty)"`
+	// SelfcallMeasured is true when the window's census attributed the port's sockets to the
+	// app and so counted its calls to itself (a sim watch agent's census, or the local one
+	// taken the same way); SelfCallCensus is not measured otherwise.
+	SelfcallMeasured bool `json:"selfcall_measured" desc:"the census counted the app's calls to its own port (package simulator/watch)"`
+	// SelfCallCensus is the app's calls to its own port, from the census.
+	SelfCallCensus
 
 	// AppUp is false when the app's admin /stats did not answer in the window; AppStats are
 	// then zero, not measured.
@@ -84,6 +90,18 @@ type SocketCensus struct {
 	// AcceptQueue and AcceptQueueMax are the listener's accept queue length and limit.
 	AcceptQueue    int `json:"accept_queue" unit:"connections" desc:"connections in the listener's accept queue, not yet accepted"`
 	AcceptQueueMax int `json:"accept_queue_max" unit:"connections" desc:"the accept queue's limit (the listen backlog)"`
+}
+
+// SelfCallCensus is one window's census of the app's calls to its own port and of the requests
+// it holds (package simulator/watch finds them). Not measured when Sample.SocketsMissing or
+// not Sample.SelfcallMeasured.
+type SelfCallCensus struct {
+	SelfcallSockets        int   `json:"selfcall_sockets" unit:"sockets (to app port)" desc:"the app's own client sockets to its port (self-calls), all states"`
+	SelfcallSocketsWaiting int   `json:"selfcall_sockets_waiting" unit:"workers" desc:"self-calls whose request is sent and not yet answered: a worker blocked in each"`
+	SelfcallOldestWaitMS   int64 `json:"selfcall_oldest_wait_ms" unit:"ms" desc:"age of the oldest waiting self-call"`
+	SelfcallCallers        int   `json:"selfcall_callers" unit:"processes" desc:"distinct processes with a waiting self-call"`
+	SelfcallWarning        bool  `json:"selfcall_warning" desc:"the census's early warning (a self-call waited too long, or the pool nearly full)"`
+	PortRequestsInFlight   int   `json:"port_requests_in_flight" unit:"requests" desc:"requests the app holds unanswered on its port, from its sockets"`
 }
 
 // AppStats are one window's figures from the app's admin /stats (outside the worker pool, so

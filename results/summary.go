@@ -104,6 +104,22 @@ type Summary struct {
 	OnsetInFlight    int      `json:"onset_in_flight"`
 	OnsetWorkersBusy int      `json:"onset_workers_busy"`
 	OnsetCloseWait   int      `json:"onset_close_wait"`
+	// Self-calls (the app's calls to its own port, from the census; see Sample): Selfcall
+	// Measured is true when some window's census could attribute sockets to the app. At the
+	// collapse onset (the end of its window, or the last measured window before it): the
+	// waiting self-call sockets, the app's own count of workers inside a self-call (its
+	// self-call pool's leased plus waiting callers, -1 when its admin did not answer), and
+	// the first window with the census's warning (null when it never fired), with how long
+	// before the onset it was (negative: after). PeakSelfcallSockets and SelfcallFirstSeenS
+	// cover the whole run.
+	SelfcallMeasured          bool     `json:"selfcall_measured"`
+	OnsetSelfcallWaiting      int      `json:"onset_selfcall_waiting"`
+	OnsetSelfcallOldestWaitMS int64    `json:"onset_selfcall_oldest_wait_ms"`
+	OnsetWorkersInSelfcall    int      `json:"onset_workers_in_selfcall"`
+	PeakSelfcallSockets       int      `json:"peak_selfcall_sockets"`
+	SelfcallFirstSeenS        *float64 `json:"selfcall_first_seen_s"`
+	SelfcallWarningS          *float64 `json:"selfcall_warning_s"`
+	SelfcallWarningLeadS      *float64 `json:"selfcall_warning_lead_s"`
 
 	// Saturated is true when the verdict is VerdictSaturated.
 	Saturated bool `json:"saturated"`

@@ -6,6 +6,39 @@ import (
 	"strings"
 )
 
+// Why says why the app hung, when the record can: from the self-call census, e.g. "the app
+// calls its own listener: 16 of 16 workers were inside self-calls at the onset, 2 self-calls
+// waiting on its port, the oldest for 3.2 s; warned 2.5 s before the onset", or "no self-call
+// was seen on the app's port: the hang has another cause". Empty for a run without a hang or
+// whose census could not see self-calls.
+func (s *Summary) Why() string {
+	if !s.Hang || !s.SelfcallMeasured {
+		return ""
+	}
+	if s.PeakSelfcallSockets == 0 {
+		return "no self-call was seen on the app's port: the hang has another cause"
+	}
+	var b strings.Builder
+	b.WriteString("the app calls its own listener: ")
+	if s.OnsetWorkersInSelfcall >= 0 && s.OnsetWorkersBusy > 0 {
+		b.WriteString(strconv.Itoa(min(s.OnsetWorkersInSelfcall, s.OnsetWorkersBusy)) + " of " + strconv.Itoa(s.OnsetWorkersBusy) +
+			" busy workers were inside self-calls at the onset, ")
+	}
+	b.WriteString(strconv.Itoa(s.OnsetSelfcallWaiting) + " self-calls waiting on its port")
+	if s.OnsetSelfcallWaiting > 0 {
+		b.WriteString(", the oldest for " + strconv.FormatFloat(float64(s.OnsetSelfcallOldestWaitMS)/1000, 'f', 1, 64) + " s")
+	}
+	if s.SelfcallWarningLeadS != nil {
+		lead := *s.SelfcallWarningLeadS
+		if lead >= 0 {
+			b.WriteString("; warned " + strconv.FormatFloat(lead, 'f', 1, 64) + " s before the onset")
+		} else {
+			b.WriteString("; warned " + strconv.FormatFloat(-lead, 'f', 1, 64) + " s after the onset")
+		}
+	}
+	return b.String()
+}
+
 // VerdictLine says the verdict in a few words, as `sim run` prints it and the reports show it:
 // "HANG", "OK", "INCOMPLETE", and for a saturated run its capacity and whether it recovered:
 // "SATURATED at 80 rps, recovered", "SATURATED at 80 rps, not recovered within 8 s", or

@@ -14,6 +14,9 @@
 #
 # Environment:
 #   PORT=18080     first port; run i uses PORT + 2*(i-1) (a fresh port, as sim uses per run)
+#   WATCH=1        also run `sim watch --port PORT` beside Tomcat during the ramp (issue 18): its
+#                  output (the "self-call seen" line) and its last /census go into the record as
+#                  watch.txt and census.json
 #   OUT=DIR        where records go (default: a temp folder, kept and printed)
 #   PROFILE=FILE   another sim load profile (default bench/tomcat/profile.yaml; for smoke tests)
 #   JAVA_OPTS=...  extra JVM options (GC and safepoint pauses are always logged to gc.log in the
@@ -52,6 +55,16 @@ TMP=$(mktemp -d /tmp/bench-tomcat.XXXXXX)
 OUT=${OUT:-$TMP/records}
 mkdir -p "$OUT"
 
+watch_pid=
+stop_watch() {
+	[[ -n $watch_pid ]] || return 0
+	kill -TERM "$watch_pid" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$watch_pid" 2>/dev/null || true
+	wait "$watch_pid" 2>/dev/null || true
+	watch_pid=
+}
+
 tomcat_pid= tomcat_port=
 stop_tomcat() {
 	[[ -n $tomcat_pid ]] || return 0
@@ -75,13 +88,19 @@ stop_tomcat() {
 	fi
 }
 cleanup() {
+	stop_watch
 	stop_tomcat
-	rm -rf "$TMP/src" "$TMP/ramp"
+	rm -rf "$TMP/src" "$TMP/ramp" "$TMP/sim"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The driver: built from the working tree, or from git HEAD if the tree is mid-edit.
+if [[ ${WATCH:-} == 1 ]] && ! (cd "$root" && go build -o "$TMP/sim" ./cmd/sim) 2>"$TMP/build.err"; then
+	echo "run-tomcat.sh: WATCH=1 but sim does not build from the working tree:" >&2
+	head -5 "$TMP/build.err" >&2
+	exit 2
+fi
 if ! (cd "$root" && go build -o "$TMP/ramp" ./bench/tomcat/ramp) 2>"$TMP/build.err"; then
 	echo "run-tomcat.sh: the working tree does not build; building the driver from git HEAD + bench/tomcat" >&2
 	sed 's/^/  /' "$TMP/build.err" | head -5 >&2
@@ -133,6 +152,15 @@ for i in $(seq 1 "$n"); do
 	done
 	echo "   page.jsp: $(grep -o 'status [0-9]*, [0-9]* characters[^<]*' "$TMP/page.html")"
 
+	if [[ ${WATCH:-} == 1 ]]; then
+		# --workers: server.xml's maxThreads, for the agent's pool warning.
+		"$TMP/sim" watch --port "$port" --workers 200 --interval 250ms >"$TMP/watch$i.txt" 2>&1 &
+		watch_pid=$!
+		for _ in $(seq 100); do grep -q '^watch ' "$TMP/watch$i.txt" && break; sleep 0.1; done
+		agent=$(sed -n 's/^watch //p' "$TMP/watch$i.txt" | head -1)
+		[[ -n $agent ]] || { echo "sim watch did not start:" >&2; cat "$TMP/watch$i.txt" >&2; exit 3; }
+		echo "   sim watch beside it: $agent"
+	fi
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	echo "   load average before: $load"
 	rec=$OUT/tomcat-run$i
@@ -161,6 +189,13 @@ for i in $(seq 1 "$n"); do
 		timeout 30s jcmd "$tomcat_pid" Thread.print >"$rec/threads.txt" 2>&1 || true
 	fi
 	after=$(ss -Htn state close-wait "sport = :$port" | wc -l)
+	if [[ -n $watch_pid ]]; then
+		curl -s -m 15 "$agent/census" >"$rec/census.json" || true
+		stop_watch
+		cp "$TMP/watch$i.txt" "$rec/watch.txt"
+		echo "   sim watch: $(grep -m1 '^self-call seen' "$rec/watch.txt" || echo 'no self-call line')"
+		echo "   census at the end: $(jq -c '.selfcall | {connections, waiting, waiting_accept_queue, waiting_unread, oldest_wait_ms, callers, processes, requests_in_flight, workers, wait_warning, pool_warning}' "$rec/census.json" 2>/dev/null)"
+	fi
 	stop_tomcat
 	cp "$base/logs/tomcat.log" "$base/logs/gc.log" "$rec/" 2>/dev/null || true
 

@@ -265,7 +265,11 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 	if s.Engine == results.EngineModel {
 		engine = " (model)"
 	}
-	fmt.Fprintf(w, "sim run: topology %s, profile %s%s: %s\n", s.Topology, s.Profile, engine, s.VerdictLine())
+	verdict := s.VerdictLine()
+	if why := s.Why(); why != "" {
+		verdict += " — " + why
+	}
+	fmt.Fprintf(w, "sim run: topology %s, profile %s%s: %s\n", s.Topology, s.Profile, engine, verdict)
 	switch {
 	case s.Collapse && s.CollapseOnsetS != nil:
 		label := "hang onset"
@@ -277,6 +281,7 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 	default:
 		fmt.Fprintf(w, "  %-15s none\n", "hang onset")
 	}
+
 	if s.CapacityRPS != nil && s.SaturationOnsetS != nil {
 		fmt.Fprintf(w, "  %-15s %.0f rps (OK throughput held below the offered rate from %.1f s)\n", "capacity", *s.CapacityRPS, *s.SaturationOnsetS)
 	}

@@ -15,11 +15,15 @@ import (
 // not appear on a command line (ps, shell history).
 const watchTokenEnv = "SIM_WATCH_TOKEN"
 
+// watchInterval is how often the agent samples by itself, between requests: often enough to
+// tell when a self-call first appeared within a second.
+const watchInterval = time.Second
+
 // watchStopTimeout bounds the wait for requests in progress when the agent stops.
 const watchStopTimeout = 5 * time.Second
 
 func newWatchCmd() *cobra.Command {
-	cfg := watch.Config{Addr: watch.DefaultAddr}
+	cfg := watch.Config{Addr: watch.DefaultAddr, Interval: watchInterval, WarnAfter: watch.DefaultWarnAfter}
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Serve the socket census of an app's port (a sidecar agent for sim run and Prometheus)",
@@ -39,7 +43,22 @@ CLOSE_WAIT sockets that the host cannot.
                 the agent's own cost: sim_watch_sample_duration_seconds, sim_watch_samples_total,
                 sim_watch_sample_errors_total
 
-Every request takes a fresh sample (concurrent requests share one). The agent is read-only:
+Self-calls: client sockets held by the processes behind the port (the listening socket's holders
+— one for Tomcat, Jetty or sim serve, a pre-fork master and its workers — and their children)
+whose other end is the port's own server side. The census counts them by state ("selfcall":
+{"connections": {state: n}, "waiting", "waiting_accept_queue", "waiting_unread",
+"oldest_wait_ms", "callers", "processes", "first_seen_unix_nano", "warning", "warn_after_ms",
+"requests_in_flight", "workers", "wait_warning", "pool_warning", "warn_fraction"}); a self-call is
+waiting when its request is sent and not yet answered (the kernel's tcp_info). The warning is on
+while a self-call has waited --warn-after or longer (wait), or, with --workers, while an app seen
+calling itself holds requests unanswered on its port (requests_in_flight) for --warn-fraction of
+its workers (pool: before the pool is full). Prometheus: sim_selfcall_connections{port,state},
+sim_selfcall_waiting, sim_selfcall_waiting_oldest_seconds, sim_requests_in_flight,
+sim_selfcall_warning and more (deploy/prometheus/selfcall-rules.yml is a ready alerting rule).
+
+Every request takes a fresh sample (concurrent requests share one); the agent also samples by
+itself every --interval, so that it prints, once, when it first sees a self-call:
+  self-call seen: process 4242 (java) calls its own port 8080: 3 connections, 2 waiting The agent is read-only:
 netlink sock_diag and /proc only, no program run, GET and HEAD only, bounded answers. It listens
 on loopback and answers loopback Host values only, unless --allow-non-loopback; then it needs a
 token (--token or SIM_WATCH_TOKEN, at least 16 characters), sent as "Authorization: Bearer
@@ -63,15 +82,25 @@ Once listening it prints one line:
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "the agent's own listen host:port (loopback unless --allow-non-loopback; port 0 picks a free one)")
 	f.BoolVar(&cfg.AllowNonLoopback, "allow-non-loopback", false, "listen beyond loopback and answer any IP or single-label Host (containers); requires a token")
 	f.StringVar(&cfg.Token, "token", "", "bearer token required on every request (default $"+watchTokenEnv+"); required beyond loopback")
+	f.DurationVar(&cfg.WarnAfter, "warn-after", cfg.WarnAfter, "the self-call warning fires while a self-call has waited this long for its answer")
+	f.IntVar(&cfg.Workers, "workers", 0, "the app's worker pool size (maxThreads; workers x threads): turns on the pool warning (0: off)")
+	f.Float64Var(&cfg.WarnFraction, "warn-fraction", 0, fmt.Sprintf("the pool warning fires when the app calls itself and its requests in flight reach this share of --workers (0: %v)", watch.DefaultWarnFraction))
+	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "the agent samples by itself this often (0: only when asked), to notice the first self-call")
 	return cmd
 }
 
 func runWatch(cmd *cobra.Command, cfg watch.Config) error {
+	out := cmd.OutOrStdout()
+	cfg.Log = func(line string) {
+		fmt.Fprintln(out, line)
+		if f, ok := out.(*os.File); ok {
+			_ = f.Sync()
+		}
+	}
 	a, err := watch.Start(cfg)
 	if err != nil {
 		return err
 	}
-	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "watch %s\n", a.URL())
 	if f, ok := out.(*os.File); ok {
 		_ = f.Sync()

@@ -81,12 +81,15 @@ var runCharts = withUnits([]chartSpec{
 		},
 	},
 	{
-		ID: "workers", Title: "Busy workers",
+		ID: "workers", Title: "Busy workers and self-calls",
 		Caption: "Workers holding a request, from the app's admin endpoint (outside the pool, so it answers while the app is hung); " +
-			"the dotted line is max_threads. A pool stuck at max_threads with OK at zero is the deadlock: every worker waits for a self-call that needs a worker.",
+			"the dotted line is max_threads. A pool stuck at max_threads with OK at zero is the deadlock: every worker waits for a self-call that needs a worker. " +
+			"Self-calls waiting: the app's sockets to its own port whose request is not yet answered, as the socket census sees them (sim watch) — " +
+			"a worker blocked in each; with a self-call pool (HttpClient's max_per_route) at most its connections, the other callers wait for a lease inside the app.",
 		Lines: []lineSpec{
 			{Key: "workers_busy", Name: "busy", Width: 2},
 			{Key: keyMaxThreads, Name: "max_threads", Width: 1, Dash: dashDotted},
+			{Key: "selfcall_sockets_waiting", Name: "self-calls waiting", Width: 1.25, Dash: dashOffered},
 		},
 	},
 	{

@@ -291,7 +291,8 @@ func Verdict(collapsed, saturated, recovered bool) string {
 
 // Summarize fills the verdict fields of s from the timeline, the probes and the thresholds:
 // Thresholds, Collapse and CollapseOnsetS, the Onset fields, CapacityRPS and SaturationOnsetS,
-// Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakAcceptQueue, PeakFDs and AcceptErrors. The other
+// Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakAcceptQueue, PeakFDs and AcceptErrors,
+// and the self-call fields (SelfcallMeasured and the rest, see results.Summary). The other
 // fields (counts, latencies, times, names, Complete) are the runner's and are left alone, and
 // calling it again replaces everything it set.
 //
@@ -351,6 +352,46 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		// Cumulative in the app: the largest is the latest, and a window where /stats did not
 		// answer reports 0, which must not hide it.
 		s.AcceptErrors = max(s.AcceptErrors, x.AcceptErrors)
+	}
+	selfCalls(s, timeline, onset, collapsed)
+}
+
+// selfCalls fills the self-call fields of s (see results.Summary) from the census columns.
+// The warning's time is the end of its window, when the census that fired was taken and the
+// warning could first be known; its lead is the onset (the start of the first collapsed
+// window) minus that time, so a warning seen in the onset window's own census has a lead of
+// minus one window.
+func selfCalls(s *results.Summary, timeline []results.Sample, onset Onset, collapsed bool) {
+	s.SelfcallMeasured, s.PeakSelfcallSockets = false, 0
+	s.OnsetSelfcallWaiting, s.OnsetSelfcallOldestWaitMS, s.OnsetWorkersInSelfcall = 0, 0, -1
+	s.SelfcallFirstSeenS, s.SelfcallWarningS, s.SelfcallWarningLeadS = nil, nil, nil
+	for _, x := range timeline {
+		if x.SocketsMissing || !x.SelfcallMeasured {
+			continue
+		}
+		s.SelfcallMeasured = true
+		s.PeakSelfcallSockets = max(s.PeakSelfcallSockets, x.SelfcallSockets)
+		if x.SelfcallSockets > 0 && s.SelfcallFirstSeenS == nil {
+			s.SelfcallFirstSeenS = ptr(x.T)
+		}
+		if x.SelfcallWarning && s.SelfcallWarningS == nil && x.Phase == results.PhaseLoad {
+			s.SelfcallWarningS = ptr(x.T)
+		}
+	}
+	if !collapsed || !s.SelfcallMeasured {
+		return
+	}
+	for i := onset.Index; i >= 0; i-- {
+		if x := timeline[i]; !x.SocketsMissing && x.SelfcallMeasured {
+			s.OnsetSelfcallWaiting, s.OnsetSelfcallOldestWaitMS = x.SelfcallSocketsWaiting, x.SelfcallOldestWaitMS
+			break
+		}
+	}
+	if x := timeline[onset.Index]; x.AppUp {
+		s.OnsetWorkersInSelfcall = x.SelfcallLeased + x.SelfcallWaiting
+	}
+	if s.SelfcallWarningS != nil {
+		s.SelfcallWarningLeadS = ptr(onset.T - *s.SelfcallWarningS)
 	}
 }
 

@@ -676,6 +676,7 @@ func fillCensus(s *results.Sample, src *shard, end, step time.Duration) {
 	c := tl[best]
 	if !c.SocketsMissing {
 		s.SocketCensus, s.SocketsMissing = c.SocketCensus, false
+		s.SelfcallMeasured, s.SelfCallCensus = c.SelfcallMeasured, c.SelfCallCensus
 	}
 	s.AppUp, s.AppStats = c.AppUp, c.AppStats
 }

@@ -29,6 +29,41 @@ var (
 	_ Census = (*Agent)(nil)
 )
 
+// SelfCaller is a Census that also tells the app's self-calls (package watch) of its last
+// successful Sample: nil when that census could not attribute sockets to the app.
+type SelfCaller interface {
+	SelfCalls() *watch.SelfCalls
+}
+
+var (
+	_ SelfCaller = (*Local)(nil)
+	_ SelfCaller = (*Agent)(nil)
+)
+
+// FillSelfCalls copies a self-call census into a timeline row; nil leaves the row's self-call
+// columns unmeasured.
+func FillSelfCalls(s *results.Sample, sc *watch.SelfCalls) {
+	if sc == nil {
+		return
+	}
+	s.SelfcallMeasured = true
+	s.SelfCallCensus = SelfCallsOf(sc)
+}
+
+// SelfCallsOf is a self-call census as a timeline row holds it: the one place the agent's
+// figures become the record's columns (TestSelfCallsOfFillsEveryColumn holds it to every
+// column).
+func SelfCallsOf(sc *watch.SelfCalls) results.SelfCallCensus {
+	return results.SelfCallCensus{
+		SelfcallSockets:        sc.Total(),
+		SelfcallSocketsWaiting: sc.Waiting,
+		SelfcallOldestWaitMS:   sc.OldestWaitMS,
+		SelfcallCallers:        sc.Callers,
+		SelfcallWarning:        sc.Warning,
+		PortRequestsInFlight:   sc.RequestsInFlight,
+	}
+}
+
 // FillSockets copies a socket census into a timeline row.
 func FillSockets(s *results.Sample, c sockets.Counts) { s.SocketCensus = CensusOf(c) }
 
@@ -53,34 +88,61 @@ func CensusOf(c sockets.Counts) results.SocketCensus {
 }
 
 // Local counts a port's sockets in this process's network namespace (sockets.New: netlink,
-// /proc as a fallback).
+// /proc as a fallback) with the watch agent's own Watcher, so that a local census finds the
+// app's self-calls as an agent's does.
 type Local struct {
 	port    uint16
-	sampler sockets.Sampler
+	w       *watch.Watcher
+	err     error // why w is nil
+	self    *watch.SelfCalls
 	lastErr string
 }
 
 // NewLocal returns a local census of port. Close it when done.
-func NewLocal(port uint16) *Local {
-	return &Local{port: port, sampler: sockets.New()}
+func NewLocal(port uint16) *Local { return NewLocalPool(port, 0) }
+
+// NewLocalPool is NewLocal for an app whose worker pool is known: its census's self-call
+// warning includes the pool warning (watch.Options.Workers).
+func NewLocalPool(port uint16, workers int) *Local {
+	w, err := watch.New(watch.Options{Port: port, Workers: workers})
+	return &Local{port: port, w: w, err: err}
 }
 
 // Sample counts the port's sockets now.
-func (l *Local) Sample(context.Context) (sockets.Counts, error) {
-	c, err := l.sampler.Sample(l.port)
+func (l *Local) Sample(ctx context.Context) (sockets.Counts, error) {
+	if l.w == nil {
+		l.lastErr = l.err.Error()
+		return sockets.Counts{}, l.err
+	}
+	c, err := l.w.Sample(ctx)
 	if err != nil {
 		l.lastErr = err.Error()
+		l.self = nil
+		return sockets.Counts{}, err
 	}
-	return c, err
+	l.self = c.SelfCall
+	return c.Counts(), nil
 }
+
+// SelfCalls returns the self-calls of the last sample.
+func (l *Local) SelfCalls() *watch.SelfCalls { return l.self }
 
 // Describe names the local kernel, the method and the port.
 func (l *Local) Describe() results.Census {
-	return results.Census{Source: results.CensusLocal, Method: l.sampler.Method(), Port: l.port, LastGap: l.lastErr}
+	method := ""
+	if l.w != nil {
+		method = l.w.Method()
+	}
+	return results.Census{Source: results.CensusLocal, Method: method, Port: l.port, LastGap: l.lastErr}
 }
 
 // Close releases the sampler.
-func (l *Local) Close() error { return l.sampler.Close() }
+func (l *Local) Close() error {
+	if l.w == nil {
+		return nil
+	}
+	return l.w.Close()
+}
 
 // AgentTimeoutDivisor sets how long a window waits for the agent's census: the sample
 // interval divided by it. Half a window keeps the observer's ticker on time (the census is
@@ -111,6 +173,7 @@ type Agent struct {
 	method  string
 	port    uint16
 	lastErr string
+	self    *watch.SelfCalls // of the last accepted census
 	// The offset of the census with the shortest round trip, and that round trip.
 	offset, bestRTT time.Duration
 	haveOffset      bool
@@ -158,14 +221,24 @@ func (a *Agent) Sample(ctx context.Context) (sockets.Counts, error) {
 		if !errors.Is(err, context.Canceled) {
 			a.lastErr = err.Error()
 		}
+		a.self = nil
 		return sockets.Counts{}, err
 	}
+	a.self = r.Census.SelfCall
 	a.last = r.Census.TimeUnixNano
 	a.method, a.port = r.Census.Method, r.Census.Port
 	if rtt := r.Received.Sub(r.Sent); !a.haveOffset || rtt < a.bestRTT {
 		a.offset, a.bestRTT, a.haveOffset = r.Offset(), rtt, true
 	}
 	return r.Census.Counts(), nil
+}
+
+// SelfCalls returns the self-calls of the last accepted census: nil from an agent that predates
+// them or could not attribute sockets.
+func (a *Agent) SelfCalls() *watch.SelfCalls {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.self
 }
 
 // Describe names the agent (credentials masked), the method and port it reported, the last

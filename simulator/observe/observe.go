@@ -295,6 +295,9 @@ func (ob *observer) sample(ctx context.Context, t0 time.Time, loadDur, interval 
 				if c, err := ob.o.Census.Sample(ctx); err == nil {
 					FillSockets(&s, c)
 					s.SocketsMissing = false
+					if sc, ok := ob.o.Census.(SelfCaller); ok {
+						FillSelfCalls(&s, sc.SelfCalls())
+					}
 				}
 			}
 			if st, fresh := poller.get(2*interval + time.Second); fresh {

@@ -257,7 +257,13 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		}
 		census = agent
 	} else {
-		local := observe.NewLocal(r.port)
+		// sim's own app has a known pool, so its census warns on it too (watch's pool
+		// warning); an external target's pool is unknown here.
+		workers := 0
+		if r.o.Target == "" {
+			workers = r.cfg.MaxThreads
+		}
+		local := observe.NewLocalPool(r.port, workers)
 		defer local.Close()
 		census = local
 	}

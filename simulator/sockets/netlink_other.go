@@ -24,3 +24,8 @@ func (*Netlink) Method() string { return MethodNetlink }
 
 // Close does nothing.
 func (*Netlink) Close() error { return nil }
+
+// SampleSockets fails: sock_diag exists on Linux only.
+func (*Netlink) SampleSockets(_ uint16, buf []Socket) (Counts, []Socket, error) {
+	return Counts{}, buf, errors.ErrUnsupported
+}

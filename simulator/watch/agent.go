@@ -52,7 +52,30 @@ type Config struct {
 	AllowNonLoopback bool
 	// Token is the bearer token; required when Addr is beyond loopback.
 	Token string
+	// WarnAfter is the self-call warning's threshold; 0 is DefaultWarnAfter.
+	WarnAfter time.Duration
+	// Workers is the app's worker pool for the pool warning (0: off); WarnFraction its share
+	// (0: DefaultWarnFraction).
+	Workers      int
+	WarnFraction float64
+	// Interval, when not 0, makes the agent sample by itself this often, between requests, so
+	// that the first self-call is noticed (and Log told) without a scraper.
+	Interval time.Duration
+	// Log, when not nil, receives the agent's own lines (the first self-call seen).
+	Log func(line string)
 }
+
+// Bounds of Config.Interval and Config.WarnAfter.
+const (
+	// minInterval keeps the agent's own sampling below a few percent of a core: a sample of
+	// 10,000 sockets costs a few milliseconds.
+	minInterval  = 100 * time.Millisecond
+	maxInterval  = time.Hour
+	maxWarnAfter = time.Hour
+	// maxWorkers bounds --workers: far above any pool (Tomcat's maxThreads tops out in the
+	// thousands).
+	maxWorkers = 1 << 20
+)
 
 // Validate checks c and returns an invalid.Field error naming the flag for the first
 // mistake. The token's value never appears in a message.
@@ -67,6 +90,18 @@ func (c Config) Validate() error {
 		if _, err := os.Stat(procRoot + "/" + strconv.Itoa(c.PID)); err != nil {
 			return invalid.Field("--pid", c.PID, fmt.Sprintf("the id of a running process visible in %s, or 0 (the default) to find the owner of the port's listening socket", procRoot))
 		}
+	}
+	if c.Interval != 0 && (c.Interval < minInterval || c.Interval > maxInterval) {
+		return invalid.Field("--interval", c.Interval, fmt.Sprintf("0 (sample only when asked) or %v to %v", minInterval, maxInterval))
+	}
+	if c.WarnAfter < 0 || c.WarnAfter > maxWarnAfter {
+		return invalid.Field("--warn-after", c.WarnAfter, fmt.Sprintf("0 (the default, %v) to %v", DefaultWarnAfter, maxWarnAfter))
+	}
+	if c.Workers < 0 || c.Workers > maxWorkers {
+		return invalid.Field("--workers", c.Workers, fmt.Sprintf("the app's worker pool size, 1 to %d, or 0 (the default) to leave the pool warning off", maxWorkers))
+	}
+	if !(c.WarnFraction >= 0 && c.WarnFraction <= 1) {
+		return invalid.Field("--warn-fraction", c.WarnFraction, fmt.Sprintf("a share of --workers above 0 and at most 1, or 0 (the default, %v)", DefaultWarnFraction))
 	}
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) {
 		return invalid.Field("--addr", c.Addr, "host:port, port 0 to 65535 (0 picks a free one), e.g. "+DefaultAddr)
@@ -113,6 +148,8 @@ type Agent struct {
 	srv  *http.Server
 	url  string
 	done chan error
+	stop chan struct{} // closed by Close: ends the sampling loop
+	loop chan struct{} // closed when the sampling loop has returned
 }
 
 // Start validates cfg, opens the listener and serves until Close. On error nothing is left
@@ -121,7 +158,7 @@ func Start(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, err := New(Options{Port: uint16(cfg.Port), PID: cfg.PID})
+	w, err := New(Options{Port: uint16(cfg.Port), PID: cfg.PID, WarnAfter: cfg.WarnAfter, Workers: cfg.Workers, WarnFraction: cfg.WarnFraction, Notify: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +178,10 @@ func Start(cfg Config) (*Agent, error) {
 		},
 		url:  "http://" + ln.Addr().String(),
 		done: make(chan error, 1),
+		stop: make(chan struct{}),
+		loop: make(chan struct{}),
 	}
+	go a.sampleEvery(cfg.Interval)
 	go func() {
 		err := a.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -164,9 +204,39 @@ func (a *Agent) Err() <-chan error { return a.done }
 // Close stops the listener, waits for requests in progress until ctx ends (then cuts them
 // off), and releases the sampler.
 func (a *Agent) Close(ctx context.Context) error {
+	close(a.stop)
+	<-a.loop
 	err := a.srv.Shutdown(ctx)
 	if err != nil {
 		err = errors.Join(fmt.Errorf("stop watch agent: %w", err), a.srv.Close())
 	}
 	return errors.Join(err, a.w.Close())
+}
+
+// sampleEvery samples every d until Close; with d 0 it only waits for Close.
+func (a *Agent) sampleEvery(d time.Duration) {
+	defer close(a.loop)
+	if d == 0 {
+		<-a.stop
+		return
+	}
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			go func() {
+				select {
+				case <-a.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			_, _ = a.w.Sample(ctx) // a failed sample is counted and served by the next request
+			cancel()
+		}
+	}
 }

@@ -64,6 +64,11 @@ type Census struct {
 	Process *Process `json:"process"`
 	// ProcessError says why Process is nil.
 	ProcessError string `json:"process_error,omitempty"`
+	// SelfCall is the census of the app's calls to its own port (see SelfCalls), nil when
+	// it could not be taken (see SelfCallError). Added in schema version 1.
+	SelfCall *SelfCalls `json:"selfcall,omitempty"`
+	// SelfCallError says why SelfCall is nil or incomplete.
+	SelfCallError string `json:"selfcall_error,omitempty"`
 }
 
 // Listen is the state of the port's LISTEN socket(s).

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/simdev/sim/internal/hostguard"
+	"github.com/simdev/sim/simulator/sockets"
 )
 
 // The agent's HTTP API.
@@ -199,7 +200,9 @@ func truncate(s string) string {
 // descs describes the census metrics. Every series carries the port, so that the census of
 // several apps (or a sidecar per pod) sits in one Prometheus without clashing.
 type descs struct {
-	sockets, listening, queueLen, queueLimit, openFDs, maxFDs *prometheus.Desc
+	sockets, listening, queueLen, queueLimit, openFDs, maxFDs                                                                 *prometheus.Desc
+	selfConns, selfWaiting, selfQueued, selfUnread, selfOldest, selfCallers, selfProcs, selfFirst, selfWarning, selfWarnAfter *prometheus.Desc
+	inFlight, workers, waitWarning, poolWarning                                                                               *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -217,7 +220,54 @@ func newDescs() *descs {
 			"Open file descriptors of the process that owns the port.", port, nil),
 		maxFDs: prometheus.NewDesc("sim_process_max_fds",
 			"Soft RLIMIT_NOFILE of the process that owns the port.", port, nil),
+		selfConns: prometheus.NewDesc("sim_selfcall_connections",
+			"The app's calls to its own port: client sockets held by a process behind the port whose other end is the port's server side here, by state.", []string{"port", "state"}, nil),
+		selfWaiting: prometheus.NewDesc("sim_selfcall_waiting",
+			"Self-calls whose request is sent and not yet answered (tcp_info): a worker blocked in each.", port, nil),
+		selfQueued: prometheus.NewDesc("sim_selfcall_waiting_accept_queue",
+			"Waiting self-calls whose server side is still in the listener's accept queue.", port, nil),
+		selfUnread: prometheus.NewDesc("sim_selfcall_waiting_unread",
+			"Waiting self-calls accepted but whose request the app has not read yet.", port, nil),
+		selfOldest: prometheus.NewDesc("sim_selfcall_waiting_oldest_seconds",
+			"Age of the oldest waiting self-call (since its request was sent), 0 when none waits.", port, nil),
+		selfCallers: prometheus.NewDesc("sim_selfcall_callers",
+			"Distinct processes with a waiting self-call.", port, nil),
+		selfProcs: prometheus.NewDesc("sim_selfcall_processes",
+			"Processes behind the port: the listener's holders and their descendants.", port, nil),
+		selfFirst: prometheus.NewDesc("sim_selfcall_first_seen_timestamp_seconds",
+			"When the agent first saw a self-call (Unix time); absent until then.", port, nil),
+		selfWarning: prometheus.NewDesc("sim_selfcall_warning",
+			"The early warning of a self-call deadlock: 1 when sim_selfcall_wait_warning or sim_selfcall_pool_warning is, else 0.", port, nil),
+		selfWarnAfter: prometheus.NewDesc("sim_selfcall_warn_after_seconds",
+			"Threshold of the wait warning (sim watch --warn-after).", port, nil),
+		inFlight: prometheus.NewDesc("sim_requests_in_flight",
+			"Requests the app holds unanswered on the port (server-side sockets with a request received and no reply since), self-calls included.", port, nil),
+		workers: prometheus.NewDesc("sim_pool_workers",
+			"The app's worker pool as the agent was told (sim watch --workers); absent when not told.", port, nil),
+		waitWarning: prometheus.NewDesc("sim_selfcall_wait_warning",
+			"1 when a self-call has waited sim_selfcall_warn_after_seconds or longer, else 0.", port, nil),
+		poolWarning: prometheus.NewDesc("sim_selfcall_pool_warning",
+			"1 when the app calls itself and sim_requests_in_flight reaches --warn-fraction of sim_pool_workers, else 0.", port, nil),
 	}
+}
+
+// MetricNames returns the names of the census metrics /metrics serves (the agent's own
+// sim_watch_* series aside), for rule files to be checked against.
+func MetricNames() []string {
+	d := newDescs()
+	var names []string
+	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
+		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
+		d.inFlight, d.workers, d.waitWarning, d.poolWarning} {
+		// A Desc prints as Desc{fqName: "NAME", ...}: the name is not exported otherwise.
+		s := x.String()
+		if _, rest, ok := strings.Cut(s, `fqName: "`); ok {
+			if name, _, ok := strings.Cut(rest, `"`); ok {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
 }
 
 // censusCollector exposes one census as gauges.
@@ -229,7 +279,9 @@ type censusCollector struct {
 // Describe sends the census descriptors.
 func (cc censusCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := cc.d
-	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs} {
+	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
+		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
+		d.inFlight, d.workers, d.waitWarning, d.poolWarning} {
 		ch <- x
 	}
 }
@@ -260,4 +312,37 @@ func (cc censusCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(d.maxFDs, p.MaxFDs)
 		}
 	}
+	if sc := c.SelfCall; sc != nil {
+		// Every state is sent, zeros included, so that a rule on one state has a series
+		// before the first self-call.
+		for st := sockets.State(1); st < sockets.NumStates; st++ {
+			if st != sockets.Listen {
+				gauge(d.selfConns, sc.Connections[stateName(st)], stateName(st))
+			}
+		}
+		gauge(d.selfWaiting, sc.Waiting)
+		gauge(d.selfQueued, sc.WaitingAcceptQueue)
+		gauge(d.selfUnread, sc.WaitingUnread)
+		ch <- prometheus.MustNewConstMetric(d.selfOldest, prometheus.GaugeValue, float64(sc.OldestWaitMS)/1000, port)
+		gauge(d.selfCallers, sc.Callers)
+		gauge(d.selfProcs, sc.Processes)
+		if sc.FirstSeenUnixNano != 0 {
+			ch <- prometheus.MustNewConstMetric(d.selfFirst, prometheus.GaugeValue, float64(sc.FirstSeenUnixNano)/1e9, port)
+		}
+		gauge(d.selfWarning, b2i(sc.Warning))
+		gauge(d.waitWarning, b2i(sc.WaitWarning))
+		gauge(d.poolWarning, b2i(sc.PoolWarning))
+		ch <- prometheus.MustNewConstMetric(d.selfWarnAfter, prometheus.GaugeValue, float64(sc.WarnAfterMS)/1000, port)
+		gauge(d.inFlight, sc.RequestsInFlight)
+		if sc.Workers > 0 {
+			gauge(d.workers, sc.Workers)
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

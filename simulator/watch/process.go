@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -120,21 +121,11 @@ func parseMaxOpenFiles(data []byte) (int, error) {
 // boot: with the pid it names one process for the life of the system, so a recycled pid is
 // not taken for the owner that died.
 func startTime(pid int) (uint64, error) {
-	data, err := readSmall(procRoot + "/" + strconv.Itoa(pid) + "/stat")
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) is in parentheses and may hold spaces and parentheses:
-	// fields are counted from the last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := bytes.Fields(data[i+1:])
 	const startField = 22 - 3 // fields 3.. follow the ')'
-	if len(f) <= startField {
-		return 0, fmt.Errorf("malformed /proc/%d/stat: %d fields", pid, len(f)+2)
-	}
 	return strconv.ParseUint(string(f[startField]), 10, 64)
 }
 
@@ -213,17 +204,20 @@ func parseListenInodes(r io.Reader, port uint16, inodes map[uint64]bool) error {
 // errNoOwner says that no process visible to the agent holds the listening socket.
 var errNoOwner = errors.New("no process visible here holds the listening socket")
 
-// findOwner returns the first process with a file descriptor on one of the socket inodes —
-// the lowest-numbered, since procfs lists pids in ascending order — scanning /proc/PID/fd links
-// read-only, within scanLinksMax links and scanTimeMax. Processes whose fds the agent may not
-// read (another user's, without CAP_SYS_PTRACE) are skipped and counted in the error.
-func findOwner(inodes map[uint64]bool) (int, error) {
+// findHolders returns every process with a file descriptor on one of the socket inodes, in
+// ascending pid order (procfs lists pids so), scanning /proc/PID/fd links read-only, within
+// scanLinksMax links and scanTimeMax. One process holds a Tomcat's, a Jetty's or `sim serve`'s
+// listener; a pre-fork server's master and each of its workers hold the one they share, the
+// master first as it is the oldest. Processes whose fds the agent may not read (another
+// user's, without CAP_SYS_PTRACE) are skipped and counted in the error.
+func findHolders(inodes map[uint64]bool) ([]int, error) {
 	deadline := time.Now().Add(scanTimeMax)
 	d, err := os.Open(procRoot)
 	if err != nil {
-		return 0, fmt.Errorf("find owner: %w", err)
+		return nil, fmt.Errorf("find owner: %w", err)
 	}
 	defer d.Close()
+	var pids []int
 	var procs, denied, links int
 	for {
 		names, err := d.Readdirnames(dirBatch)
@@ -236,13 +230,16 @@ func findOwner(inodes map[uint64]bool) (int, error) {
 			found, n, herr := holds(pid, inodes, scanLinksMax-links)
 			links += n
 			if found {
-				return pid, nil
+				pids = append(pids, pid)
 			}
 			if errors.Is(herr, fs.ErrPermission) {
 				denied++
 			}
 			if links >= scanLinksMax || time.Now().After(deadline) {
-				return 0, fmt.Errorf("find owner: scan stopped after %d processes and %d fd links (bounds %d links, %v); pass --pid",
+				if len(pids) > 0 {
+					return pids, nil // the owner is found; some workers may be missing
+				}
+				return nil, fmt.Errorf("find owner: scan stopped after %d processes and %d fd links (bounds %d links, %v); pass --pid",
 					procs, links, scanLinksMax, scanTimeMax)
 			}
 		}
@@ -250,11 +247,134 @@ func findOwner(inodes map[uint64]bool) (int, error) {
 			break
 		}
 		if err != nil {
-			return 0, fmt.Errorf("find owner: list %s: %w", procRoot, err)
+			return nil, fmt.Errorf("find owner: list %s: %w", procRoot, err)
 		}
 	}
-	return 0, fmt.Errorf("%w (%d processes scanned, %d of them unreadable: run the agent as the app's user or root, in the app's PID namespace, or pass --pid)",
+	if len(pids) > 0 {
+		return pids, nil
+	}
+	return nil, fmt.Errorf("%w (%d processes scanned, %d of them unreadable: run the agent as the app's user or root, in the app's PID namespace, or pass --pid)",
 		errNoOwner, procs, denied)
+}
+
+// descendants returns the processes below roots (children, their children, ...), read from
+// the parent pid of every /proc/PID/stat: a pre-fork server's workers are its master's
+// children, and a worker that closed its copy of the listener still calls from its own
+// sockets. /proc/PID/task/TID/children would be cheaper but needs CONFIG_PROC_CHILDREN, which
+// kernels (this machine's among them) may lack.
+func descendants(roots []int) ([]int, error) {
+	d, err := os.Open(procRoot)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	defer d.Close()
+	children := map[int][]int{}
+	for {
+		names, err := d.Readdirnames(dirBatch)
+		for _, name := range names {
+			pid, perr := strconv.Atoi(name)
+			if perr != nil || pid <= 0 {
+				continue
+			}
+			ppid, perr := parentPID(pid)
+			if perr != nil {
+				continue // gone since the listing
+			}
+			children[ppid] = append(children[ppid], pid)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list processes: %w", err)
+		}
+	}
+	var out []int
+	seen := map[int]bool{}
+	queue := append([]int(nil), roots...)
+	for _, r := range roots {
+		seen[r] = true
+	}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parentPID returns field 4 of /proc/PID/stat.
+func parentPID(pid int) (int, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	const ppidField = 4 - 3 // fields 3.. follow the ')'
+	return strconv.Atoi(string(f[ppidField]))
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name.
+func statFields(pid int) ([][]byte, error) {
+	data, err := readSmall(procRoot + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces and parentheses:
+	// fields are counted from the last ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := bytes.Fields(data[i+1:])
+	if len(f) < 22-2 {
+		return nil, fmt.Errorf("malformed /proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	return f, nil
+}
+
+// socketOwners maps each inode of want to the process of pids that holds it, reading their
+// /proc/PID/fd links, within scanLinksMax links in all; inodes no process of pids holds are
+// absent. It stops early once every inode is found.
+func socketOwners(pids []int, want map[uint32]int) (map[uint32]int, error) {
+	out := make(map[uint32]int, len(want))
+	links := 0
+	var firstErr error
+	for _, pid := range pids {
+		dir := procRoot + "/" + strconv.Itoa(pid) + "/fd/"
+		d, err := os.Open(dir)
+		if err != nil {
+			if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
+				firstErr = fmt.Errorf("read fds of process %d: %w", pid, err)
+			}
+			continue
+		}
+		for links < scanLinksMax && len(out) < len(want) {
+			names, err := d.Readdirnames(dirBatch)
+			for _, name := range names {
+				links++
+				target, lerr := os.Readlink(dir + name)
+				if lerr != nil {
+					continue // closed since the listing
+				}
+				if ino, ok := socketInode(target); ok && ino <= math.MaxUint32 {
+					if _, ok := want[uint32(ino)]; ok {
+						out[uint32(ino)] = pid
+					}
+				}
+			}
+			if err != nil {
+				break // io.EOF, or the process went away
+			}
+		}
+		d.Close()
+	}
+	return out, firstErr
 }
 
 // holds reports whether one of pid's fds is a socket of inodes, reading at most max links, and

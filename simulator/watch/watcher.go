@@ -20,8 +20,20 @@ type Options struct {
 	// socket.
 	PID int
 	// Sampler counts the sockets; nil uses sockets.New() (netlink, /proc as a fallback). The
-	// Watcher owns it and closes it in Close.
+	// Watcher owns it and closes it in Close. Self-calls are found only with a sampler that
+	// lists sockets (sockets.Detailer: netlink).
 	Sampler sockets.Sampler
+	// WarnAfter is the self-call warning's threshold (SelfCalls.Warning); 0 is
+	// DefaultWarnAfter.
+	WarnAfter time.Duration
+	// Workers is the app's worker pool (maxThreads, gunicorn's workers x threads, ...), for
+	// the pool warning; 0 leaves it off.
+	Workers int
+	// WarnFraction is the pool warning's share of Workers; 0 is DefaultWarnFraction.
+	WarnFraction float64
+	// Notify, when not nil, is called once, with one line, the first time a sample finds a
+	// self-call (with the Watcher's lock held: it must not call the Watcher).
+	Notify func(line string)
 }
 
 // Watcher takes census samples of one port. Concurrent callers share samples: a caller gets
@@ -38,6 +50,13 @@ type Watcher struct {
 	lastErr   error
 	lastStart time.Time // monotonic start of the last sample
 	closed    bool
+	self      selfState
+	list      []sockets.Socket // reused by every sample
+
+	warnAfter    time.Duration
+	warnFraction float64
+	workers      int
+	notify       func(string)
 
 	descs    *descs
 	reg      *prometheus.Registry
@@ -49,6 +68,7 @@ type Watcher struct {
 // owner remembers the process whose fds are counted.
 type owner struct {
 	pid     int
+	holders []int // every process holding the listener, pid first
 	foundBy string
 	start   uint64    // start time of pid, to notice a recycled pid
 	retryAt time.Time // no new search before, after a failed one
@@ -63,7 +83,20 @@ func New(o Options) (*Watcher, error) {
 	if o.PID < 0 {
 		return nil, fmt.Errorf("new watcher: pid %d", o.PID)
 	}
-	w := &Watcher{port: o.Port, sampler: o.Sampler, lock: make(chan struct{}, 1)}
+	if o.WarnAfter < 0 {
+		return nil, fmt.Errorf("new watcher: warn after %v", o.WarnAfter)
+	}
+	if o.Workers < 0 || !(o.WarnFraction >= 0 && o.WarnFraction <= 1) {
+		return nil, fmt.Errorf("new watcher: workers %d, warn fraction %v", o.Workers, o.WarnFraction)
+	}
+	w := &Watcher{port: o.Port, sampler: o.Sampler, lock: make(chan struct{}, 1), warnAfter: o.WarnAfter, notify: o.Notify}
+	if w.warnAfter == 0 {
+		w.warnAfter = DefaultWarnAfter
+	}
+	w.workers, w.warnFraction = o.Workers, o.WarnFraction
+	if w.warnFraction == 0 {
+		w.warnFraction = DefaultWarnFraction
+	}
 	if w.sampler == nil {
 		w.sampler = sockets.New()
 	}
@@ -132,7 +165,14 @@ func (w *Watcher) Sample(ctx context.Context) (Census, error) {
 
 // sample takes one census; the caller holds the lock.
 func (w *Watcher) sample(start time.Time) (Census, error) {
-	counts, err := w.sampler.Sample(w.port)
+	var counts sockets.Counts
+	var err error
+	d, detail := w.sampler.(sockets.Detailer)
+	if detail {
+		counts, w.list, err = d.SampleSockets(w.port, w.list[:0])
+	} else {
+		counts, err = w.sampler.Sample(w.port)
+	}
 	if err != nil {
 		return Census{}, fmt.Errorf("census of port %d: %w", w.port, err)
 	}
@@ -143,6 +183,25 @@ func (w *Watcher) sample(start time.Time) (Census, error) {
 		c.ProcessError = err.Error()
 	}
 	c.Process = p
+	switch {
+	case !detail:
+		c.SelfCallError = fmt.Sprintf("self-calls need the netlink sampler (sock_diag); this census counts with %s", w.sampler.Method())
+	case p == nil:
+		c.SelfCallError = "no process behind the port: self-calls cannot be attributed"
+	default:
+		roots := w.owner.holders
+		if w.owner.foundBy == FoundByFlag || len(roots) == 0 {
+			roots = []int{p.PID}
+		}
+		sc, err := w.selfCalls(w.list, roots, start)
+		if err != nil {
+			c.SelfCallError = err.Error()
+		}
+		c.SelfCall = sc
+	}
+	if cap(w.list) > maxKeptSockets {
+		w.list = nil // a burst of sockets must not pin its memory for the agent's life
+	}
 	return c, nil
 }
 
@@ -173,34 +232,40 @@ func (w *Watcher) process(listening bool, now time.Time) (*Process, error) {
 	if now.Before(o.retryAt) {
 		return nil, o.err
 	}
-	pid, st, err := w.findOwner()
+	holders, st, err := w.findOwner()
 	if err != nil {
 		o.retryAt, o.err = now.Add(rediscoverAfter), err
 		return nil, err
 	}
-	*o = owner{pid: pid, foundBy: FoundByListener, start: st}
+	pid := holders[0]
+	*o = owner{pid: pid, holders: holders, foundBy: FoundByListener, start: st}
 	return readProcess(pid, FoundByListener)
 }
 
-// findOwner finds the process that holds the port's listening socket.
-func (w *Watcher) findOwner() (pid int, start uint64, err error) {
+// findOwner finds the processes that hold the port's listening socket, the owner (the
+// lowest pid: a pre-fork master, older than its workers) first, and the owner's start time.
+func (w *Watcher) findOwner() (holders []int, start uint64, err error) {
 	inodes, err := listenInodes(w.port)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	if len(inodes) == 0 {
-		return 0, 0, fmt.Errorf("find owner: no listening socket of port %d in /proc/net/tcp{,6}", w.port)
+		return nil, 0, fmt.Errorf("find owner: no listening socket of port %d in /proc/net/tcp{,6}", w.port)
 	}
-	pid, err = findOwner(inodes)
+	holders, err = findHolders(inodes)
 	if err != nil {
-		return 0, 0, fmt.Errorf("port %d: %w", w.port, err)
+		return nil, 0, fmt.Errorf("port %d: %w", w.port, err)
 	}
-	st, err := startTime(pid)
+	st, err := startTime(holders[0])
 	if err != nil {
-		return 0, 0, fmt.Errorf("find owner: process %d: %w", pid, err)
+		return nil, 0, fmt.Errorf("find owner: process %d: %w", holders[0], err)
 	}
-	return pid, st, nil
+	return holders, st, nil
 }
+
+// maxKeptSockets bounds the socket list a Watcher keeps between samples: 100,000 sockets of
+// about 100 bytes.
+const maxKeptSockets = 100_000
 
 // Close releases the sampler. It waits for a sample in progress.
 func (w *Watcher) Close() error {

@@ -1,0 +1,223 @@
+//go:build linux
+
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitTimeout bounds every wait for a census condition: the children are ready in
+// milliseconds, a busy machine stretches it.
+const waitTimeout = 20 * time.Second
+
+// childWorkers is the worker pool of the app:TOPOLOGY children.
+const childWorkers = 2
+
+// testWarnAfter is the warning threshold in these tests: short, so a hung self-call crosses it
+// quickly, and far above the milliseconds a healthy one takes.
+const testWarnAfter = 300 * time.Millisecond
+
+// newTestWatcher watches port, recording the lines the Watcher prints.
+func newTestWatcher(t *testing.T, port uint16) (*Watcher, func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var lines []string
+	// Workers is the test apps' pool (2 for sim's app; prefork's own count is larger, and its
+	// tests do not look at the pool warning).
+	w, err := New(Options{Port: port, WarnAfter: testWarnAfter, Workers: childWorkers, Notify: func(l string) {
+		mu.Lock()
+		lines = append(lines, l)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), lines...)
+	}
+}
+
+// waitCensus samples until ok holds, and returns that census.
+func waitSelfCensus(t *testing.T, w *Watcher, what string, ok func(Census) bool) Census {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		c, err := w.Sample(context.Background())
+		if err != nil {
+			t.Fatalf("sample: %v", err)
+		}
+		if ok(c) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.Marshal(c)
+			t.Fatalf("no census with %s within %v; last: %s", what, waitTimeout, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// getPages sends n concurrent GET /page to url and returns a function that waits for them
+// (each bounded by timeout) and returns how many got a 200.
+func getPages(t *testing.T, url string, n int, timeout time.Duration) func() int {
+	t.Helper()
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	t.Cleanup(client.CloseIdleConnections)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(url + "/page")
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(wg.Wait)
+	return func() int { wg.Wait(); return ok }
+}
+
+// TestSelfCallTopologies runs sim's app on self, split and inproc with 2 workers and sends 4
+// pages at once: on self every worker ends inside a self-call that nothing answers (the
+// deadlock), which the census must show as waiting self-calls from the app's one process
+// with the warning on and one printed line; split and inproc answer every page and must show
+// no self-call at all — the test's own clients to the port are not the app's.
+func TestSelfCallTopologies(t *testing.T) {
+	for _, topo := range []string{"self", "split", "inproc"} {
+		t.Run(topo, func(t *testing.T) {
+			ch := startChild(t, "app:"+topo)
+			w, lines := newTestWatcher(t, ch.port)
+			if topo != "self" {
+				if got := getPages(t, ch.url, 4, waitTimeout)(); got != 4 {
+					t.Fatalf("%d of 4 pages answered on %s, want 4", got, topo)
+				}
+				c := waitSelfCensus(t, w, "the process found", func(c Census) bool { return c.Process != nil && c.SelfCall != nil })
+				if sc := c.SelfCall; sc.Total() != 0 || sc.Waiting != 0 || sc.Warning || sc.PoolWarning || sc.FirstSeenUnixNano != 0 || sc.RequestsInFlight != 0 {
+					t.Errorf("%s: self-calls %+v, want none, no warning and no request in flight once every page is answered", topo, *sc)
+				}
+				if l := lines(); len(l) != 0 {
+					t.Errorf("%s: printed %q, want nothing", topo, l)
+				}
+				return
+			}
+			getPages(t, ch.url, 4, 3*time.Second)
+			c := waitSelfCensus(t, w, "2 waiting self-calls and the warning", func(c Census) bool {
+				return c.SelfCall != nil && c.SelfCall.Waiting >= 2 && c.SelfCall.WaitWarning
+			})
+			sc := c.SelfCall
+			// 4 pages (2 in workers, 2 queued) and the 2 self-calls are in the app's hands,
+			// unanswered: the pool (2) is full, so the pool warning is on too.
+			if sc.RequestsInFlight < 6 || !sc.PoolWarning || !sc.WaitWarning {
+				t.Errorf("self: %d requests in flight, pool warning %v, wait warning %v; want at least 6 and both warnings", sc.RequestsInFlight, sc.PoolWarning, sc.WaitWarning)
+			}
+			if sc.Callers != 1 || sc.Processes != 1 || sc.Established() < 2 || sc.FirstSeenUnixNano == 0 || sc.OldestWaitMS < testWarnAfter.Milliseconds() {
+				t.Errorf("self: %+v, want 1 caller, 1 process, at least 2 established, first seen, oldest ≥ %v", *sc, testWarnAfter)
+			}
+			// /metrics serves the same census: the waiting self-calls and the warning.
+			rec := httptest.NewRecorder()
+			w.Handler(HandlerOptions{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+MetricsPath, nil))
+			body := rec.Body.String()
+			for _, want := range []string{
+				fmt.Sprintf("sim_selfcall_warning{port=\"%d\"} 1\n", ch.port),
+				fmt.Sprintf("sim_selfcall_processes{port=\"%d\"} 1\n", ch.port),
+				fmt.Sprintf("sim_selfcall_callers{port=\"%d\"} 1\n", ch.port),
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %q:\n%s", want, body)
+				}
+			}
+			if !regexp.MustCompile(fmt.Sprintf(`sim_selfcall_waiting\{port="%d"\} [2-9]`, ch.port)).MatchString(body) {
+				t.Errorf("/metrics: want sim_selfcall_waiting of at least 2:\n%s", body)
+			}
+			l := lines()
+			if len(l) != 1 || !strings.Contains(l[0], fmt.Sprintf("process %d (", c.Process.PID)) || !strings.Contains(l[0], fmt.Sprintf("own port %d", ch.port)) {
+				t.Errorf("printed %q, want one line naming process %d and port %d", l, c.Process.PID, ch.port)
+			}
+		})
+	}
+}
+
+// TestSelfCallPrefork watches a pre-fork server: a master holding the listener and 3 worker
+// processes sharing it, each serving one connection at a time. 3 pages at once put each
+// worker inside a self-call whose server side waits in the accept queue, as a gunicorn sync
+// worker's would: the census must count 3 waiting self-calls, all in the accept queue, from 3
+// distinct processes, among the 4 behind the port.
+func TestSelfCallPrefork(t *testing.T) {
+	const workers = 3
+	ch := startChild(t, fmt.Sprintf("prefork:%d", workers))
+	w, lines := newTestWatcher(t, ch.port)
+	getPages(t, ch.url, workers, 3*time.Second)
+	c := waitSelfCensus(t, w, "3 self-calls waiting in the accept queue", func(c Census) bool {
+		return c.SelfCall != nil && c.SelfCall.WaitingAcceptQueue == workers && c.SelfCall.Callers == workers
+	})
+	if sc := c.SelfCall; sc.Waiting != workers || sc.Processes != workers+1 {
+		t.Errorf("%+v, want %d waiting from %d processes behind the port", *sc, workers, workers+1)
+	}
+	if l := lines(); len(l) != 1 || !strings.Contains(l[0], "processes ") {
+		t.Errorf("printed %q, want one line naming the worker processes", l)
+	}
+}
+
+// TestSelfCallNetns is the sidecar case: the app and an agent in a network namespace of their
+// own, loopback only. The agent inside must see the hung workers' self-calls; the host's
+// namespace has no socket of that port at all.
+func TestSelfCallNetns(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		skipOrFail(t, "unshare not found: install Debian package util-linux")
+	}
+	if out, err := exec.Command(unshare, "-rn", "true").CombinedOutput(); err != nil {
+		skipOrFail(t, fmt.Sprintf("unshare -rn refused (%v: %s): user and network namespaces are not allowed here", err, strings.TrimSpace(string(out))))
+	}
+	ch := startChild(t, "netns:2", unshare, "-rn")
+	// The child printed what its agent saw inside the namespace.
+	var c Census
+	if err := json.Unmarshal([]byte(ch.url), &c); err != nil {
+		t.Fatalf("census from inside the namespace: %v (%q)", err, ch.url)
+	}
+	if sc := c.SelfCall; sc == nil || sc.Waiting != 2 || sc.Callers != 2 || sc.WaitingAcceptQueue != 2 {
+		t.Errorf("inside the namespace: %+v (error %q), want 2 waiting self-calls from 2 workers", sc, c.SelfCallError)
+	}
+	w, _ := newTestWatcher(t, c.Port)
+	out, err := w.Sample(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Listen.Listening || out.Server["established"] != 0 {
+		t.Errorf("the host's namespace sees port %d: %+v", c.Port, out)
+	}
+}
+
+// skipOrFail skips, or fails when CI=true: a CI machine must run every test.
+func skipOrFail(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
