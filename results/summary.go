@@ -135,7 +135,12 @@ type Summary struct {
 	// the end of the first window that had it (0 when there were none).
 	PeakCloseWait   int     `json:"peak_close_wait"`
 	PeakCloseWaitTS float64 `json:"peak_close_wait_t_s"`
-	PeakFDs         int     `json:"peak_fds"`
+	// PeakAcceptQueue is the most connections waiting in the app's listen backlog (the LISTEN
+	// socket's accept queue, Sample.AcceptQueue) in any window: where requests wait when the
+	// connector accepts only with a free worker (bio), and where CLOSE_WAIT sockets that hold no
+	// fd of the app sit. 0 in records written before the key existed.
+	PeakAcceptQueue int `json:"peak_accept_queue"`
+	PeakFDs         int `json:"peak_fds"`
 	// SelfcallMeanMS is the app's mean self-call time (lease wait included) at the end of the
 	// load, over the calls that completed.
 	SelfcallMeanMS float64 `json:"selfcall_mean_ms"`

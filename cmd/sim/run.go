@@ -291,7 +291,7 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 	if s.StoppedOnHang && s.LoadStoppedS != nil {
 		fmt.Fprintf(w, "  %-15s stopped early at %.1f s (--stop-on-hang: the collapse had held for %.0f s)\n", "load", *s.LoadStoppedS, s.Thresholds.HangHoldS)
 	}
-	fmt.Fprintf(w, "  %-15s %d (at %.1f s); accept errors %d\n", "peak CLOSE_WAIT", s.PeakCloseWait, s.PeakCloseWaitTS, s.AcceptErrors)
+	fmt.Fprintf(w, "  %-15s %d (at %.1f s); peak accept queue %d; accept errors %d\n", "peak CLOSE_WAIT", s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakAcceptQueue, s.AcceptErrors)
 	if c := s.Census; c != nil && (c.Source == results.CensusAgent || c.Gaps > 0) {
 		fmt.Fprintf(w, "  %-15s %s; %d of %d windows missing\n", "socket census", c, c.Gaps, c.Windows)
 	}

@@ -126,8 +126,13 @@ type Config struct {
 	// CLOSE_WAIT sockets are reaped by keepalive about 75 s after their clients left (the
 	// client's FIN_WAIT2 timeout of 60 s, then the next probe), and the count falls while the fds
 	// stay open; without it, they stay in CLOSE_WAIT up to the fd limit, as in the incident.
-	TCPKeepAlive bool          `json:"tcp_keepalive"`
-	WorkTime     time.Duration `json:"work_time"`
+	TCPKeepAlive bool `json:"tcp_keepalive"`
+	// KeepAlive keeps a connection open after its response (the default, Tomcat's). False
+	// answers Connection: close and closes the connection after each response, as gunicorn's
+	// sync worker does: every request of the load client, and every self-call, is a new
+	// connection, which with connector bio waits in the listen backlog.
+	KeepAlive bool          `json:"keep_alive"`
+	WorkTime  time.Duration `json:"work_time"`
 	// WorkTimeDist is how each /page draws its work time: WorkFixed (always WorkTime),
 	// WorkExponential (mean WorkTime) or WorkLognormal (median WorkTime, p99 WorkTimeP99).
 	WorkTimeDist string        `json:"work_time_dist"`
@@ -136,6 +141,11 @@ type Config struct {
 	// sequence of work times, in the order the requests draw them.
 	WorkTimeSeed int `json:"work_time_seed"`
 
+	// SelfCallPool sends self-calls through HttpClient's pool (the default). False dials a new
+	// connection per self-call and closes it after the answer, as Python's requests without a
+	// Session, curl and Ruby's Net::HTTP do: no lease to wait for, and every self-call joins the
+	// tail of the accept queue.
+	SelfCallPool             bool          `json:"selfcall_pool"`
 	MaxPerRoute              int           `json:"max_per_route"`
 	MaxTotal                 int           `json:"max_total"`
 	ConnectionRequestTimeout time.Duration `json:"connection_request_timeout"`
@@ -340,6 +350,7 @@ func (c Config) Hang() topology.Server {
 		Admission:     c.Admission,
 		Reserve:       c.Reserve,
 		Leases:        min(c.MaxPerRoute, c.MaxTotal),
+		Unpooled:      !c.SelfCallPool,
 		LeaseTimeout:  c.ConnectionRequestTimeout,
 		SocketTimeout: c.SocketTimeout,
 	}

@@ -29,4 +29,13 @@ func TestHangMessages(t *testing.T) {
 	if got := c.NoHang(); got != "" {
 		t.Errorf("self: NoHang %q, want it to hang", got)
 	}
+	// selfcall_pool false: no lease, so connection_request_timeout cannot free a worker.
+	c.ConnectionRequestTimeout = time.Second
+	if got := c.NoHang(); !strings.Contains(got, "connection_request_timeout") {
+		t.Errorf("self with connection_request_timeout: NoHang %q", got)
+	}
+	c.SelfCallPool = false
+	if got := c.NoHang(); got != "" || !c.CanHang() {
+		t.Errorf("self with connection_request_timeout and selfcall_pool false: NoHang %q, want it to hang", got)
+	}
 }

@@ -27,6 +27,9 @@ type Server struct {
 	// SocketTimeout how long it waits for its answer (socket_timeout). 0: for ever.
 	LeaseTimeout  time.Duration
 	SocketTimeout time.Duration
+	// Unpooled: each self-call dials its own connection (selfcall_pool false): there is no
+	// lease, so Leases and LeaseTimeout do nothing.
+	Unpooled bool
 }
 
 // CanHang says whether s has an absorbing hang state: a state in which every worker is held by
@@ -52,10 +55,11 @@ func WhyNoHang(s Server) string {
 		return fmt.Sprintf("the admission limit (%s) keeps %d worker(s) from pages for the self-calls", s.Admission, s.Reserve)
 	case s.SocketTimeout > 0:
 		return fmt.Sprintf("the self-call has socket_timeout %s: a page waiting for its self-call gives up and frees its worker", s.SocketTimeout)
-	case s.LeaseTimeout > 0 && s.Workers > s.Leases:
+	case s.LeaseTimeout > 0 && !s.Unpooled && s.Workers > s.Leases:
 		// With more workers than leases, once every worker holds a page some page waits for a
 		// lease, and that wait times out and frees a worker. With no more workers than leases
-		// every page holds one and waits for its self-call, which has no timer.
+		// every page holds one and waits for its self-call, which has no timer. Without a pool
+		// no page waits for a lease, so the timeout never runs.
 		return fmt.Sprintf("the self-call has connection_request_timeout %s and the pool more workers (%d) than leases (%d): a page waiting for a lease gives up and frees its worker", s.LeaseTimeout, s.Workers, s.Leases)
 	}
 	return ""

@@ -57,16 +57,20 @@ func TestCanHang(t *testing.T) {
 				name          string
 				lease, socket time.Duration
 				leases        int
+				unpooled      bool
 				timerless     bool
 			}{
-				{"no timeouts", 0, 0, 2, true},
-				{"socket_timeout", 0, time.Second, 2, false},
-				{"connection_request_timeout", time.Second, 0, 2, false},
-				{"connection_request_timeout, a lease per worker", time.Second, 0, 16, true},
-				{"both", time.Second, time.Second, 16, false},
+				{"no timeouts", 0, 0, 2, false, true},
+				{"socket_timeout", 0, time.Second, 2, false, false},
+				{"connection_request_timeout", time.Second, 0, 2, false, false},
+				{"connection_request_timeout, a lease per worker", time.Second, 0, 16, false, true},
+				{"both", time.Second, time.Second, 16, false, false},
+				// Without a pool no page waits for a lease: its timeout never runs.
+				{"connection_request_timeout, no pool", time.Second, 0, 2, true, true},
+				{"socket_timeout, no pool", 0, time.Second, 2, true, false},
 			} {
 				s := Server{Mechanics: tp.Mechanics, Workers: 16, Admission: mode, Reserve: 1,
-					Leases: c.leases, LeaseTimeout: c.lease, SocketTimeout: c.socket}
+					Leases: c.leases, LeaseTimeout: c.lease, SocketTimeout: c.socket, Unpooled: c.unpooled}
 				known, inCycle := cycle[tp.Name]
 				if !known {
 					continue // a topology added later: TestModelAgreesWithCanHang runs it

@@ -96,6 +96,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		ConnectTimeout:           cfg.ConnectTimeout,
 		SocketTimeout:            cfg.SocketTimeout,
 		TCPKeepAlive:             cfg.TCPKeepAlive,
+		NoPool:                   !cfg.SelfCallPool,
 	})
 
 	r := chi.NewRouter()

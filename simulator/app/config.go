@@ -44,13 +44,14 @@ func EnvName(key string) string { return serverconf.EnvName(key) }
 
 func connectorConfig(c Config) connector.Config {
 	return connector.Config{
-		Mode:              c.Connector,
-		MaxThreads:        c.MaxThreads,
-		MaxConnections:    c.MaxConnections,
-		AcceptCount:       c.AcceptCount,
-		ConnectionTimeout: c.ConnectionTimeout,
-		KeepAliveTimeout:  c.KeepAliveTimeout,
-		HonorClientClose:  c.HonorClientClose,
-		TCPKeepAlive:      c.TCPKeepAlive,
+		Mode:               c.Connector,
+		MaxThreads:         c.MaxThreads,
+		MaxConnections:     c.MaxConnections,
+		AcceptCount:        c.AcceptCount,
+		ConnectionTimeout:  c.ConnectionTimeout,
+		KeepAliveTimeout:   c.KeepAliveTimeout,
+		HonorClientClose:   c.HonorClientClose,
+		TCPKeepAlive:       c.TCPKeepAlive,
+		CloseAfterResponse: !c.KeepAlive,
 	}
 }

@@ -62,6 +62,11 @@ type Config struct {
 	ConnectionTimeout time.Duration // wait for a request's headers after accept; 0 = none
 	KeepAliveTimeout  time.Duration // idle keep-alive connection lifetime; 0 = none
 	HonorClientClose  bool          // drop a queued request when its client leaves (not Tomcat's behaviour)
+	// CloseAfterResponse answers every request with Connection: close and closes the
+	// connection once the response is written (keep_alive false), as gunicorn's sync worker
+	// does; off by default, as Tomcat keeps connections alive. In bio mode the worker held for
+	// the connection is freed with it, so the next connection in the backlog is accepted.
+	CloseAfterResponse bool
 	// TCPKeepAlive turns SO_KEEPALIVE on for accepted connections: a first probe after 15 s
 	// idle, then every 15 s, 9 probes (Go's defaults). Off by default, as Tomcat's
 	// socket.soKeepAlive is unset by default. It matters in a long hang: the client's orphaned
@@ -147,6 +152,9 @@ func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
 		IdleTimeout:       cfg.KeepAliveTimeout,
 		BaseContext:       func(net.Listener) context.Context { return life },
 		ErrorLog:          quietLog(),
+	}
+	if cfg.CloseAfterResponse {
+		c.srv.SetKeepAlivesEnabled(false)
 	}
 	return c, nil
 }

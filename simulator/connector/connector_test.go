@@ -627,3 +627,54 @@ func TestWorkerFromBIOIsNil(t *testing.T) {
 		t.Fatalf("status %d: a bio handler found a Worker", got)
 	}
 }
+
+// TestCloseAfterResponse: with CloseAfterResponse (keep_alive false) every response says
+// Connection: close and the server closes the connection, so a keep-alive client opens a new
+// one per request: the connector accepts one connection per request, and in bio each closed
+// connection frees its worker for the next. Without it the same client reuses one connection.
+func TestCloseAfterResponse(t *testing.T) {
+	const requests = 5
+	for _, tc := range []struct {
+		name      string
+		mode      string
+		close     bool
+		wantConns int64
+	}{
+		{"nio keep-alive", NIO, false, 1},
+		{"nio close", NIO, true, requests},
+		{"bio keep-alive", BIO, false, 1},
+		{"bio close", BIO, true, requests},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Mode, cfg.CloseAfterResponse = tc.mode, tc.close
+			if tc.mode == BIO {
+				cfg.MaxThreads, cfg.MaxConnections = 1, 1 // one worker: a held connection would block the next
+			}
+			c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, "ok")
+			}))
+			tr := &http.Transport{MaxIdleConnsPerHost: 4}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: waitTimeout}
+			for i := range requests {
+				resp, err := client.Get("http://" + c.Addr().String() + "/")
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.Close != tc.close {
+					t.Errorf("request %d: response says close=%v, want %v", i, resp.Close, tc.close)
+				}
+			}
+			if got := c.Stats().Accepted; got != tc.wantConns {
+				t.Errorf("%d requests on %d server-side connections, want %d", requests, got, tc.wantConns)
+			}
+			if tc.close {
+				// Every connection is closed by the server once answered: none stays open.
+				waitFor(t, "every connection closed", func() bool { return c.Stats().ConnectionsOpen == 0 })
+			}
+		})
+	}
+}

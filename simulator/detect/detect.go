@@ -291,7 +291,7 @@ func Verdict(collapsed, saturated, recovered bool) string {
 
 // Summarize fills the verdict fields of s from the timeline, the probes and the thresholds:
 // Thresholds, Collapse and CollapseOnsetS, the Onset fields, CapacityRPS and SaturationOnsetS,
-// Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakFDs and AcceptErrors,
+// Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakAcceptQueue, PeakFDs and AcceptErrors,
 // and the self-call fields (SelfcallMeasured and the rest, see results.Summary). The other
 // fields (counts, latencies, times, names, Complete) are the runner's and are left alone, and
 // calling it again replaces everything it set.
@@ -339,11 +339,14 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		}
 	}
 
-	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakFDs, s.AcceptErrors = 0, 0, 0, 0
+	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakAcceptQueue, s.PeakFDs, s.AcceptErrors = 0, 0, 0, 0, 0
 	for _, x := range timeline {
 		// A gap in the census measured nothing; its zero is not a count.
 		if !x.SocketsMissing && x.CloseWait > s.PeakCloseWait {
 			s.PeakCloseWait, s.PeakCloseWaitTS = x.CloseWait, x.T
+		}
+		if !x.SocketsMissing {
+			s.PeakAcceptQueue = max(s.PeakAcceptQueue, x.AcceptQueue)
 		}
 		s.PeakFDs = max(s.PeakFDs, x.FDsOpen)
 		// Cumulative in the app: the largest is the latest, and a window where /stats did not

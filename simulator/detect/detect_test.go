@@ -677,3 +677,22 @@ func TestDraining(t *testing.T) {
 		}
 	}
 }
+
+// TestSummarizePeakAcceptQueue: the peak is the largest accept queue of any window with a
+// census; a window whose census is missing counts nothing, whatever its column holds.
+func TestSummarizePeakAcceptQueue(t *testing.T) {
+	tl := []results.Sample{{T: 1}, {T: 2}, {T: 3}, {T: 4}}
+	tl[0].AcceptQueue = 3
+	tl[1].AcceptQueue = 41
+	tl[2].AcceptQueue, tl[2].SocketsMissing = 900, true
+	tl[3].AcceptQueue = 7
+	var s results.Summary
+	Summarize(&s, tl, nil, Thresholds{})
+	if s.PeakAcceptQueue != 41 {
+		t.Errorf("peak accept queue %d, want 41 (the gap's 900 is no count)", s.PeakAcceptQueue)
+	}
+	Summarize(&s, tl[:1], nil, Thresholds{})
+	if s.PeakAcceptQueue != 3 {
+		t.Errorf("second Summarize: peak accept queue %d, want 3 (it replaces the first)", s.PeakAcceptQueue)
+	}
+}

@@ -179,8 +179,9 @@ func (h *pageHandler) endPage(e *engine, pid int32) {
 	}
 	page := p.kind == kindPage
 	c = &e.conns.all[cid]
-	if c.kind == connProbe || !e.p.keepAlive {
-		// Connection: close: the server closes first.
+	if c.kind == connProbe || !e.p.keepAlive || e.p.closeEach {
+		// Connection: close, asked by the client or the server's own (keep_alive false): the
+		// server closes first; the client's next request dials anew.
 		e.tcp.serverClose(e, cid)
 	} else {
 		c.idle = true

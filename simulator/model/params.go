@@ -24,14 +24,19 @@ type params struct {
 	// bulkWorkers is the bulkhead connector's pool (bulkhead_threads).
 	bulkWorkers int
 	// baseFDs are the fds the process holds with no connection open.
-	baseFDs       int
-	workers       int
-	maxConns      int
-	backlogCap    int
-	nofile        int
-	honorClose    bool
-	idleTimeout   float64
-	tcpKeepAlive  bool
+	baseFDs      int
+	workers      int
+	maxConns     int
+	backlogCap   int
+	nofile       int
+	honorClose   bool
+	idleTimeout  float64
+	tcpKeepAlive bool
+	// closeEach: the app's connectors answer Connection: close and close each connection after
+	// its response (keep_alive false); unpooled: each self-call dials its own connection and
+	// closes it after the answer, with no lease (selfcall_pool false).
+	closeEach     bool
+	unpooled      bool
 	work          workDist
 	perRoute      int
 	maxTotal      int
@@ -71,6 +76,8 @@ func newParams(c serverconf.Config) params {
 		honorClose:   c.HonorClientClose,
 		idleTimeout:  c.KeepAliveTimeout.Seconds(),
 		tcpKeepAlive: c.TCPKeepAlive,
+		closeEach:    !c.KeepAlive,
+		unpooled:     !c.SelfCallPool,
 		work:         newWorkDist(c),
 		perRoute:     c.MaxPerRoute,
 		maxTotal:     c.MaxTotal,

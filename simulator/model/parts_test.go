@@ -213,3 +213,110 @@ func TestPageHandlerAdmission(t *testing.T) {
 		})
 	}
 }
+
+// drain steps e until nothing is pending, at most 10000 events (a model that loops fails).
+func drain(t *testing.T, e *engine) {
+	t.Helper()
+	for i := 0; e.step(); i++ {
+		if i > 10000 {
+			t.Fatal("events still pending after 10000 steps")
+		}
+	}
+}
+
+// stepUntil steps e until cond holds, failing if the events run out or 10000 pass first.
+func stepUntil(t *testing.T, e *engine, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i > 10000 || !e.step() {
+			t.Fatal("condition not reached before the events ran out (or 10000 steps)")
+		}
+	}
+}
+
+// TestSelfCallPoolUnpooled: with selfcall_pool false a self-call leases nothing, so calls
+// beyond max_per_route and max_total go out at once, each on a connection it dials, which is
+// closed after the answer: nothing idles in the pool and every fd comes back.
+func TestSelfCallPoolUnpooled(t *testing.T) {
+	e := partsEngine(t, topology.Split, func(c *app.Config) { c.MaxPerRoute, c.MaxTotal, c.SelfCallPool = 2, 1, false })
+	pl := &e.pool
+	pages := make([]int32, 4)
+	for i := range pages {
+		pages[i] = e.reqs.add(kindPage)
+		e.reqs.all[pages[i]].onWorker = true
+		pl.startSelfCall(e, pages[i])
+	}
+	for i, id := range pages {
+		if s := e.reqs.all[id].state; s != rsCalling {
+			t.Fatalf("page %d state %d, want calling: no lease to wait for", i, s)
+		}
+	}
+	if pl.route.held != 0 || pl.total.held != 0 || pl.waiters != 0 {
+		t.Fatalf("route %d, total %d held, %d waiters; want none", pl.route.held, pl.total.held, pl.waiters)
+	}
+	if got, want := e.tcp.fds(), e.p.baseFDs+4; got != want {
+		t.Fatalf("fds %d, want %d: a connection per call", got, want)
+	}
+	// Up to the answers (the pages, made by hand, have no client connection to finish on).
+	stepUntil(t, e, func() bool { return pl.calls == 4 })
+	if pl.calls != 4 || len(pl.idle) != 0 {
+		t.Fatalf("%d calls answered, %d idle pooled connections; want 4 and 0", pl.calls, len(pl.idle))
+	}
+	if got := e.tcp.fds(); got != e.p.baseFDs {
+		t.Fatalf("fds %d after the calls, want %d: each connection closed after its answer", got, e.p.baseFDs)
+	}
+
+	// The pool, for contrast: the second call reuses the first one's connection.
+	e = partsEngine(t, topology.Split, nil)
+	for range 2 {
+		id := e.reqs.add(kindPage)
+		e.reqs.all[id].onWorker = true
+		e.pool.startSelfCall(e, id)
+		n := e.pool.calls
+		stepUntil(t, e, func() bool { return e.pool.calls == n+1 })
+	}
+	if e.pool.calls != 2 || len(e.pool.idle) != 1 || e.tcp.fds() != e.p.baseFDs+1 {
+		t.Fatalf("pooled: %d calls, %d idle, fds %d; want 2, 1 reused connection, base+1", e.pool.calls, len(e.pool.idle), e.tcp.fds())
+	}
+}
+
+// TestCloseEach: with keep_alive false the server closes each connection after its response,
+// so a keep-alive load client dials a new connection per request; in bio the closed
+// connection's worker goes to the next connection waiting in the accept queue. With keep_alive
+// on, the client reuses its connection and a bio worker stays with it.
+func TestCloseEach(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		keepAlive bool
+		wantOpen  int
+		wantIdle  int
+	}{
+		{"keep_alive true", true, 1, 1},
+		{"keep_alive false", false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := partsEngine(t, topology.InProc, func(c *app.Config) { c.KeepAlive = tc.keepAlive })
+			e.p.keepAlive = true // the load client asks for keep-alive, as vegeta does
+			cl := &e.client
+			cl.sendHit(e)
+			// Up to the answer: later the idle keep-alive connection times out.
+			stepUntil(t, e, func() bool { return cl.answered == 1 })
+			if cl.answered != 1 || e.app.open != tc.wantOpen || len(cl.idle) != tc.wantIdle {
+				t.Fatalf("answered %d, app connections open %d, client idle %d; want 1, %d, %d", cl.answered, e.app.open, len(cl.idle), tc.wantOpen, tc.wantIdle)
+			}
+		})
+	}
+	// bio, one worker, two requests at once on two connections: the second waits in the accept
+	// queue and is served once the first connection is closed after its response.
+	e := partsEngine(t, topology.InProc, func(c *app.Config) { c.KeepAlive, c.Connector, c.MaxThreads = false, "bio", 1 })
+	e.p.keepAlive = true
+	e.client.sendHit(e)
+	e.client.sendHit(e)
+	if e.app.open != 1 || e.app.backlogLive != 1 {
+		t.Fatalf("bio: %d accepted, %d in the accept queue; want 1 and 1", e.app.open, e.app.backlogLive)
+	}
+	drain(t, e)
+	if e.client.answered != 2 || e.app.open != 0 || e.app.workers.held != 0 {
+		t.Fatalf("bio after both: answered %d, open %d, workers busy %d; want 2, 0, 0", e.client.answered, e.app.open, e.app.workers.held)
+	}
+}

@@ -53,6 +53,11 @@ func (pl *selfCallPool) startSelfCall(e *engine, id int32) {
 	r.callStart = e.now
 	r.state = rsLeasing
 	pl.waiters++
+	if e.p.unpooled {
+		// No pool, no lease: the call dials at once (leased skips the idle list, always empty).
+		pl.leased(e, id)
+		return
+	}
 	if e.p.leaseTimeout > 0 {
 		e.after(qLeaseTimeout, evLeaseTimeout, id, r.gen)
 	}
@@ -90,6 +95,9 @@ func (pl *selfCallPool) onLeaseTimeout(e *engine, id int32) {
 // releaseLease gives back a page's total and route slots, in that order, each to its longest
 // waiter.
 func (pl *selfCallPool) releaseLease(e *engine) {
+	if e.p.unpooled {
+		return // nothing was leased
+	}
 	if rr, ok := pl.total.release(e.leasingTotal); ok {
 		pl.leased(e, rr.id)
 	}
@@ -225,9 +233,16 @@ func (pl *selfCallPool) onInnerResponse(e *engine, ev event) {
 	cid := in.conn.id
 	c := &e.conns.all[cid]
 	c.req = ref{-1, 0}
-	c.idle = true
-	pl.idle = append(pl.idle, e.conns.ref(cid))
-	e.tcp.armIdle(e, cid)
+	if e.p.unpooled || e.p.closeEach && (c.app || c.bulk) {
+		// Connection: close, the client's (no pool) or the server's (keep_alive false): the
+		// server closes after its answer, the client at once after reading it; the next
+		// self-call dials anew.
+		e.tcp.serverClose(e, cid)
+	} else {
+		c.idle = true
+		pl.idle = append(pl.idle, e.conns.ref(cid))
+		e.tcp.armIdle(e, cid)
+	}
 	pl.releaseLease(e)
 	p := e.reqs.live(pr)
 	if p == nil || p.state != rsCalling {

@@ -33,6 +33,11 @@ type Config struct {
 	// (15 s idle, 15 s apart, 9 of them). Off by default: HttpClient's SocketConfig.soKeepAlive
 	// is false by default.
 	TCPKeepAlive bool
+	// NoPool dials a new connection for every call and closes it after the answer, with no
+	// lease to wait for (MaxPerRoute, MaxTotal and ConnectionRequestTimeout do nothing): what
+	// Python's requests without a Session, curl and Ruby's Net::HTTP do. Every call is then a
+	// new connection at the tail of the server's accept queue.
+	NoPool bool
 }
 
 // ErrLeaseTimeout is returned when no connection could be leased within
@@ -74,14 +79,21 @@ func New(life context.Context, cfg Config) *Client {
 		// SO_KEEPALIVE unless asked. A negative KeepAlive leaves it off.
 		dialer.KeepAlive = -1
 	}
+	maxConns := cfg.MaxPerRoute
+	if cfg.NoPool {
+		maxConns = 0 // no limit: a connection per call, however many calls
+	}
 	t := &http.Transport{
 		// Keep as many idle connections as may be leased, so the pool reuses them instead of
 		// churning through TIME_WAIT sockets (Go's default keeps 2 per host).
-		MaxConnsPerHost:     cfg.MaxPerRoute,
+		MaxConnsPerHost:     maxConns,
 		MaxIdleConnsPerHost: cfg.MaxPerRoute,
 		MaxIdleConns:        cfg.MaxTotal,
-		DisableCompression:  true,
-		Proxy:               nil,
+		// Without a pool, Connection: close on every request: the server closes after its
+		// answer and the transport keeps nothing idle.
+		DisableKeepAlives:  cfg.NoPool,
+		DisableCompression: true,
+		Proxy:              nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)
 			if err != nil || cfg.SocketTimeout <= 0 {
@@ -148,8 +160,11 @@ func (c *Client) get(u *url.URL) ([]byte, error) {
 }
 
 // lease takes a per-route slot and then a total slot, both first come first served, within
-// ConnectionRequestTimeout if one is set.
+// ConnectionRequestTimeout if one is set. Without a pool (NoPool) there is nothing to lease.
 func (c *Client) lease(host string) (func(), error) {
+	if c.cfg.NoPool {
+		return func() {}, nil
+	}
 	ctx := c.life
 	if c.cfg.ConnectionRequestTimeout > 0 {
 		var cancel context.CancelFunc

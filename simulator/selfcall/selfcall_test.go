@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,4 +259,66 @@ func TestTCPKeepAlive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNoPool: without a pool every call dials its own connection, which the server closes after
+// its answer; nothing is leased, so calls beyond max_per_route do not wait. With the pool the
+// same sequential calls reuse one connection.
+func TestNoPool(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		noPool    bool
+		wantConns int64
+	}{
+		{"pool", false, 1},
+		{"no pool", true, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write([]byte("ok"))
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			life, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := New(life, Config{MaxPerRoute: 2, MaxTotal: 20, NoPool: tc.noPool})
+			defer c.Close()
+			for i := range 4 {
+				if _, err := c.Get(srv.URL); err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+			}
+			if got := conns.Load(); got != tc.wantConns {
+				t.Errorf("4 calls on %d connections, want %d", got, tc.wantConns)
+			}
+		})
+	}
+	// Beyond max_per_route: without a pool, 6 calls reach the server at once with a limit of 2.
+	bs := &blockingServer{release: make(chan struct{})}
+	srv := httptest.NewServer(bs)
+	defer srv.Close()
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := New(life, Config{MaxPerRoute: 2, MaxTotal: 20, NoPool: true})
+	defer c.Close()
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			if _, err := c.Get(srv.URL); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitFor(t, func() bool { return bs.activeNow() == 6 })
+	if s := c.Stats(); s.Leased != 0 || s.Waiting != 0 {
+		t.Errorf("no pool: stats %+v, want nothing leased or waiting", s)
+	}
+	close(bs.release)
+	wg.Wait()
 }
