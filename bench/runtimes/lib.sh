@@ -72,28 +72,41 @@ spawn() {
 
 # stop_all: TERM every process group we started, KILL after 10 s, then check that no process
 # of those groups is left (ps), and say so.
-stop_all() {
+# split_static VARIANT DIR SELF_URL sets static_url, where the page fetches its static file
+# from: SELF_URL (the runtime's own) for self; for split, a separate nginx on a fresh port.
+# It sets the caller's variables (static_url, static_port), so call it directly, not in $(...).
+split_static() {
+	static_url=$3
+	[[ $1 == split ]] || return 0
+	static_port=$(pick_port)
+	start_static_nginx "$2" "$static_port"
+	static_url=http://$address:$static_port/static/page.html
+	wait_http "$static_url" 20
+}
+
+# groups_gone TICKS: waits up to TICKS tenths of a second for every rig process group to be
+# empty; false if some process is still alive then.
+groups_gone() {
 	local pg left
+	for _ in $(seq 1 "$1"); do
+		left=
+		for pg in "${rig_pids[@]}"; do
+			[[ -n $(ps -o pid= -g "$pg" 2>/dev/null) ]] && left=1
+		done
+		[[ -z $left ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_all() {
+	local pg
 	[[ -n $sampler_pid ]] && { kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=; }
 	((${#rig_pids[@]})) || return 0
 	for pg in "${rig_pids[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
-	for _ in $(seq 1 100); do
-		left=
-		for pg in "${rig_pids[@]}"; do
-			[[ -n $(ps -o pid= -g "$pg" 2>/dev/null) ]] && left=1
-		done
-		[[ -z $left ]] && break
-		sleep 0.1
-	done
+	groups_gone 100 || true
 	for pg in "${rig_pids[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
-	for _ in $(seq 1 50); do
-		left=
-		for pg in "${rig_pids[@]}"; do
-			[[ -n $(ps -o pid= -g "$pg" 2>/dev/null) ]] && left=1
-		done
-		[[ -z $left ]] && break
-		sleep 0.1
-	done
+	groups_gone 50 || true
 	for pg in "${rig_pids[@]}"; do
 		if [[ -n $(ps -o pid= -g "$pg" 2>/dev/null) ]]; then
 			say "WARNING: processes of group $pg still alive: $(ps -o pid=,comm= -g "$pg" | tr '\n' ' ')"

@@ -25,13 +25,8 @@ rig_start() {
 	mkdir -p "$dir/static"
 	cp "$rt_root/simulator/static/page.html" "$dir/static/page.html"
 	app_port=$(pick_port)
-	local static_url=http://$address:$app_port/static/page.html
-	if [[ $variant == split ]]; then
-		static_port=$(pick_port)
-		start_static_nginx "$dir" "$static_port"
-		static_url=http://$address:$static_port/static/page.html
-		wait_http "$static_url" 20
-	fi
+	local static_url
+	split_static "$variant" "$dir" "http://$address:$app_port/static/page.html"
 	: >"$dir/pages.log"
 	RIG_STATIC_URL=$static_url RIG_PAGES_LOG=$dir/pages.log RIG_STATIC_DIR=$dir/static \
 		spawn "$dir/gunicorn.log" gunicorn --chdir "$rt_here/gunicorn" --workers 16 --backlog 2048 \

@@ -24,13 +24,8 @@ rig_start() {
 	mkdir -p "$dir"
 	cp "$rt_root/simulator/static/page.html" "$dir/page.html"
 	app_port=$(pick_port)
-	local static_url=http://$address:$app_port/static/page.html
-	if [[ $variant == split ]]; then
-		static_port=$(pick_port)
-		start_static_nginx "$dir" "$static_port"
-		static_url=http://$address:$static_port/static/page.html
-		wait_http "$static_url" 20
-	fi
+	local static_url
+	split_static "$variant" "$dir" "http://$address:$app_port/static/page.html"
 	: >"$dir/pages.log"
 	RIG_STATIC_URL=$static_url RIG_STATIC_FILE=$dir/page.html RIG_PAGES_LOG=$dir/pages.log \
 		spawn "$dir/puma.log" puma -t 16:16 -b "tcp://$address:$app_port" -e production "$rt_here/puma/config.ru"
