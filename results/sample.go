@@ -102,6 +102,7 @@ type SelfCallCensus struct {
 	SelfcallCallers        int   `json:"selfcall_callers" unit:"processes" desc:"distinct processes with a waiting self-call"`
 	SelfcallWarning        bool  `json:"selfcall_warning" desc:"the census's early warning (a self-call waited too long, or the pool nearly full)"`
 	PortRequestsInFlight   int   `json:"port_requests_in_flight" unit:"requests" desc:"requests the app holds unanswered on its port, from its sockets"`
+	PortRequestsPeak       int   `json:"port_requests_in_flight_peak" unit:"requests" desc:"most requests the app held at once on its port since the census before, from its sockets' last request and answer times"`
 }
 
 // AppStats are one window's figures from the app's admin /stats (outside the worker pool, so

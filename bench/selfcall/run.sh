@@ -8,6 +8,8 @@
 #   wait  a self-call has waited at least THRESHOLD ms for its answer (selfcall_oldest_wait_ms)
 #   pool  the app has been seen calling itself and the requests it holds unanswered on its port
 #         (port_requests_in_flight, from the sockets) reach FRACTION of its 16 workers
+#   peak  the same on the most requests held at once since the census before
+#         (port_requests_in_flight_peak: the agent's pool rule)
 #
 #   bash bench/selfcall/run.sh [SCENARIO...]     # default: ramp fixes agent poisson steady
 #
@@ -22,8 +24,8 @@
 #
 # Environment:
 #   RUNS=3               runs per scenario (ramp, poisson)
-#   THRESHOLDS="100 250 500"   wait-warning thresholds in ms (500 is sim watch's default)
-#   FRACTIONS="0.75 0.8125 0.875"  pool-warning shares of the 16 workers (0.875 is the default)
+#   THRESHOLDS="100 250 500"   wait-warning thresholds in ms (250 is sim watch's default)
+#   FRACTIONS="0.8125 0.875 0.9375"  pool-warning shares of the 16 workers (0.875 is the default)
 #   STEADY_RATE=56       the steady scenario's rate, rps (56: 70 % of the bound)
 #   OUT=DIR              where records go (default: a temp folder, kept and printed)
 #
@@ -44,7 +46,7 @@ for s in "${scenarios[@]}"; do
 done
 RUNS=${RUNS:-3}
 THRESHOLDS=${THRESHOLDS:-100 250 500}
-FRACTIONS=${FRACTIONS:-0.75 0.8125 0.875}
+FRACTIONS=${FRACTIONS:-0.8125 0.875 0.9375}
 WORKERS=16 # the profiles' max_threads
 case $RUNS in '' | *[!0-9]* | 0) echo "run.sh: RUNS is a whole number >= 1, got '$RUNS'" >&2; exit 2 ;; esac
 case ${STEADY_RATE:-56} in '' | *[!0-9]* | 0) echo "run.sh: STEADY_RATE is a whole number of rps >= 1, got '$STEADY_RATE'" >&2; exit 2 ;; esac
@@ -100,19 +102,38 @@ analyze() {
 			printf "  self-calls measured in %d of %d load windows, at most %d self-call sockets; ", m, n, peak
 			if (t) printf "first client timeout in the window ending %.2f s\n", t; else print "no client timeout"
 		}' "$dir/timeline.csv"
-	for f in $FRACTIONS; do
-		awk -F, -v frac="$f" -v workers="$WORKERS" -v onset="$onset" '
-			NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-			$col["phase"] != "load" || $col["selfcall_measured"] != "true" { next }
-			$col["selfcall_sockets"] + 0 > 0 { seen = 1 }
-			{ if ($col["port_requests_in_flight"] + 0 > max) max = $col["port_requests_in_flight"] + 0 }
-			!found && seen && $col["port_requests_in_flight"] + 0 >= frac * workers { found = 1; w = $col["t_s"] }
-			END {
-				need = frac * workers
-				if (!found) { printf "  pool>=%g: never (most requests in flight in load %d)\n", need, max; exit }
-				if (onset == "none") { printf "  pool>=%g: FIRED at %.2f s, no collapse (false alarm)\n", need, w; exit }
-				printf "  pool>=%g: at %.2f s, onset %.2f s: lead %+.2f s\n", need, w, onset, onset - w
-			}' "$dir/timeline.csv"
+	# The census's own warning (selfcall_warning: the rules with the defaults the run's census
+	# had; sim run gives sim's app's census its max_threads, except for an async app).
+	awk -F, -v onset="$onset" '
+		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$col["phase"] != "load" || $col["selfcall_measured"] != "true" { next }
+		!found && $col["selfcall_warning"] == "true" { found = 1; w = $col["t_s"] }
+		END {
+			if (!found) { print "  census warning: never"; exit }
+			if (onset == "none") { printf "  census warning: FIRED at %.2f s, no collapse (false alarm)\n", w; exit }
+			printf "  census warning: at %.2f s, onset %.2f s: lead %+.2f s\n", w, onset, onset - w
+		}' "$dir/timeline.csv"
+	# The pool rule on the requests in flight at each census (snapshot, the rule before) and on
+	# the peak since the census before (the agent's rule; records before it have no such
+	# column and print nothing for it).
+	local f c
+	for c in port_requests_in_flight port_requests_in_flight_peak; do
+		head -1 "$dir/timeline.csv" | tr ',' '\n' | grep -qx "$c" || continue
+		for f in $FRACTIONS; do
+			awk -F, -v frac="$f" -v workers="$WORKERS" -v onset="$onset" -v c="$c" '
+				NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+				$col["phase"] != "load" || $col["selfcall_measured"] != "true" { next }
+				$col["selfcall_sockets"] + 0 > 0 { seen = 1 }
+				{ if ($col[c] + 0 > max) max = $col[c] + 0 }
+				!found && seen && $col[c] + 0 >= frac * workers { found = 1; w = $col["t_s"] }
+				END {
+					need = frac * workers
+					name = c == "port_requests_in_flight" ? "pool" : "peak"
+					if (!found) { printf "  %s>=%g: never (most requests in flight in load %d)\n", name, need, max; exit }
+					if (onset == "none") { printf "  %s>=%g: FIRED at %.2f s, no collapse (false alarm)\n", name, need, w; exit }
+					printf "  %s>=%g: at %.2f s, onset %.2f s: lead %+.2f s\n", name, need, w, onset, onset - w
+				}' "$dir/timeline.csv"
+		done
 	done
 	for t in $THRESHOLDS; do
 		awk -F, -v thr="$t" -v onset="$onset" '

@@ -61,6 +61,7 @@ func SelfCallsOf(sc *watch.SelfCalls) results.SelfCallCensus {
 		SelfcallCallers:        sc.Callers,
 		SelfcallWarning:        sc.Warning,
 		PortRequestsInFlight:   sc.RequestsInFlight,
+		PortRequestsPeak:       sc.RequestsInFlightPeak,
 	}
 }
 

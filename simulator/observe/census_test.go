@@ -240,7 +240,7 @@ func TestStatsOfFillsEveryColumn(t *testing.T) {
 // self-call column of the timeline, so that a column added to results.SelfCallCensus and not
 // to SelfCallsOf fails here.
 func TestSelfCallsOfFillsEveryColumn(t *testing.T) {
-	sc := &watch.SelfCalls{Connections: map[string]int{"established": 2}, Waiting: 2, OldestWaitMS: 300, Callers: 1, Warning: true, RequestsInFlight: 6}
+	sc := &watch.SelfCalls{Connections: map[string]int{"established": 2}, Waiting: 2, OldestWaitMS: 300, Callers: 1, Warning: true, RequestsInFlight: 6, RequestsInFlightPeak: 7}
 	got := reflect.ValueOf(SelfCallsOf(sc))
 	for i := range got.NumField() {
 		if got.Field(i).IsZero() {

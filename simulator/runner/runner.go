@@ -258,9 +258,12 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		census = agent
 	} else {
 		// sim's own app has a known pool, so its census warns on it too (watch's pool
-		// warning); an external target's pool is unknown here.
+		// warning); an external target's pool is unknown here. An async app releases its
+		// worker during the self-call: a full pool holds no worker inside a self-call there,
+		// so the pool rule's hazard does not exist (its rule fired 3.75 s before an async
+		// app's mere saturation on the quick ramp, docs/watch.md).
 		workers := 0
-		if r.o.Target == "" {
+		if r.o.Target == "" && !r.cfg.Hang().Mechanics.Async {
 			workers = r.cfg.MaxThreads
 		}
 		local := observe.NewLocalPool(r.port, workers)

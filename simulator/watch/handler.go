@@ -202,7 +202,7 @@ func truncate(s string) string {
 type descs struct {
 	sockets, listening, queueLen, queueLimit, openFDs, maxFDs                                                                 *prometheus.Desc
 	selfConns, selfWaiting, selfQueued, selfUnread, selfOldest, selfCallers, selfProcs, selfFirst, selfWarning, selfWarnAfter *prometheus.Desc
-	inFlight, workers, waitWarning, poolWarning                                                                               *prometheus.Desc
+	inFlight, inFlightPeak, workers, waitWarning, poolWarning                                                                 *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -242,12 +242,14 @@ func newDescs() *descs {
 			"Threshold of the wait warning (sim watch --warn-after).", port, nil),
 		inFlight: prometheus.NewDesc("sim_requests_in_flight",
 			"Requests the app holds unanswered on the port (server-side sockets with a request received and no reply since), self-calls included.", port, nil),
+		inFlightPeak: prometheus.NewDesc("sim_requests_in_flight_peak",
+			"The most requests the app held at once on the port since the census before (from its sockets' last request and answer times; a lower bound), sim_requests_in_flight included.", port, nil),
 		workers: prometheus.NewDesc("sim_pool_workers",
 			"The app's worker pool as the agent was told (sim watch --workers); absent when not told.", port, nil),
 		waitWarning: prometheus.NewDesc("sim_selfcall_wait_warning",
 			"1 when a self-call has waited sim_selfcall_warn_after_seconds or longer, else 0.", port, nil),
 		poolWarning: prometheus.NewDesc("sim_selfcall_pool_warning",
-			"1 when the app calls itself and sim_requests_in_flight reaches --warn-fraction of sim_pool_workers, else 0.", port, nil),
+			"1 when the app calls itself and sim_requests_in_flight_peak reaches --warn-fraction of sim_pool_workers, else 0.", port, nil),
 	}
 }
 
@@ -258,7 +260,7 @@ func MetricNames() []string {
 	var names []string
 	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
 		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
-		d.inFlight, d.workers, d.waitWarning, d.poolWarning} {
+		d.inFlight, d.inFlightPeak, d.workers, d.waitWarning, d.poolWarning} {
 		// A Desc prints as Desc{fqName: "NAME", ...}: the name is not exported otherwise.
 		s := x.String()
 		if _, rest, ok := strings.Cut(s, `fqName: "`); ok {
@@ -281,7 +283,7 @@ func (cc censusCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := cc.d
 	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
 		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
-		d.inFlight, d.workers, d.waitWarning, d.poolWarning} {
+		d.inFlight, d.inFlightPeak, d.workers, d.waitWarning, d.poolWarning} {
 		ch <- x
 	}
 }
@@ -334,6 +336,7 @@ func (cc censusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(d.poolWarning, b2i(sc.PoolWarning))
 		ch <- prometheus.MustNewConstMetric(d.selfWarnAfter, prometheus.GaugeValue, float64(sc.WarnAfterMS)/1000, port)
 		gauge(d.inFlight, sc.RequestsInFlight)
+		gauge(d.inFlightPeak, sc.RequestsInFlightPeak)
 		if sc.Workers > 0 {
 			gauge(d.workers, sc.Workers)
 		}

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -77,15 +78,26 @@ type SelfCalls struct {
 	// answered (sockets.Socket.Unanswered), the self-calls' own included: the requests in
 	// the app's hands, queued or worked on, from every client — what fills the pool.
 	RequestsInFlight int `json:"requests_in_flight"`
+	// RequestsInFlightPeak is the most requests the port's server-side sockets held at once
+	// since the census before (at most peakWindowMax back), RequestsInFlight included:
+	// rebuilt from each socket's last request in and last answer out (tcp_info), so a burst
+	// that came and went between two censuses is seen. A lower bound: a kept-alive connection
+	// shows only its last request.
+	RequestsInFlightPeak int `json:"requests_in_flight_peak"`
 	// Workers is the app's worker pool as the agent was told (--workers), 0 when unknown.
 	Workers int `json:"workers"`
 	// Warning is the early-warning rule: WaitWarning or PoolWarning.
 	Warning bool `json:"warning"`
 	// WaitWarning: at least one self-call has waited WarnAfterMS or longer.
 	WaitWarning bool `json:"wait_warning"`
-	// PoolWarning: the app was seen calling itself (FirstSeenUnixNano) and RequestsInFlight
-	// reaches WarnFraction of Workers; never without Workers.
+	// PoolWarning: the app was seen calling itself (FirstSeenUnixNano) and
+	// RequestsInFlightPeak reaches WarnFraction of Workers; never without Workers.
 	PoolWarning bool `json:"pool_warning"`
+	// PoolRuleOff: the app held more requests than Workers while its self-calls were
+	// answered within WarnAfterMS, in poolOffCensuses censuses in a row, so its workers are
+	// not held inside its self-calls (an async app releases its worker during the call) and
+	// the pool rule is off from then on. The wait rule stays on.
+	PoolRuleOff bool `json:"pool_rule_off"`
 	// WarnAfterMS and WarnFraction are the rule's thresholds.
 	WarnAfterMS  int64   `json:"warn_after_ms"`
 	WarnFraction float64 `json:"warn_fraction"`
@@ -112,7 +124,28 @@ type selfState struct {
 	owners    map[uint32]int
 	firstSeen int64
 	told      bool
+	lastAt    time.Time // the census before, for RequestsInFlightPeak
+	overSince time.Time // since when the census shows more requests than workers, self-calls answered
+	overCount int       // censuses since overSince
+	poolOff   bool      // SelfCalls.PoolRuleOff
 }
+
+// poolOffCensuses and poolOffWaits: the pool rule turns off when an app has held more requests
+// than its workers, with no self-call waiting WarnAfter, in at least poolOffCensuses censuses
+// in a row spanning at least poolOffWaits times WarnAfter. In a self-call deadlock the
+// requests pass the pool at the onset with the stuck self-calls still young (measured: the
+// oldest 40 ms in the onset's census), but those self-calls are never answered, so within
+// that span one has waited WarnAfter; an async app driven past its pool held 18 to 28
+// requests for a second and more with its self-calls answered within 60 ms (docs/watch.md).
+const (
+	poolOffCensuses = 2
+	poolOffWaits    = 2
+)
+
+// peakWindowMax bounds how far back RequestsInFlightPeak looks: a census after a long pause
+// (the agent samples every --interval, 1 s by default, and between scrapes) reports the peak
+// of the last few seconds, not of an old burst.
+const peakWindowMax = 5 * time.Second
 
 // selfCalls computes the self-call census from the sockets of a sample. roots are the
 // processes that hold the listener (the owner with --pid); nil when unknown.
@@ -188,6 +221,12 @@ func (w *Watcher) selfCalls(list []sockets.Socket, roots []int, now time.Time) (
 			out.RequestsInFlight++
 		}
 	}
+	since := peakWindowMax
+	if !st.lastAt.IsZero() {
+		since = min(since, now.Sub(st.lastAt))
+	}
+	st.lastAt = now
+	out.RequestsInFlightPeak = max(out.RequestsInFlight, peakInFlight(list, port, since))
 	callers := map[int]bool{}
 	var oldest time.Duration
 	for _, s := range list {
@@ -222,7 +261,25 @@ func (w *Watcher) selfCalls(list []sockets.Socket, roots []int, now time.Time) (
 	}
 	out.FirstSeenUnixNano = st.firstSeen
 	out.WaitWarning = out.Waiting > 0 && oldest >= w.warnAfter
-	out.PoolWarning = w.workers > 0 && st.firstSeen != 0 && float64(out.RequestsInFlight) >= w.warnFraction*float64(w.workers)
+	if w.workers > 0 && st.firstSeen != 0 && !st.poolOff {
+		if out.RequestsInFlight > w.workers && oldest < w.warnAfter {
+			if st.overSince.IsZero() {
+				st.overSince = now
+			}
+			st.overCount++
+		} else {
+			st.overSince, st.overCount = time.Time{}, 0
+		}
+		if st.overCount >= poolOffCensuses && now.Sub(st.overSince) >= poolOffWaits*w.warnAfter {
+			st.poolOff = true
+			if w.notify != nil {
+				w.notify(fmt.Sprintf("pool rule off: port %d held %d requests, more than its %d workers, with its self-calls answered within %v: its workers are not held inside self-calls (async?)",
+					port, out.RequestsInFlight, w.workers, w.warnAfter))
+			}
+		}
+	}
+	out.PoolRuleOff = st.poolOff
+	out.PoolWarning = w.workers > 0 && st.firstSeen != 0 && !st.poolOff && float64(out.RequestsInFlightPeak) >= w.warnFraction*float64(w.workers)
 	out.Warning = out.WaitWarning || out.PoolWarning
 	if !st.told && len(out.Connections) > 0 && w.notify != nil {
 		st.told = true
@@ -238,6 +295,50 @@ func (w *Watcher) selfCalls(list []sockets.Socket, roots []int, now time.Time) (
 		w.notify(firstSeenLine(port, pids, out))
 	}
 	return out, nil
+}
+
+// peakInFlight returns the most requests the port's server-side sockets held at once in the
+// last `since`, from each socket's last request and answer: a request is in flight from its
+// last data received until its last data sent after it, or until now when it is unanswered
+// (sockets.Socket.Unanswered). The kernel keeps those times in jiffies: two intervals that
+// touch within one are not counted as overlapping (an answer and the next request in the same
+// jiffy). A kept-alive connection shows only its latest request, so this is a lower bound;
+// it still sees the burst between two censuses that a snapshot misses.
+func peakInFlight(list []sockets.Socket, port uint16, since time.Duration) int {
+	type edge struct {
+		ago   time.Duration // how long before the census
+		delta int
+	}
+	var edges []edge
+	for _, s := range list {
+		if s.Local.Port() != port || s.State == sockets.Listen || !s.Info || s.DataSegsIn == 0 {
+			continue
+		}
+		var end time.Duration // 0: still in flight now
+		if !s.Unanswered() {
+			if s.DataSegsOut == 0 || s.LastDataSent > s.LastDataRecv {
+				continue // answered before its last data came in: not a request (a FIN, a probe)
+			}
+			end = s.LastDataSent
+		}
+		if end >= since {
+			continue // answered before the window
+		}
+		edges = append(edges, edge{min(s.LastDataRecv, since), +1}, edge{end, -1})
+	}
+	// From the oldest moment to now; at one moment an answer leaves before a request comes.
+	slices.SortFunc(edges, func(a, b edge) int {
+		if a.ago != b.ago {
+			return cmp.Compare(b.ago, a.ago)
+		}
+		return a.delta - b.delta
+	})
+	n, peak := 0, 0
+	for _, e := range edges {
+		n += e.delta
+		peak = max(peak, n)
+	}
+	return peak
 }
 
 // firstSeenLine is the line the agent prints when it first sees a self-call, e.g.

@@ -132,8 +132,8 @@ func TestSelfCallTopologies(t *testing.T) {
 			sc := c.SelfCall
 			// 4 pages (2 in workers, 2 queued) and the 2 self-calls are in the app's hands,
 			// unanswered: the pool (2) is full, so the pool warning is on too.
-			if sc.RequestsInFlight < 6 || !sc.PoolWarning || !sc.WaitWarning {
-				t.Errorf("self: %d requests in flight, pool warning %v, wait warning %v; want at least 6 and both warnings", sc.RequestsInFlight, sc.PoolWarning, sc.WaitWarning)
+			if sc.RequestsInFlight < 6 || !sc.PoolWarning || !sc.WaitWarning || sc.PoolRuleOff {
+				t.Errorf("self: %d requests in flight, pool warning %v, wait warning %v; want at least 6 and both warnings (pool rule off: %v)", sc.RequestsInFlight, sc.PoolWarning, sc.WaitWarning, sc.PoolRuleOff)
 			}
 			if sc.Callers != 1 || sc.Processes != 1 || sc.Established() < 2 || sc.FirstSeenUnixNano == 0 || sc.OldestWaitMS < testWarnAfter.Milliseconds() {
 				t.Errorf("self: %+v, want 1 caller, 1 process, at least 2 established, first seen, oldest ≥ %v", *sc, testWarnAfter)

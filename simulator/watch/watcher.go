@@ -31,8 +31,9 @@ type Options struct {
 	Workers int
 	// WarnFraction is the pool warning's share of Workers; 0 is DefaultWarnFraction.
 	WarnFraction float64
-	// Notify, when not nil, is called once, with one line, the first time a sample finds a
-	// self-call (with the Watcher's lock held: it must not call the Watcher).
+	// Notify, when not nil, is called with one line the first time a sample finds a
+	// self-call, and once more if the pool rule turns off (SelfCalls.PoolRuleOff); with the
+	// Watcher's lock held: it must not call the Watcher.
 	Notify func(line string)
 }
 
