@@ -202,7 +202,7 @@ func truncate(s string) string {
 type descs struct {
 	sockets, listening, queueLen, queueLimit, openFDs, maxFDs                                                                 *prometheus.Desc
 	selfConns, selfWaiting, selfQueued, selfUnread, selfOldest, selfCallers, selfProcs, selfFirst, selfWarning, selfWarnAfter *prometheus.Desc
-	inFlight, inFlightPeak, workers, waitWarning, poolWarning                                                                 *prometheus.Desc
+	inFlight, inFlightPeak, workers, waitWarning, poolWarning, poolOff                                                        *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -244,6 +244,8 @@ func newDescs() *descs {
 			"Requests the app holds unanswered on the port (server-side sockets with a request received and no reply since), self-calls included.", port, nil),
 		inFlightPeak: prometheus.NewDesc("sim_requests_in_flight_peak",
 			"The most requests the app held at once on the port since the census before (from its sockets' last request and answer times; a lower bound), sim_requests_in_flight included.", port, nil),
+		poolOff: prometheus.NewDesc("sim_selfcall_pool_rule_off",
+			"1 once the app held more requests than sim_pool_workers with its self-calls answered (its workers are not held inside self-calls: async): the pool warning is off from then on.", port, nil),
 		workers: prometheus.NewDesc("sim_pool_workers",
 			"The app's worker pool as the agent was told (sim watch --workers); absent when not told.", port, nil),
 		waitWarning: prometheus.NewDesc("sim_selfcall_wait_warning",
@@ -260,7 +262,7 @@ func MetricNames() []string {
 	var names []string
 	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
 		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
-		d.inFlight, d.inFlightPeak, d.workers, d.waitWarning, d.poolWarning} {
+		d.inFlight, d.inFlightPeak, d.workers, d.waitWarning, d.poolWarning, d.poolOff} {
 		// A Desc prints as Desc{fqName: "NAME", ...}: the name is not exported otherwise.
 		s := x.String()
 		if _, rest, ok := strings.Cut(s, `fqName: "`); ok {
@@ -269,7 +271,7 @@ func MetricNames() []string {
 			}
 		}
 	}
-	return names
+	return append(names, WarningSamplesMetric)
 }
 
 // censusCollector exposes one census as gauges.
@@ -283,7 +285,7 @@ func (cc censusCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := cc.d
 	for _, x := range []*prometheus.Desc{d.sockets, d.listening, d.queueLen, d.queueLimit, d.openFDs, d.maxFDs,
 		d.selfConns, d.selfWaiting, d.selfQueued, d.selfUnread, d.selfOldest, d.selfCallers, d.selfProcs, d.selfFirst, d.selfWarning, d.selfWarnAfter,
-		d.inFlight, d.inFlightPeak, d.workers, d.waitWarning, d.poolWarning} {
+		d.inFlight, d.inFlightPeak, d.workers, d.waitWarning, d.poolWarning, d.poolOff} {
 		ch <- x
 	}
 }
@@ -337,6 +339,7 @@ func (cc censusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d.selfWarnAfter, prometheus.GaugeValue, float64(sc.WarnAfterMS)/1000, port)
 		gauge(d.inFlight, sc.RequestsInFlight)
 		gauge(d.inFlightPeak, sc.RequestsInFlightPeak)
+		gauge(d.poolOff, b2i(sc.PoolRuleOff))
 		if sc.Workers > 0 {
 			gauge(d.workers, sc.Workers)
 		}

@@ -151,6 +151,9 @@ func TestSelfCallTopologies(t *testing.T) {
 					t.Errorf("/metrics lacks %q:\n%s", want, body)
 				}
 			}
+			if !regexp.MustCompile(fmt.Sprintf(`sim_selfcall_warning_samples_total\{port="%d",rule="wait"\} [1-9]`, ch.port)).MatchString(body) {
+				t.Errorf("/metrics: want a count of censuses with the wait warning:\n%s", body)
+			}
 			if !regexp.MustCompile(fmt.Sprintf(`sim_selfcall_waiting\{port="%d"\} [2-9]`, ch.port)).MatchString(body) {
 				t.Errorf("/metrics: want sim_selfcall_waiting of at least 2:\n%s", body)
 			}

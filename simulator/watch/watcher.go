@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/simdev/sim/simulator/sockets"
 )
+
+// WarningSamplesMetric counts the census samples with the self-call warning on, by rule.
+const WarningSamplesMetric = "sim_selfcall_warning_samples_total"
 
 // Options configures a Watcher.
 type Options struct {
@@ -63,6 +67,7 @@ type Watcher struct {
 	reg      *prometheus.Registry
 	duration prometheus.Histogram
 	samples  prometheus.Counter
+	warned   *prometheus.CounterVec
 	failures prometheus.Counter
 }
 
@@ -119,9 +124,19 @@ func New(o Options) (*Watcher, error) {
 		Namespace: "sim", Subsystem: "watch", Name: "sample_errors_total",
 		Help: "Census samples whose socket count failed (served as an error, not as zeros).",
 	})
+	// A counter, beside the sim_selfcall_*_warning gauges: a pool warning can be on for one
+	// census (a burst that came and went) between two scrapes, which a gauge loses and
+	// increase() over the counter does not (deploy/prometheus/selfcall-rules.yml).
+	w.warned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name:        WarningSamplesMetric,
+		Help:        "Census samples with the self-call warning on, by rule (wait, pool): rate or increase over it sees a warning that came and went between two scrapes.",
+		ConstLabels: prometheus.Labels{"port": strconv.Itoa(int(o.Port))},
+	}, []string{"rule"})
+	w.warned.WithLabelValues("wait")
+	w.warned.WithLabelValues("pool")
 	w.descs = newDescs()
 	w.reg = prometheus.NewRegistry()
-	w.reg.MustRegister(w.duration, w.samples, w.failures)
+	w.reg.MustRegister(w.duration, w.samples, w.failures, w.warned)
 	return w, nil
 }
 
@@ -159,6 +174,14 @@ func (w *Watcher) Sample(ctx context.Context) (Census, error) {
 		c = Census{}
 	} else {
 		c.DurationNanos = took.Nanoseconds()
+		if sc := c.SelfCall; sc != nil {
+			if sc.WaitWarning {
+				w.warned.WithLabelValues("wait").Inc()
+			}
+			if sc.PoolWarning {
+				w.warned.WithLabelValues("pool").Inc()
+			}
+		}
 	}
 	w.last, w.lastErr, w.lastStart = c, err, start
 	return c, err
