@@ -21,6 +21,9 @@
 #   poisson  self under Poisson 30 rps held up to 10 min, seeds 1..RUNS, stopped at the hang:
 #            how many runs warned before the onset, and the leads
 #   steady   self under an even 56 rps (70 % of the bound) for 10 min: no warning, no hang
+#   rigs     the agent beside the real runtimes' self variants (RIGS="puma jetty"; gunicorn and
+#            php-fpm too, the latter watched on nginx's port with --upstream FPM's port):
+#            the self-call line, the verdict, the lead (bench/runtimes must be installed)
 #
 # Environment:
 #   RUNS=3               runs per scenario (ramp, poisson)
@@ -40,8 +43,8 @@ root=$(cd "$here/../.." && pwd)
 scenarios=("$@")
 (( ${#scenarios[@]} )) || scenarios=(ramp fixes agent poisson steady)
 for s in "${scenarios[@]}"; do
-	case $s in ramp | agent | fixes | poisson | steady) ;; *)
-		echo "run.sh: unknown scenario '$s' (allowed: ramp agent fixes poisson steady)" >&2; exit 2 ;;
+	case $s in ramp | agent | fixes | poisson | steady | rigs) ;; *)
+		echo "run.sh: unknown scenario '$s' (allowed: ramp agent fixes poisson steady rigs)" >&2; exit 2 ;;
 	esac
 done
 RUNS=${RUNS:-3}
@@ -69,8 +72,10 @@ stop_all() {
 	for p in "${pids[@]}"; do
 		kill -TERM -- "-$p" 2>/dev/null || true
 	done
+	# Up to 30 s each: a rig's script stops its runtime (own session) on TERM and waits up to
+	# 10 s for it before a KILL; killing the script sooner would orphan the runtime.
 	for p in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL -- "-$p" 2>/dev/null || true
 	done
 	pids=()
@@ -237,6 +242,65 @@ agent() {
 	local rec
 	rec=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -1)
 	[[ -n $rec ]] && analyze "$rec"
+}
+
+# rigs: sim watch beside the real runtimes of bench/runtimes (RIGS, default "puma jetty"): each
+# rig serves its self variant (bench/runtimes/RIG/run.sh serve self, in its own session), sim
+# watch watches its port with --workers 16 and the census every 250 ms, and sim run --target
+# --watch drives the quick ramp through it; the agent's lines, the verdict and the warning's
+# lead on the onset are printed as for the agent scenario.
+rigs() {
+	local rig
+	for rig in ${RIGS:-puma jetty}; do
+		case $rig in gunicorn | puma | jetty | php-fpm) ;; *)
+			echo "run.sh: RIGS names gunicorn, puma, jetty or php-fpm, got '$rig'" >&2; fail=1; continue ;;
+		esac
+		n=$((n + 1))
+		local dir=$OUT/$n-rig-$rig url agent port i
+		mkdir -p "$dir"
+		# PHP-FPM with pm = static: 16 children from the start, the pool --workers names (the
+		# rig's default, Debian's dynamic, grows one child a second from 2).
+		FPM_PM=static OUT=$dir/rig SIM=$TMP/sim setsid bash "$root/bench/runtimes/$rig/run.sh" serve self >"$dir/rig.txt" 2>&1 &
+		pids+=($!)
+		url=
+		for i in $(seq 600); do # Jetty's first start compiles its pages: up to a minute
+			url=$(grep -m1 -o 'serving: http://[^ ]*' "$dir/rig.txt" 2>/dev/null | cut -d' ' -f2) && [[ -n $url ]] && break
+			kill -0 "${pids[-1]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		if [[ -z $url ]]; then
+			echo "rig $rig: did not start:" >&2
+			tail -5 "$dir/rig.txt" >&2
+			fail=1
+			stop_all
+			continue
+		fi
+		port=${url#http://*:}
+		port=${port%%/*}
+		local up=()
+		if [[ $rig == php-fpm ]]; then
+			# The page's URL is nginx's; FPM listens on the port in the rig's generated config.
+			up=(--upstream "$(sed -n 's/^listen = .*:\([0-9]*\)$/\1/p' "$dir/rig/serve/php-fpm.conf")")
+		fi
+		setsid "$TMP/sim" watch --port "$port" "${up[@]}" --workers "$WORKERS" --interval 250ms >"$dir/watch.txt" 2>&1 &
+		pids+=($!)
+		agent=$(wait_line "$dir/watch.txt" "watch ") || { echo "rig $rig: sim watch did not start" >&2; cat "$dir/watch.txt" >&2; fail=1; stop_all; continue; }
+		echo "rig $rig: page $url, agent $agent (${up[*]} --workers $WORKERS), load before $(cut -d' ' -f1-3 /proc/loadavg)"
+		if ! (cd "$root" && timeout --foreground --kill-after=15s 300s "$TMP/sim" run --target "$url" --watch "$agent" --profile quick \
+			--out "$dir" >"$dir/out.txt" 2>&1); then
+			echo "rig $rig: sim run failed:" >&2
+			tail -5 "$dir/out.txt" >&2
+			fail=1
+		fi
+		grep -E '^(self-call seen|pool rule off)' "$dir/watch.txt" | sed "s/^/  agent printed: /" || echo "  agent printed: (no self-call line)"
+		echo "  $(grep '^sim run:' "$dir/out.txt" | sed 's/^sim run: //')"
+		grep -E '^  hang onset' "$dir/out.txt" || true
+		curl -fsS "$agent/metrics" 2>/dev/null | grep -E '^sim_(selfcall_(waiting|waiting_accept_queue|waiting_unread|warning|callers|processes)|requests_in_flight)\b' | sed 's/^/  /' || true
+		stop_all
+		local rec
+		rec=$(find "$dir" -mindepth 1 -maxdepth 1 -type d -name '2*' | head -1)
+		[[ -n $rec ]] && analyze "$rec"
+	done
 }
 
 echo "bench/selfcall — $(date -u '+%Y-%m-%d %H:%M:%S UTC') — $(nproc) cores; records: $OUT"

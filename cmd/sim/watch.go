@@ -68,6 +68,7 @@ Once listening it prints one line:
   watch http://127.0.0.1:PORT`,
 		Example: `  sim watch --port 8080
   sim watch --port 8080 --pid 4242 --addr 127.0.0.1:8082
+  sim watch --port 8080 --upstream 9000 --workers 16   # PHP-FPM on 9000 behind nginx on 8080
   SIM_WATCH_TOKEN=$(openssl rand -hex 16) sim watch --port 8080 --addr 0.0.0.0:8082 --allow-non-loopback`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("token") {
@@ -79,6 +80,7 @@ Once listening it prints one line:
 	f := cmd.Flags()
 	f.IntVar(&cfg.Port, "port", 0, "the app's TCP port to watch (required, 1 to 65535)")
 	f.IntVar(&cfg.PID, "pid", 0, "the app's process id; 0 finds the owner of the port's listening socket")
+	f.IntVar(&cfg.Upstream, "upstream", 0, "the port of the app behind --port's proxy (PHP-FPM behind nginx): its calls to --port count as self-calls (0: none)")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "the agent's own listen host:port (loopback unless --allow-non-loopback; port 0 picks a free one)")
 	f.BoolVar(&cfg.AllowNonLoopback, "allow-non-loopback", false, "listen beyond loopback and answer any IP or single-label Host (containers); requires a token")
 	f.StringVar(&cfg.Token, "token", "", "bearer token required on every request (default $"+watchTokenEnv+"); required beyond loopback")

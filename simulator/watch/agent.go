@@ -45,6 +45,9 @@ type Config struct {
 	Port int
 	// PID is the app's process; 0 finds the owner of the port's listening socket.
 	PID int
+	// Upstream, when not 0, is the port of the app behind Port's proxy (PHP-FPM behind
+	// nginx): its processes' calls to Port count as self-calls (Options.Upstream).
+	Upstream int
 	// Addr is the agent's own listen address, host:port.
 	Addr string
 	// AllowNonLoopback lets Addr be beyond loopback (a container's 0.0.0.0, reached through
@@ -90,6 +93,9 @@ func (c Config) Validate() error {
 		if _, err := os.Stat(procRoot + "/" + strconv.Itoa(c.PID)); err != nil {
 			return invalid.Field("--pid", c.PID, fmt.Sprintf("the id of a running process visible in %s, or 0 (the default) to find the owner of the port's listening socket", procRoot))
 		}
+	}
+	if c.Upstream != 0 && (c.Upstream < 1 || c.Upstream > 65535 || c.Upstream == c.Port) {
+		return invalid.Field("--upstream", c.Upstream, "the TCP port of the app behind --port's proxy (e.g. PHP-FPM's behind nginx), 1 to 65535 and not --port, or 0 (the default: none)")
 	}
 	if c.Interval != 0 && (c.Interval < minInterval || c.Interval > maxInterval) {
 		return invalid.Field("--interval", c.Interval, fmt.Sprintf("0 (sample only when asked) or %v to %v", minInterval, maxInterval))
@@ -158,7 +164,7 @@ func Start(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, err := New(Options{Port: uint16(cfg.Port), PID: cfg.PID, WarnAfter: cfg.WarnAfter, Workers: cfg.Workers, WarnFraction: cfg.WarnFraction, Notify: cfg.Log})
+	w, err := New(Options{Port: uint16(cfg.Port), Upstream: uint16(cfg.Upstream), PID: cfg.PID, WarnAfter: cfg.WarnAfter, Workers: cfg.Workers, WarnFraction: cfg.WarnFraction, Notify: cfg.Log})
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,8 @@ func TestConfigValidate(t *testing.T) {
 		{"all interfaces without flag", with(func(c *Config) { c.Addr = "0.0.0.0:8082"; c.Token = testToken }), "--addr"},
 		{"no token beyond loopback", with(func(c *Config) { c.Addr = "0.0.0.0:8082"; c.AllowNonLoopback = true }), "--token"},
 		{"short token", with(func(c *Config) { c.Token = "short-secret" }), "--token"},
+		{"upstream is the port", with(func(c *Config) { c.Upstream = 8080 }), "--upstream"},
+		{"upstream beyond range", with(func(c *Config) { c.Upstream = 70000 }), "--upstream"},
 		{"token with a space", with(func(c *Config) { c.Token = "0123456789 abcdef-x" }), "--token"},
 	}
 	for _, tt := range tests {

@@ -125,6 +125,9 @@ type selfState struct {
 	firstSeen int64
 	told      bool
 	lastAt    time.Time // the census before, for RequestsInFlightPeak
+	up        []int     // the holders of the upstream's listener (Options.Upstream)
+	upErr     error     // why they were not found
+	upAt      time.Time // when they were searched
 	overSince time.Time // since when the census shows more requests than workers, self-calls answered
 	overCount int       // censuses since overSince
 	poolOff   bool      // SelfCalls.PoolRuleOff
@@ -153,6 +156,19 @@ func (w *Watcher) selfCalls(list []sockets.Socket, roots []int, now time.Time) (
 	st := &w.self
 	if len(roots) == 0 {
 		return nil, errors.New("no process behind the port: self-calls cannot be attributed")
+	}
+	if w.upstream != 0 {
+		if st.upAt.IsZero() || now.Sub(st.upAt) >= groupRefresh {
+			// The search reads every /proc/PID/fd: as seldom as the group's refresh.
+			st.up, st.upErr = upstreamHolders(w.upstream)
+			st.upAt = now
+		}
+		if st.upErr != nil {
+			return nil, fmt.Errorf("self-calls through the proxy: %w", st.upErr)
+		}
+		roots = append(slices.Clone(roots), st.up...)
+		slices.Sort(roots)
+		roots = slices.Compact(roots)
 	}
 	if !slices.Equal(roots, st.roots) || now.Sub(st.groupAt) >= groupRefresh {
 		below, err := descendants(roots)
@@ -292,7 +308,11 @@ func (w *Watcher) selfCalls(list []sockets.Socket, roots []int, now time.Time) (
 			}
 		}
 		slices.Sort(pids)
-		w.notify(firstSeenLine(port, pids, out))
+		line := firstSeenLine(port, pids, out)
+		if w.upstream != 0 {
+			line += fmt.Sprintf(" (through the proxy on it, to port %d)", w.upstream)
+		}
+		w.notify(line)
 	}
 	return out, nil
 }
@@ -357,6 +377,22 @@ func firstSeenLine(port uint16, pids []int, s *SelfCalls) string {
 		conns = "connection"
 	}
 	return fmt.Sprintf("self-call seen: %s calls its own port %d: %d %s, %d waiting", who, port, s.Total(), conns, s.Waiting)
+}
+
+// upstreamHolders finds the processes that hold port's listening socket.
+func upstreamHolders(port uint16) ([]int, error) {
+	inodes, err := listenInodes(port)
+	if err != nil {
+		return nil, err
+	}
+	if len(inodes) == 0 {
+		return nil, fmt.Errorf("nothing listens on upstream port %d", port)
+	}
+	holders, err := findHolders(inodes)
+	if err != nil {
+		return nil, fmt.Errorf("upstream port %d: %w", port, err)
+	}
+	return holders, nil
 }
 
 // comm returns a process's command name, "?" when it cannot be read.

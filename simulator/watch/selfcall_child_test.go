@@ -30,7 +30,10 @@ import (
 //	prefork:N     a pre-fork server: a master that opens the listener and forks N sync worker
 //	              processes sharing it, each serving one connection at a time (gunicorn's sync
 //	              worker); GET /page calls GET /static on the same port, with no timeout
-//	worker        one worker of prefork (the listener is fd 3)
+//	worker        one worker of prefork (the listener is fd 3); with childCallEnv set, its
+//	              self-call goes to that address instead of its own (a front proxy's)
+//	proxy         a TCP proxy in front of an app (nginx in front of PHP-FPM): each connection
+//	              is passed to the address read from the file named by childBackendEnv
 //	netns:N       run inside a network namespace of its own (the test wraps it in unshare):
 //	              bring loopback up, start prefork:N, hang its N workers with N pages, and
 //	              print, as its "url" line, the census a Watcher in the namespace took
@@ -40,6 +43,13 @@ import (
 
 // childEnv names the child's role.
 const childEnv = "SIM_WATCH_TEST_CHILD"
+
+// childCallEnv, when set, is where a prefork worker sends its self-call (host:port), and
+// childBackendEnv names the file holding the proxy's backend address.
+const (
+	childCallEnv    = "SIM_WATCH_TEST_CALL"
+	childBackendEnv = "SIM_WATCH_TEST_BACKEND_FILE"
+)
 
 // childWorkTime is the test apps' work per page: long enough that pages sent at once all
 // take a worker before the first of them calls itself.
@@ -69,6 +79,8 @@ func runChild(role string) int {
 	case "netns":
 		n, _ := strconv.Atoi(arg)
 		err = childNetns(ctx, n)
+	case "proxy":
+		err = childProxy(ctx)
 	default:
 		err = fmt.Errorf("unknown child role %q", role)
 	}
@@ -191,7 +203,11 @@ func serveOne(c net.Conn, addr string) {
 		// worker before the first self-call is made, so the test's hang does not depend on
 		// how the kernel interleaves them.
 		time.Sleep(childWorkTime)
-		sc, err := net.DialTimeout("tcp", addr, childCallTimeout)
+		to := addr
+		if a := os.Getenv(childCallEnv); a != "" {
+			to = a
+		}
+		sc, err := net.DialTimeout("tcp", to, childCallTimeout)
 		if err != nil {
 			return
 		}
@@ -201,6 +217,41 @@ func serveOne(c net.Conn, addr string) {
 		sc.Close()
 	}
 	fmt.Fprint(c, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+}
+
+// childProxy passes each connection to the backend named in childBackendEnv's file, byte for
+// byte both ways, as nginx passes a request to PHP-FPM: the front's process holds the
+// client's connection and its own to the backend.
+func childProxy(ctx context.Context) error {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); l.Close() }()
+	fmt.Printf("url http://%s\n", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go func() {
+			defer c.Close()
+			b, err := os.ReadFile(os.Getenv(childBackendEnv))
+			if err != nil {
+				return
+			}
+			up, err := net.DialTimeout("tcp", strings.TrimSpace(string(b)), childCallTimeout)
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			go func() { _, _ = io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+			_, _ = io.Copy(c, up)
+		}()
+	}
 }
 
 // child is a running test app.

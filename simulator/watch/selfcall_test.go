@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -186,6 +187,53 @@ func TestSelfCallPrefork(t *testing.T) {
 	line := regexp.MustCompile(fmt.Sprintf(`^self-call seen: process(es)? [0-9]+ \(.*\) calls its own port %d: `, ch.port))
 	if l := lines(); len(l) != 1 || !line.MatchString(l[0]) {
 		t.Errorf("printed %q, want one line naming the calling process(es) and port %d", l, ch.port)
+	}
+}
+
+// TestSelfCallThroughProxy is PHP-FPM behind nginx: a pre-fork backend (2 workers) behind a
+// proxy, whose page calls the proxy's port. 2 pages hang both workers; the agent watching the
+// proxy's port sees no self-call of its own (the proxy makes none), but with the backend's
+// port as Upstream it counts both workers' calls as self-calls, waiting, from 2 processes.
+func TestSelfCallThroughProxy(t *testing.T) {
+	const workers = 2
+	file := filepath.Join(t.TempDir(), "backend")
+	t.Setenv(childBackendEnv, file)
+	front := startChild(t, "proxy")
+	t.Setenv(childCallEnv, strings.TrimPrefix(front.url, "http://"))
+	back := startChild(t, fmt.Sprintf("prefork:%d", workers))
+	if err := os.WriteFile(file, []byte(strings.TrimPrefix(back.url, "http://")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := newTestWatcher(t, front.port)
+	var mu sync.Mutex
+	var lines []string
+	w, err := New(Options{Port: front.port, Upstream: back.port, WarnAfter: testWarnAfter, Notify: func(l string) {
+		mu.Lock()
+		lines = append(lines, l)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	getPages(t, front.url, workers, 3*time.Second)
+	c := waitSelfCensus(t, w, "2 self-calls waiting through the proxy", func(c Census) bool {
+		return c.SelfCall != nil && c.SelfCall.Waiting == workers && c.SelfCall.WaitWarning
+	})
+	if sc := c.SelfCall; sc.Callers != workers || sc.Processes != workers+2 {
+		t.Errorf("%+v, want %d callers among %d processes (the proxy, the backend's master and workers)", *sc, workers, workers+2)
+	}
+	mu.Lock()
+	if len(lines) != 1 || !strings.Contains(lines[0], fmt.Sprintf("calls its own port %d", front.port)) || !strings.Contains(lines[0], fmt.Sprintf("to port %d", back.port)) {
+		t.Errorf("printed %q, want one line naming port %d and the upstream %d", lines, front.port, back.port)
+	}
+	mu.Unlock()
+	pc, err := plain.Sample(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := pc.SelfCall; sc == nil || sc.Total() != 0 || sc.Waiting != 0 {
+		t.Errorf("without Upstream: %+v (%s), want a census with no self-call: the proxy calls no one on its own port", sc, pc.SelfCallError)
 	}
 }
 

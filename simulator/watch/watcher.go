@@ -20,6 +20,12 @@ const WarningSamplesMetric = "sim_selfcall_warning_samples_total"
 type Options struct {
 	// Port is the port to watch (1 to 65535).
 	Port uint16
+	// Upstream, when not 0, is the port of the app behind Port's proxy: PHP-FPM's behind
+	// nginx, whose workers call nginx's port, which hands each call to FPM. The processes
+	// holding Upstream's listener (and their descendants) join those behind Port, so that
+	// their client sockets to Port count as self-calls; without it the agent sees none on
+	// either port (nginx makes no call, FPM's calls go to another port).
+	Upstream uint16
 	// PID is the process whose fds to count; 0 finds the owner of the port's listening
 	// socket.
 	PID int
@@ -45,8 +51,9 @@ type Options struct {
 // the first sample that started after it asked, so a burst of scrapes costs one sample, and
 // none gets a sample older than its request. Safe for concurrent use.
 type Watcher struct {
-	port    uint16
-	sampler sockets.Sampler
+	port     uint16
+	upstream uint16
+	sampler  sockets.Sampler
 	// lock is held while sampling; a channel so that a waiter can give up with its context.
 	lock chan struct{}
 	// Guarded by lock.
@@ -89,13 +96,16 @@ func New(o Options) (*Watcher, error) {
 	if o.PID < 0 {
 		return nil, fmt.Errorf("new watcher: pid %d", o.PID)
 	}
+	if o.Upstream == o.Port {
+		return nil, fmt.Errorf("new watcher: upstream port %d is the port", o.Upstream)
+	}
 	if o.WarnAfter < 0 {
 		return nil, fmt.Errorf("new watcher: warn after %v", o.WarnAfter)
 	}
 	if o.Workers < 0 || !(o.WarnFraction >= 0 && o.WarnFraction <= 1) {
 		return nil, fmt.Errorf("new watcher: workers %d, warn fraction %v", o.Workers, o.WarnFraction)
 	}
-	w := &Watcher{port: o.Port, sampler: o.Sampler, lock: make(chan struct{}, 1), warnAfter: o.WarnAfter, notify: o.Notify}
+	w := &Watcher{port: o.Port, upstream: o.Upstream, sampler: o.Sampler, lock: make(chan struct{}, 1), warnAfter: o.WarnAfter, notify: o.Notify}
 	if w.warnAfter == 0 {
 		w.warnAfter = DefaultWarnAfter
 	}
