@@ -54,6 +54,9 @@ type Summary struct {
 	// SchemaVersion is set to SchemaVersion by WriteSummary whatever the caller put there.
 	SchemaVersion int    `json:"schema_version"`
 	Topology      string `json:"topology"`
+	// Runtime is the server runtime sim's server imitated (internal/runtimes: tomcat, gunicorn,
+	// ...); empty in records of an external target and in records written before runtimes.
+	Runtime string `json:"runtime,omitempty"`
 	// Profile is the load profile's name.
 	Profile string `json:"profile"`
 	// Engine is what produced the record: EngineSockets, a run on real sockets, or EngineModel,
