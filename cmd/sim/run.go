@@ -90,8 +90,11 @@ the load stops, and write a run record:
 
 Verdicts: collapse = good throughput below hang_fraction of the offered rate for at least
 hang_hold until the load ends; capacity = the good throughput of a plateau below 90% of the
-offered rate lasting at least hang_hold; hang = collapse and no good probe during recovery;
-saturated (at its capacity) = collapse but recovered, or a plateau without a hang; ok = neither.
+offered rate lasting at least hang_hold; hang = collapse and no good probe during recovery,
+or a recovery only after the app was stuck (requests waiting, none taken) for max(10 s, 3 x
+hang_hold) after the load: a timeout or a watchdog ended it; saturated (at its capacity) =
+collapse but recovered by draining, a plateau without a hang, or 10 % of the requests failed;
+ok = none of these.
 
 Topologies (--topology; one file each in internal/topology):
 ` + topologyHelp() + `
