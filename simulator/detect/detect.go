@@ -425,6 +425,11 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 	s.StuckAfterLoadS = nil
 	stuck, waited := Stuck(timeline)
 	if waited {
+		if recovered {
+			// The stretch starts with the first window after the load, which may begin a
+			// fraction of a window before the load's end: never longer than the recovery.
+			stuck = min(stuck, since)
+		}
 		s.StuckAfterLoadS = ptr(stuck)
 	}
 	s.FailedLoadShare = FailedShare(timeline)

@@ -784,7 +784,7 @@ func TestSummarizeStuckAndFailing(t *testing.T) {
 	probes := func(firstOK int) []results.Probe {
 		var out []results.Probe
 		for i := range 80 {
-			out = append(out, results.Probe{T: float64(i), OK: i >= firstOK})
+			out = append(out, results.Probe{T: float64(10 + i), SinceLoadEnd: float64(i), OK: i >= firstOK})
 		}
 		return out
 	}
