@@ -27,10 +27,13 @@
 #
 # Environment:
 #   RUNS=3               runs per scenario (ramp, poisson)
+#   SEEDS="1 2 3"        the poisson scenario's seeds (default 1..RUNS)
 #   THRESHOLDS="100 250 500"   wait-warning thresholds in ms (250 is sim watch's default)
 #   FRACTIONS="0.8125 0.875 0.9375"  pool-warning shares of the 16 workers (0.875 is the default)
 #   STEADY_RATE=56       the steady scenario's rate, rps (56: 70 % of the bound)
 #   OUT=DIR              where records go (default: a temp folder, kept and printed)
+#   AGENT_TOPOLOGY=self  the topology sim serve runs in the agent scenario (async: the pool rule
+#                        turning itself off)
 #
 # The machine's load average is printed with each run: these 2 cores are shared, and a busy
 # machine delays the server and moves onsets. Every process is started in its own session and
@@ -52,6 +55,9 @@ THRESHOLDS=${THRESHOLDS:-100 250 500}
 FRACTIONS=${FRACTIONS:-0.8125 0.875 0.9375}
 WORKERS=16 # the profiles' max_threads
 case $RUNS in '' | *[!0-9]* | 0) echo "run.sh: RUNS is a whole number >= 1, got '$RUNS'" >&2; exit 2 ;; esac
+for s in ${SEEDS:-}; do
+	case $s in *[!0-9]*) echo "run.sh: SEEDS are whole numbers, got '$s'" >&2; exit 2 ;; esac
+done
 case ${STEADY_RATE:-56} in '' | *[!0-9]* | 0) echo "run.sh: STEADY_RATE is a whole number of rps >= 1, got '$STEADY_RATE'" >&2; exit 2 ;; esac
 for t in $THRESHOLDS; do
 	case $t in '' | *[!0-9]*) echo "run.sh: THRESHOLDS are whole milliseconds, got '$t'" >&2; exit 2 ;; esac
@@ -59,7 +65,7 @@ done
 for f in $FRACTIONS; do
 	[[ $f =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || { echo "run.sh: FRACTIONS are shares from 0 to 1, got '$f'" >&2; exit 2; }
 done
-for tool in go jq awk setsid timeout; do
+for tool in go jq awk setsid timeout curl; do
 	command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 2; }
 done
 
@@ -189,7 +195,7 @@ fixes() {
 
 poisson() {
 	local s
-	for s in $(seq "$RUNS"); do
+	for s in ${SEEDS:-$(seq "$RUNS")}; do
 		mkdir -p "$TMP/seed$s"
 		sed -E "s/^seed:.*/seed: $s/" "$here/poisson-hold.yaml" >"$TMP/seed$s/poisson-hold.yaml"
 		grep -q "^seed: $s\$" "$TMP/seed$s/poisson-hold.yaml" || { echo "run.sh: could not set the seed" >&2; exit 2; }
@@ -220,24 +226,24 @@ agent() {
 	n=$((n + 1))
 	local dir=$OUT/$n-agent app agent port
 	mkdir -p "$dir"
-	setsid "$TMP/sim" serve --topology self --max-threads 16 --work-time 200ms --addr 127.0.0.1:0 >"$dir/serve.txt" 2>&1 &
+	setsid "$TMP/sim" serve --topology "${AGENT_TOPOLOGY:-self}" --max-threads 16 --work-time 200ms --addr 127.0.0.1:0 >"$dir/serve.txt" 2>&1 &
 	pids+=($!)
 	app=$(wait_line "$dir/serve.txt" "app ") || { echo "agent: sim serve did not start" >&2; cat "$dir/serve.txt" >&2; fail=1; stop_all; return; }
 	port=${app##*:}
 	setsid "$TMP/sim" watch --port "$port" --workers "$WORKERS" --interval 250ms >"$dir/watch.txt" 2>&1 &
 	pids+=($!)
 	agent=$(wait_line "$dir/watch.txt" "watch ") || { echo "agent: sim watch did not start" >&2; cat "$dir/watch.txt" >&2; fail=1; stop_all; return; }
-	echo "agent: app $app, agent $agent (default --warn-after, --workers $WORKERS), load before $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "agent: ${AGENT_TOPOLOGY:-self} app $app, agent $agent (default --warn-after, --workers $WORKERS), load before $(cut -d' ' -f1-3 /proc/loadavg)"
 	if ! (cd "$root" && timeout --foreground --kill-after=15s 300s "$TMP/sim" run --target "$app/page" --watch "$agent" --profile quick \
 		--out "$dir" >"$dir/out.txt" 2>&1); then
 		echo "agent: sim run failed:" >&2
 		tail -5 "$dir/out.txt" >&2
 		fail=1
 	fi
-	echo "  agent printed: $(grep -m1 '^self-call seen' "$dir/watch.txt" || echo '(no self-call line)')"
+	grep -E '^(self-call seen|pool rule off)' "$dir/watch.txt" | sed "s/^/  agent printed: /" || echo "  agent printed: (no self-call line)"
 	echo "  $(grep '^sim run:' "$dir/out.txt" | sed 's/^sim run: //')"
 	grep -E '^  hang onset' "$dir/out.txt" || true
-	curl -fsS "$agent/metrics" 2>/dev/null | grep -E '^sim_(selfcall_(waiting|warning|wait_warning|pool_warning|connections\{.*established)|requests_in_flight)' | sed 's/^/  /' || true
+	curl -fsS "$agent/metrics" 2>/dev/null | grep -E '^sim_(selfcall_(waiting|warning|wait_warning|pool_warning|pool_rule_off|warning_samples_total|connections\{.*established)|requests_in_flight)' | sed 's/^/  /' || true
 	stop_all
 	local rec
 	rec=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -1)
@@ -285,7 +291,23 @@ rigs() {
 		setsid "$TMP/sim" watch --port "$port" "${up[@]}" --workers "$WORKERS" --interval 250ms >"$dir/watch.txt" 2>&1 &
 		pids+=($!)
 		agent=$(wait_line "$dir/watch.txt" "watch ") || { echo "rig $rig: sim watch did not start" >&2; cat "$dir/watch.txt" >&2; fail=1; stop_all; continue; }
-		echo "rig $rig: page $url, agent $agent (${up[*]} --workers $WORKERS), load before $(cut -d' ' -f1-3 /proc/loadavg)"
+		# An agent beside a live app has seen it call itself long before a burst; one started
+		# with the load may not have: a client that opens a connection per call (requests,
+		# curl, Net::HTTP) holds its self-call's sockets for a few milliseconds, between two
+		# censuses, and the pool rule waits for a first self-call seen. So, like the app's
+		# everyday traffic, pages 8 at a time until the agent prints its line (at most 40
+		# rounds), before the load.
+		local warm=0
+		while ! grep -q '^self-call seen' "$dir/watch.txt" && ((warm < 320)); do
+			local curls=()
+			for _ in $(seq 8); do
+				curl -s -o /dev/null -m 5 "$url" &
+				curls+=($!)
+			done
+			wait "${curls[@]}" # only these: a bare wait would wait for the rig and the agent
+			warm=$((warm + 8))
+		done
+		echo "rig $rig: page $url, agent $agent (${up[*]} --workers $WORKERS), $warm warm-up pages until the agent saw a self-call, load before $(cut -d' ' -f1-3 /proc/loadavg)"
 		if ! (cd "$root" && timeout --foreground --kill-after=15s 300s "$TMP/sim" run --target "$url" --watch "$agent" --profile quick \
 			--out "$dir" >"$dir/out.txt" 2>&1); then
 			echo "rig $rig: sim run failed:" >&2

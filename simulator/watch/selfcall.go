@@ -31,17 +31,19 @@ import (
 // DefaultWarnAfter is the age of the oldest waiting self-call from which the census warns. A
 // healthy self-call of a static file is answered in milliseconds; one that waits a quarter of
 // a second is queued behind requests that hold the pool, the state a deadlock starts from.
-// Measured on sockets (docs/watch.md): it fired in no run outside a hang (sim's app on the
-// ramps and holds before their onsets, the fixes, a real Tomcat 10.1 before its onset), where
-// 100 ms fired once on the healthy Tomcat; in a hang it fires one or two 250 ms census windows
-// after the onset, one window earlier than 500 ms.
+// Measured on sockets (docs/watch.md): before an onset it fired in no run (sim's app on the
+// ramps and holds, the fixes, a real Tomcat 10.1), where 100 ms fired once on the healthy
+// Tomcat; in a hang it fires one or two 250 ms census windows after the onset, one window
+// earlier than 500 ms. It did fire on an async app driven to 150 % of its bound, after its
+// saturation collapse (a self-call queued 412 ms behind a deep queue).
 const DefaultWarnAfter = 250 * time.Millisecond
 
-// DefaultWarnFraction is the share of the worker pool (--workers) that requests in flight must
-// reach, in an app seen calling itself, for the pool warning: 14 of 16 workers. The deadlock
-// comes when every worker holds a page; on sim's quick ramp (16 workers x 200 ms) 14 pages were
-// in flight a quarter to half a second before it, and under a steady load at 70 % of Little's
-// bound (11.2 workers busy on average) the count stays below it (docs/watch.md).
+// DefaultWarnFraction is the share of the worker pool (--workers) that the requests held at
+// once (SelfCalls.RequestsInFlightPeak) must reach, in an app seen calling itself, for the pool
+// warning: 14 of 16 workers. The deadlock comes when every worker holds a page; on sim's quick
+// ramp (16 workers x 200 ms) 14 were held 1.5 to 1.75 s before it, while a steady even load at
+// 70 % of Little's bound (11.2 workers busy on average) held at most 13 (docs/watch.md): 13
+// would have left no margin there, 15 led the ramp's collapse by 0.5 to 0.75 s only.
 const DefaultWarnFraction = 0.875
 
 // groupRefresh spaces the searches for the processes below the listener's holders: a pre-fork
