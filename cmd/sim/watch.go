@@ -48,13 +48,17 @@ Self-calls: client sockets held by the processes behind the port (the listening 
 whose other end is the port's own server side. The census counts them by state ("selfcall":
 {"connections": {state: n}, "waiting", "waiting_accept_queue", "waiting_unread",
 "oldest_wait_ms", "callers", "processes", "first_seen_unix_nano", "warning", "warn_after_ms",
-"requests_in_flight", "workers", "wait_warning", "pool_warning", "warn_fraction"}); a self-call is
-waiting when its request is sent and not yet answered (the kernel's tcp_info). The warning is on
-while a self-call has waited --warn-after or longer (wait), or, with --workers, while an app seen
-calling itself holds requests unanswered on its port (requests_in_flight) for --warn-fraction of
-its workers (pool: before the pool is full). Prometheus: sim_selfcall_connections{port,state},
-sim_selfcall_waiting, sim_selfcall_waiting_oldest_seconds, sim_requests_in_flight,
-sim_selfcall_warning and more (deploy/prometheus/selfcall-rules.yml is a ready alerting rule).
+"requests_in_flight", "requests_in_flight_peak", "workers", "wait_warning", "pool_warning",
+"pool_rule_off", "warn_fraction"}); a self-call is waiting when its request is sent and not yet
+answered (the kernel's tcp_info). With --upstream, the processes behind that port (PHP-FPM
+behind nginx on --port) are the app's too. The warning is on while a self-call has waited
+--warn-after or longer (wait), or, with --workers, when an app seen calling itself held
+requests on its port for --warn-fraction of its workers at once since the census before
+(requests_in_flight_peak; pool: before the pool is full; off for good once the app held more
+requests than workers with its self-calls answered: async). Prometheus:
+sim_selfcall_connections{port,state}, sim_selfcall_waiting, sim_selfcall_waiting_oldest_seconds,
+sim_requests_in_flight(_peak), sim_selfcall_warning, sim_selfcall_warning_samples_total{rule}
+and more (deploy/prometheus/selfcall-rules.yml is a ready alerting rule).
 
 Every request takes a fresh sample (concurrent requests share one); the agent also samples by
 itself every --interval, so that it prints, once, when it first sees a self-call:
@@ -85,8 +89,8 @@ Once listening it prints one line:
 	f.BoolVar(&cfg.AllowNonLoopback, "allow-non-loopback", false, "listen beyond loopback and answer any IP or single-label Host (containers); requires a token")
 	f.StringVar(&cfg.Token, "token", "", "bearer token required on every request (default $"+watchTokenEnv+"); required beyond loopback")
 	f.DurationVar(&cfg.WarnAfter, "warn-after", cfg.WarnAfter, "the self-call warning fires while a self-call has waited this long for its answer")
-	f.IntVar(&cfg.Workers, "workers", 0, "the app's worker pool size (maxThreads; workers x threads): turns on the pool warning (0: off)")
-	f.Float64Var(&cfg.WarnFraction, "warn-fraction", 0, fmt.Sprintf("the pool warning fires when the app calls itself and its requests in flight reach this share of --workers (0: %v)", watch.DefaultWarnFraction))
+	f.IntVar(&cfg.Workers, "workers", 0, "the app's worker pool size (maxThreads; workers x threads) when pages hold their worker during a self-call: turns on the pool warning (0: off; leave it off for an async app)")
+	f.Float64Var(&cfg.WarnFraction, "warn-fraction", 0, fmt.Sprintf("the pool warning fires when an app seen calling itself held this share of --workers requests at once since the census before (0: %v)", watch.DefaultWarnFraction))
 	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "the agent samples by itself this often (0: only when asked), to notice the first self-call")
 	return cmd
 }
