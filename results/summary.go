@@ -71,7 +71,10 @@ type Summary struct {
 	AppURL    string `json:"app_url,omitempty"`
 	AdminURL  string `json:"admin_url,omitempty"`
 	StaticURL string `json:"static_url,omitempty"`
-	ServePID  int    `json:"serve_pid,omitempty"`
+	// PoolURL is the worker pool's connector behind a front proxy (front_proxy), whose port the
+	// census counts; AppURL is then the proxy's.
+	PoolURL  string `json:"pool_url,omitempty"`
+	ServePID int    `json:"serve_pid,omitempty"`
 
 	// Complete is false from the start of the run until the final summary is written, so an
 	// interrupted run leaves a record marked incomplete.

@@ -72,6 +72,8 @@ const (
 	DefaultMaxPerRoute       = 2    // HttpClient DefaultMaxPerRoute
 	DefaultMaxTotal          = 20   // HttpClient MaxTotal
 	DefaultNoFile            = 4096 // the incident's ulimit -n: it hung at the 4,023rd socket
+	// DefaultProxyReadTimeout is nginx's fastcgi_read_timeout and proxy_read_timeout default.
+	DefaultProxyReadTimeout = 60 * time.Second
 	// DefaultWorkTimeSeed seeds the work time draws when no seed is given: fixed rather than
 	// taken from the clock, so that two runs of the same config draw the same work times.
 	DefaultWorkTimeSeed = 1
@@ -165,6 +167,13 @@ type Config struct {
 	BulkheadThreads int `json:"bulkhead_threads"`
 
 	Static StaticConfig `json:"static"`
+
+	// The front proxy (nginx in front of PHP-FPM). FrontProxy puts a reverse proxy on Addr in
+	// front of the worker pool, whose connector then listens on PoolAddr; ProxyReadTimeout is
+	// how long the proxy waits for the pool's answer (0: for ever).
+	FrontProxy       bool          `json:"front_proxy"`
+	ProxyReadTimeout time.Duration `json:"proxy_read_timeout"`
+	PoolAddr         string        `json:"pool_addr"`
 }
 
 // StaticConfig selects the server of the static file in the split topology.
@@ -253,13 +262,17 @@ func (c *Config) Validate() error {
 			"empty unless topology is split with static.server nginx (it is nginx's folder)"},
 		{c.StaticAddr != defaultListenAddr && (!topology.Must(c.Topology).UsesStaticAddr() || c.Static.URL != ""), "static_addr", c.StaticAddr,
 			"the default " + defaultListenAddr + " unless topology is split without static.url, or bulkhead: only then is a static listener started"},
+		{c.PoolAddr != defaultListenAddr && !c.FrontProxy, "pool_addr", c.PoolAddr,
+			"the default " + defaultListenAddr + " unless front_proxy is true: only then does the pool listen apart from addr"},
+		{c.ProxyReadTimeout != DefaultProxyReadTimeout && !c.FrontProxy, "proxy_read_timeout", c.ProxyReadTimeout,
+			fmt.Sprintf("the default %v unless front_proxy is true: there is no proxy to time out", DefaultProxyReadTimeout)},
 	}
 	for _, ch := range checks {
 		if ch.bad {
 			return invalid.Field(ch.field, ch.value, ch.allowed)
 		}
 	}
-	for _, a := range []struct{ field, addr string }{{"addr", c.Addr}, {"admin_addr", c.AdminAddr}, {"static_addr", c.StaticAddr}} {
+	for _, a := range []struct{ field, addr string }{{"addr", c.Addr}, {"admin_addr", c.AdminAddr}, {"static_addr", c.StaticAddr}, {"pool_addr", c.PoolAddr}} {
 		if c.AllowNonLoopback {
 			if err := checkHostPort(a.addr); err != nil {
 				return invalid.Field(a.field, a.addr, "host:port, port 0 to 65535")
@@ -353,7 +366,16 @@ func (c Config) Hang() topology.Server {
 		Unpooled:      !c.SelfCallPool,
 		LeaseTimeout:  c.ConnectionRequestTimeout,
 		SocketTimeout: c.SocketTimeout,
+		ProxyTimeout:  c.proxyTimeout(),
 	}
+}
+
+// proxyTimeout is the front proxy's read timeout when there is a proxy, else 0.
+func (c Config) proxyTimeout() time.Duration {
+	if !c.FrontProxy {
+		return 0
+	}
+	return c.ProxyReadTimeout
 }
 
 // CanHang says whether c's server has an absorbing hang state (topology.CanHang).

@@ -203,6 +203,19 @@ func Keys() []Key {
 		spec[string]{name: "static.url", def: "", example: "http://nginx:8088", check: baseURL,
 			usage: "split: fetch the static file from this base URL instead of starting a static server",
 			field: func(c *Config) *string { return &c.Static.URL }}.key(),
+		// The front proxy (nginx in front of PHP-FPM): its own listener on addr, a new upstream
+		// connection per request to the worker pool's connector on pool_addr, and its own timeout.
+		spec[bool]{name: "front_proxy", def: false, example: true,
+			usage:   "a reverse proxy in front of the worker pool, as nginx in front of PHP-FPM: it listens on addr (where the load and the self-call go) and accepts every connection, keeps them alive, opens a new connection to the pool's connector (pool_addr) per request, closes it when its client leaves (nginx's 499) and answers 504 after proxy_read_timeout",
+			field:   func(c *Config) *bool { return &c.FrontProxy },
+			profile: true}.key(),
+		spec[time.Duration]{name: "proxy_read_timeout", def: DefaultProxyReadTimeout, example: 3 * time.Second, check: atLeastZero(" (0 = none)"),
+			usage:   "front_proxy: how long the proxy waits for the pool's answer after sending a request before it answers 504 and closes the upstream connection (nginx's fastcgi_read_timeout / proxy_read_timeout, 60s); 0 = for ever",
+			field:   func(c *Config) *time.Duration { return &c.ProxyReadTimeout },
+			profile: true}.key(),
+		spec[string]{name: "pool_addr", def: defaultListenAddr, example: "127.0.0.1:18083",
+			usage: "front_proxy: the worker pool's connector host:port, behind the proxy (PHP-FPM's listen address)",
+			field: func(c *Config) *string { return &c.PoolAddr }}.key(),
 	}
 }
 

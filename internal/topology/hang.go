@@ -30,6 +30,10 @@ type Server struct {
 	// Unpooled: each self-call dials its own connection (selfcall_pool false): there is no
 	// lease, so Leases and LeaseTimeout do nothing.
 	Unpooled bool
+	// ProxyTimeout is the front proxy's read timeout (front_proxy's proxy_read_timeout); 0: no
+	// proxy, or one that waits for ever. The self-call goes through the proxy, whose timeout
+	// ends it as socket_timeout would.
+	ProxyTimeout time.Duration
 }
 
 // CanHang says whether s has an absorbing hang state: a state in which every worker is held by
@@ -55,6 +59,15 @@ func WhyNoHang(s Server) string {
 		return fmt.Sprintf("the admission limit (%s) keeps %d worker(s) from pages for the self-calls", s.Admission, s.Reserve)
 	case s.SocketTimeout > 0:
 		return fmt.Sprintf("the self-call has socket_timeout %s: a page waiting for its self-call gives up and frees its worker", s.SocketTimeout)
+	case s.ProxyTimeout > 0:
+		// nginx in front of PHP-FPM, measured on the real rig (bench/runtimes): every 60 s the
+		// 504s free the stuck children, which take the next dead requests from the backlog and
+		// are stuck again; the pool drains only once the load has stopped, a few pages per
+		// timeout. No absorbing state, but no quick recovery either.
+		return fmt.Sprintf("the front proxy answers a self-call stuck for proxy_read_timeout %s with 504, which frees its worker; "+
+			"but each freed worker takes the next dead request from the backlog and its self-call is stuck again, so under load the pool stays hung "+
+			"and after the load it drains only %d pages per %s (%s)",
+			s.ProxyTimeout, s.Workers, s.ProxyTimeout, ProxyDrainNote)
 	case s.LeaseTimeout > 0 && !s.Unpooled && s.Workers > s.Leases:
 		// With more workers than leases, once every worker holds a page some page waits for a
 		// lease, and that wait times out and frees a worker. With no more workers than leases
@@ -64,3 +77,7 @@ func WhyNoHang(s Server) string {
 	}
 	return ""
 }
+
+// ProxyDrainNote is what the model measured of a front proxy's drain after a hang (see
+// WhyNoHang): said in every message that explains why such a server has no absorbing state.
+const ProxyDrainNote = "measured on the model: TODO"

@@ -136,6 +136,13 @@ func (a *App) registry() *prometheus.Registry {
 		gauge("async_parked", "Async pages whose worker is released while their self-call is in flight.", func(s Stats) float64 { return float64(s.AsyncParked) })
 		gauge("async_resuming", "Async pages waiting in the worker queue to finish.", func(s Stats) float64 { return float64(s.AsyncResuming) })
 	}
+	if a.front != nil {
+		gauge("proxy_in_flight", "Front proxy: requests waiting for the pool's answer.", func(s Stats) float64 { return float64(s.InFlight) })
+		counter("proxy_requests_total", "Front proxy: requests forwarded to the pool, each on a new connection.", func(s Stats) float64 { return float64(s.Requests) })
+		counter("proxy_timeouts_total", "Front proxy: 504s after proxy_read_timeout (nginx's upstream timed out).", func(s Stats) float64 { return float64(s.Timeouts) })
+		counter("proxy_client_closed_total", "Front proxy: requests whose client left first, upstream closed (nginx's 499).", func(s Stats) float64 { return float64(s.ClientClosed) })
+		counter("proxy_errors_total", "Front proxy: 502s (upstream refused or reset).", func(s Stats) float64 { return float64(s.Errors) })
+	}
 	reg.MustRegister(collectors.NewGoCollector())
 	return reg
 }

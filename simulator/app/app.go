@@ -25,6 +25,7 @@ import (
 
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/connector"
+	"github.com/simdev/sim/simulator/proxy"
 	"github.com/simdev/sim/simulator/selfcall"
 	"github.com/simdev/sim/simulator/static"
 )
@@ -45,6 +46,7 @@ type App struct {
 
 	conn       *connector.Connector
 	staticConn *connector.Connector // bulkhead only
+	front      *proxy.Proxy         // front_proxy only: on addr, in front of conn
 	client     *selfcall.Client
 	admin      *adminServer
 	static     static.Server
@@ -77,8 +79,8 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 	life, cancel := context.WithCancel(context.Background())
 	a := &App{
 		cfg: cfg, mech: topology.Must(cfg.Topology).Mechanics, life: life, cancel: cancel, started: time.Now(),
-		// One per connector that serves: the app's and the bulkhead's.
-		serveErr: make(chan error, 2),
+		// One per server that serves: the app's connector, the bulkhead's, the front proxy.
+		serveErr: make(chan error, 3),
 	}
 	ok := false
 	defer func() {
@@ -114,15 +116,29 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 			ccfg.Gate = a.admit.gate
 		}
 	}
-	conn, err := connector.New(cfg.Addr, ccfg, r)
+	// With a front proxy the pool's connector is behind it, on pool_addr (PHP-FPM's port), and
+	// the proxy takes addr: the app's public address, where the load and the self-call go.
+	poolAddr := cfg.Addr
+	if cfg.FrontProxy {
+		poolAddr = cfg.PoolAddr
+	}
+	conn, err := connector.New(poolAddr, ccfg, r)
 	if err != nil {
 		return nil, fmt.Errorf("app listener: %w", err)
 	}
 	a.conn = conn
+	public := net.Addr(conn.Addr())
+	if cfg.FrontProxy {
+		a.front, err = proxy.Start(cfg.Addr, proxy.Config{Upstream: selfAddr(conn.Addr()), ReadTimeout: cfg.ProxyReadTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("front proxy listener: %w", err)
+		}
+		public = a.front.Addr()
+	}
 
 	switch a.mech.Fragment {
 	case topology.FromSelf:
-		a.staticURL = "http://" + selfAddr(conn.Addr())
+		a.staticURL = "http://" + selfAddr(public)
 	case topology.FromSeparate:
 		if cfg.Static.URL != "" {
 			// An external server (docker-compose's nginx): not ours to start or stop.
@@ -158,6 +174,9 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
 	go func() { a.serveErr <- conn.Serve() }()
+	if a.front != nil {
+		go func() { a.serveErr <- a.front.Serve() }()
+	}
 	if a.staticConn != nil {
 		go func() { a.serveErr <- a.staticConn.Serve() }()
 	}
@@ -179,8 +198,17 @@ func selfAddr(addr net.Addr) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
-// URL is the app's base URL.
-func (a *App) URL() string { return "http://" + a.conn.Addr().String() }
+// URL is the app's base URL: the front proxy's with front_proxy, else the connector's.
+func (a *App) URL() string {
+	if a.front != nil {
+		return "http://" + a.front.Addr().String()
+	}
+	return "http://" + a.conn.Addr().String()
+}
+
+// PoolURL is the base URL of the worker pool's connector: behind the front proxy with
+// front_proxy (where the dead requests wait in its backlog), else the same as URL.
+func (a *App) PoolURL() string { return "http://" + a.conn.Addr().String() }
 
 // AdminURL is the admin listener's base URL.
 func (a *App) AdminURL() string { return a.admin.url }
@@ -202,6 +230,9 @@ func (a *App) Close() error {
 	a.closeOne.Do(func() {
 		a.cancel()
 		var errs []error
+		if a.front != nil {
+			errs = append(errs, a.front.Close())
+		}
 		if a.conn != nil {
 			errs = append(errs, a.conn.Close())
 		}

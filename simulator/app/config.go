@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/simdev/sim/internal/serverconf"
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/connector"
 )
 
@@ -54,4 +55,15 @@ func connectorConfig(c Config) connector.Config {
 		TCPKeepAlive:       c.TCPKeepAlive,
 		CloseAfterResponse: !c.KeepAlive,
 	}
+}
+
+// Listeners are the listeners `sim serve` prints for cfg, in order, and the runner waits for:
+// the topology's (topology.Topology.Listeners), and "pool" when a front proxy stands on addr
+// in front of the worker pool's connector.
+func Listeners(cfg Config, externalStatic bool) []string {
+	out := topology.Must(cfg.Topology).Listeners(externalStatic)
+	if cfg.FrontProxy {
+		out = append(out, "pool")
+	}
+	return out
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/simdev/sim/simulator/proxy"
 )
 
 // Stats is the app's state as the admin listener reports it (/stats, and /metrics).
@@ -51,6 +53,10 @@ type Stats struct {
 	// flight; AsyncResuming wait in the worker queue for one to finish (counted in Queued too).
 	AsyncParked   int64 `json:"async_parked"`
 	AsyncResuming int64 `json:"async_resuming"`
+	// The front proxy (front_proxy): its address and the pool's, and its counts (proxy.Stats).
+	ProxyAddr string `json:"proxy_addr,omitempty"`
+	PoolAddr  string `json:"pool_addr,omitempty"`
+	proxy.Stats
 
 	FDsOpen    int     `json:"fds_open"`
 	FDLimit    int     `json:"fd_limit"`
@@ -94,6 +100,10 @@ func (a *App) Stats() Stats {
 	}
 	if a.mech.QueueLimit {
 		s.MaxQueueSize = a.cfg.MaxQueueSize
+	}
+	if a.front != nil {
+		s.ProxyAddr, s.PoolAddr = a.front.Addr().String(), a.conn.Addr().String()
+		s.Stats = a.front.Stats()
 	}
 	if ad := a.admit; ad != nil {
 		s.AdmissionLimit = ad.permits.Size()

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/redact"
-	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -228,8 +227,14 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		}
 		defer r.stopServe()
 		sum.AppURL, sum.AdminURL, sum.StaticURL = r.serve.URL("app"), r.serve.URL("admin"), r.serve.URL("static")
+		sum.PoolURL = r.serve.URL("pool")
 		sum.ServePID = r.serve.PID()
 		r.pageURL, r.port, r.childDone = sum.AppURL+"/page", portOf(sum.AppURL), r.serve.Done()
+		if sum.PoolURL != "" {
+			// The load goes to the front proxy; the waiting requests, and their CLOSE_WAIT
+			// sockets, are in the pool's backlog: the census counts the pool's port.
+			r.port = portOf(sum.PoolURL)
+		}
 		adminURL = sum.AdminURL
 	} else {
 		r.pageURL, r.port = r.o.Target, r.o.WatchPort
@@ -284,7 +289,7 @@ func (r *job) startServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ready := topology.Must(r.cfg.Topology).Listeners(r.cfg.Static.URL != "")
+	ready := app.Listeners(r.cfg, r.cfg.Static.URL != "")
 	r.serve, err = child.Start(ctx, child.Spec{
 		Name: "sim serve", Path: r.o.Exe, Args: args, Ready: ready, Log: &lossyWriter{w: serveLog},
 		ReadyTimeout: 15 * time.Second,
