@@ -145,4 +145,3 @@ func newStaticCmd() *cobra.Command {
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "listen host:port")
 	return cmd
 }
-
