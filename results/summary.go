@@ -149,6 +149,10 @@ type Summary struct {
 	SelfcallMeanMS float64 `json:"selfcall_mean_ms"`
 	// AcceptErrors is the app's accept() error count at the end (EMFILE once fds run out).
 	AcceptErrors int64 `json:"accept_errors"`
+	// ProxyTimeouts and ProxyClientClosed are the front proxy's 504s and 499s at the end
+	// (front_proxy; 0 without one): nginx's "upstream timed out" and client-closed counts.
+	ProxyTimeouts     int64 `json:"proxy_timeouts,omitempty"`
+	ProxyClientClosed int64 `json:"proxy_client_closed,omitempty"`
 
 	// Recovered is true when a probe after the load got a 2xx; RecoveryS is how long after the
 	// load stopped that probe was sent, null when not recovered.

@@ -38,4 +38,18 @@ func TestHangMessages(t *testing.T) {
 	if got := c.NoHang(); got != "" || !c.CanHang() {
 		t.Errorf("self with connection_request_timeout and selfcall_pool false: NoHang %q, want it to hang", got)
 	}
+	// A front proxy's read timeout (nginx's 60 s by default) rules the absorbing state out; a
+	// proxy_read_timeout of 0 does not, and proxy_read_timeout does nothing without a proxy.
+	c.FrontProxy = true
+	if got := c.NoHang(); !strings.Contains(got, "front proxy") || c.CanHang() {
+		t.Errorf("self with front_proxy: NoHang %q, want the proxy's timeout named", got)
+	}
+	c.ProxyReadTimeout = 0
+	if got := c.NoHang(); got != "" {
+		t.Errorf("self with front_proxy and proxy_read_timeout 0: NoHang %q, want it to hang", got)
+	}
+	c.FrontProxy = false
+	if got := c.Hang().ProxyTimeout; got != 0 {
+		t.Errorf("no front proxy: ProxyTimeout %v, want 0", got)
+	}
 }

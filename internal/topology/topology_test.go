@@ -82,6 +82,15 @@ func TestCanHang(t *testing.T) {
 			}
 		}
 	}
+	// A front proxy's read timeout ends a stuck self-call as socket_timeout does, and says
+	// plainly that the pool drains slowly.
+	s := Server{Mechanics: Mechanics{Fragment: FromSelf}, Workers: 16, Leases: 2, Unpooled: true, ProxyTimeout: time.Minute}
+	if why := WhyNoHang(s); CanHang(s) || !strings.Contains(why, "proxy_read_timeout 1m0s") || !strings.Contains(why, "16 pages per 1m0s") {
+		t.Errorf("front proxy with a read timeout: CanHang %v, WhyNoHang %q", CanHang(s), why)
+	}
+	if s.ProxyTimeout = 0; !CanHang(s) {
+		t.Error("a front proxy without a read timeout: CanHang says no")
+	}
 	// Mechanics, not names: an admission limit that reserves no worker (which the keys' checks
 	// refuse today) lets pages hold every worker, whatever its mode.
 	if !CanHang(Server{Mechanics: Mechanics{Fragment: FromSelf, Admission: true}, Workers: 4, Admission: AdmitReject, Leases: 2}) {

@@ -340,6 +340,7 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 	}
 
 	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakAcceptQueue, s.PeakFDs, s.AcceptErrors = 0, 0, 0, 0, 0
+	s.ProxyTimeouts, s.ProxyClientClosed = 0, 0
 	for _, x := range timeline {
 		// A gap in the census measured nothing; its zero is not a count.
 		if !x.SocketsMissing && x.CloseWait > s.PeakCloseWait {
@@ -352,6 +353,8 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		// Cumulative in the app: the largest is the latest, and a window where /stats did not
 		// answer reports 0, which must not hide it.
 		s.AcceptErrors = max(s.AcceptErrors, x.AcceptErrors)
+		s.ProxyTimeouts = max(s.ProxyTimeouts, x.ProxyTimeouts)
+		s.ProxyClientClosed = max(s.ProxyClientClosed, x.ProxyClientClosed)
 	}
 	selfCalls(s, timeline, onset, collapsed)
 }

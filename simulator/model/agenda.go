@@ -39,6 +39,9 @@ const (
 	qIdle                  // the first idle timer of a keep-alive connection
 	qFinWait               // an orphaned FIN_WAIT2 socket's end (finTimeout)
 	qTimeWait              // a TIME_WAIT socket's end (timeWait)
+	qProxyRead             // the front proxy's read timeout (proxy_read_timeout)
+	qProxyConnect          // the front proxy's connect timeout (nginx's 60 s)
+	qProxyIdle             // the first idle timer of a front proxy's keep-alive connection
 	nQueues
 )
 

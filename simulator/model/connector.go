@@ -211,6 +211,11 @@ func (e *engine) onInnerArrive(ev event) {
 		return
 	}
 	in.state = rsPending
+	if in.front.id >= 0 {
+		// It has reached the front proxy, which forwards it to the pool's connector.
+		e.proxy.forward(e, ev.id)
+		return
+	}
 	c := e.conns.live(in.conn)
 	if c == nil {
 		return

@@ -22,6 +22,7 @@ type observer interface {
 //   - app, bulk: the app's connector and the bulkhead's static connector (connector.go);
 //   - page: the /page handler and its admission limit (handler.go);
 //   - pool: the self-call client's pool (pool.go);
+//   - proxy: the front proxy in front of the app's connector (proxy.go);
 //   - client: the load client and the recovery probes (client.go).
 //
 // A new mechanic is a new part: a type with its state, its methods taking the engine, its
@@ -39,6 +40,7 @@ type engine struct {
 	bulk   connector
 	page   pageHandler
 	pool   selfCallPool
+	proxy  frontProxy
 	client loadClient
 
 	obs observer
@@ -176,6 +178,10 @@ func (e *engine) dispatch(ev event) bool {
 		e.page.endPage(e, ev.id)
 	case evIdleTimeout:
 		return e.tcp.onIdleTimeout(e, ev)
+	case evProxyTimeout:
+		return e.proxy.onReadTimeout(e, ev)
+	case evProxyConnectTimeout:
+		return e.proxy.onConnectTimeout(e, ev)
 	case evReap:
 		c := e.conns.live(ref{ev.id, ev.gen})
 		if c == nil || c.srv != tCloseWait {
@@ -270,6 +276,7 @@ func (e *engine) cloneParts(a *cloner) {
 	e.bulk.clone(a)
 	e.page.clone(a)
 	e.pool.clone(a)
+	e.proxy.clone(a)
 	e.client.clone(a)
 }
 

@@ -423,13 +423,15 @@ func (r *recorder) sample(e *engine) {
 	}
 	s.AppUp = true
 	s.AppStats = results.AppStats{
-		WorkersBusy:     e.app.workers.held,
-		Queued:          e.app.workers.waiting,
-		ConnectionsOpen: e.app.open,
-		SelfcallLeased:  e.pool.total.held,
-		SelfcallWaiting: e.pool.route.waiting + e.pool.total.waiting,
-		AcceptErrors:    e.app.acceptErrors,
-		FDsOpen:         e.tcp.fds(),
+		WorkersBusy:       e.app.workers.held,
+		Queued:            e.app.workers.waiting,
+		ConnectionsOpen:   e.app.open,
+		SelfcallLeased:    e.pool.total.held,
+		SelfcallWaiting:   e.pool.route.waiting + e.pool.total.waiting,
+		AcceptErrors:      e.app.acceptErrors,
+		FDsOpen:           e.tcp.fds(),
+		ProxyTimeouts:     e.proxy.timeouts,
+		ProxyClientClosed: e.proxy.clientClosed,
 	}
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)

@@ -56,6 +56,10 @@ type params struct {
 	// an orphaned FIN_WAIT2). Run sets it; a steady system has no record and leaves it off (see
 	// Steady for why that cannot change a hang).
 	sockets bool
+	// frontProxy: a front proxy stands in front of the pool (front_proxy); proxyRead is its read
+	// timeout (0: none), proxyConnect its connect timeout and proxyIdle its keep-alive timeout.
+	frontProxy                         bool
+	proxyRead, proxyConnect, proxyIdle float64
 	// delays are the agenda's fixed delays, by queue (setDelays).
 	delays [nQueues]float64
 }
@@ -89,6 +93,12 @@ func newParams(c serverconf.Config) params {
 		pageOverhead: PageOverhead.Seconds(),
 		inProcess:    (PageOverhead + InProcessReadTime).Seconds(),
 		sockets:      true,
+	}
+	if c.FrontProxy {
+		p.frontProxy = true
+		p.proxyRead = c.ProxyReadTimeout.Seconds()
+		p.proxyConnect = ProxyConnectTimeout.Seconds()
+		p.proxyIdle = ProxyIdleTimeout.Seconds()
 	}
 	if p.bio {
 		p.maxConns = p.workers
@@ -126,4 +136,7 @@ func (p *params) setDelays() {
 	d[qIdle] = p.idleTimeout
 	d[qFinWait] = finTimeout
 	d[qTimeWait] = timeWait
+	d[qProxyRead] = p.proxyRead
+	d[qProxyConnect] = p.proxyConnect
+	d[qProxyIdle] = p.proxyIdle
 }

@@ -141,5 +141,8 @@ func statsOf(st app.Stats) results.AppStats {
 		SelfcallWaiting: st.SelfcallWaiting,
 		AcceptErrors:    st.AcceptErrors,
 		FDsOpen:         st.FDsOpen,
+		// Zero without a front proxy (app.Stats embeds proxy.Stats).
+		ProxyTimeouts:     st.Timeouts,
+		ProxyClientClosed: st.ClientClosed,
 	}
 }

@@ -142,13 +142,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var ne net.Error
 		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			p.timeouts.Add(1)
+			http.Error(w, fmt.Sprintf("gateway timeout: upstream timed out (%v)", err), http.StatusGatewayTimeout)
 		case r.Context().Err() != nil:
 			// The client left (or the proxy is stopping): no answer, the connection closes.
 			p.clientClosed.Add(1)
 			panic(http.ErrAbortHandler)
-		case errors.As(err, &ne) && ne.Timeout():
-			p.timeouts.Add(1)
-			http.Error(w, fmt.Sprintf("gateway timeout: upstream timed out (%v)", err), http.StatusGatewayTimeout)
 		default:
 			p.errs.Add(1)
 			http.Error(w, fmt.Sprintf("bad gateway: %v", err), http.StatusBadGateway)
