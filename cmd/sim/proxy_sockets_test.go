@@ -49,9 +49,27 @@ server:
 // wait, 16 of which move through per read timeout. A socket run that disagrees runs once more.
 func TestFrontProxyEnginesAgree(t *testing.T) {
 	testtier.Long(t) // one or two real-socket runs of 28 s
+	frontProxyAgree(t, fpmQuick)
+}
+
+// TestDynamicPoolEnginesAgree is TestFrontProxyEnginesAgree with PHP-FPM's pm = dynamic: the
+// pool starts with 4 workers (Debian's start_servers is 2, and the rig's warm-up had grown it)
+// and grows by one a second while none is idle, so it hangs early in the ramp.
+func TestDynamicPoolEnginesAgree(t *testing.T) {
+	testtier.Long(t) // one or two real-socket runs of 28 s
+	dynamic := strings.Replace(fpmQuick, "  front_proxy: true\n", "  front_proxy: true\n  pool_start_workers: 4\n", 1)
+	if dynamic == fpmQuick {
+		t.Fatal("the profile has no front_proxy line to add pool_start_workers after")
+	}
+	frontProxyAgree(t, dynamic)
+}
+
+// frontProxyAgree runs profile (a YAML document) on the model and on sockets (twice at most)
+// and holds them to each other and to the pile in the pool's backlog.
+func frontProxyAgree(t *testing.T, profile string) {
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "fpm-quick.yaml")
-	if err := os.WriteFile(prof, []byte(fpmQuick), 0o644); err != nil {
+	if err := os.WriteFile(prof, []byte(profile), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	run := func(engine, out string) *results.Record {

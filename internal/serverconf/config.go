@@ -75,6 +75,10 @@ const (
 	DefaultNoFile            = 4096 // the incident's ulimit -n: it hung at the 4,023rd socket
 	// DefaultProxyReadTimeout is nginx's fastcgi_read_timeout and proxy_read_timeout default.
 	DefaultProxyReadTimeout = 60 * time.Second
+	// DefaultPoolMinSpare and DefaultPoolMaxSpare are Debian's www.conf pm.min_spare_servers
+	// and pm.max_spare_servers.
+	DefaultPoolMinSpare = 1
+	DefaultPoolMaxSpare = 3
 	// DefaultWorkTimeSeed seeds the work time draws when no seed is given: fixed rather than
 	// taken from the clock, so that two runs of the same config draw the same work times.
 	DefaultWorkTimeSeed = 1
@@ -178,6 +182,12 @@ type Config struct {
 	FrontProxy       bool          `json:"front_proxy"`
 	ProxyReadTimeout time.Duration `json:"proxy_read_timeout"`
 	PoolAddr         string        `json:"pool_addr"`
+	// A dynamic pool (PHP-FPM's pm = dynamic): PoolStartWorkers > 0 (bio) starts the pool with
+	// that many workers, grown every second while fewer than PoolMinSpare are idle and shrunk
+	// by one while more than PoolMaxSpare are.
+	PoolStartWorkers int `json:"pool_start_workers"`
+	PoolMinSpare     int `json:"pool_min_spare"`
+	PoolMaxSpare     int `json:"pool_max_spare"`
 }
 
 // StaticConfig selects the server of the static file in the split topology.
@@ -281,6 +291,12 @@ func (c *Config) Validate() error {
 			"the default " + defaultListenAddr + " unless topology is split without static.url, or bulkhead: only then is a static listener started"},
 		{c.PoolAddr != defaultListenAddr && !c.FrontProxy, "pool_addr", c.PoolAddr,
 			"the default " + defaultListenAddr + " unless front_proxy is true: only then does the pool listen apart from addr"},
+		{c.PoolStartWorkers > 0 && c.Connector != BIO, "pool_start_workers", c.PoolStartWorkers,
+			"0 unless connector is bio (a dynamic pool of processes each accepting when free, as PHP-FPM's)"},
+		{c.PoolStartWorkers > c.MaxThreads, "pool_start_workers", c.PoolStartWorkers, fmt.Sprintf("0 to max_threads (%d)", c.MaxThreads)},
+		{c.PoolStartWorkers == 0 && (c.PoolMinSpare != DefaultPoolMinSpare || c.PoolMaxSpare != DefaultPoolMaxSpare), "pool_min_spare", c.PoolMinSpare,
+			"the defaults (pool_min_spare 1, pool_max_spare 3) unless pool_start_workers > 0: a static pool has no spares to keep"},
+		{c.PoolMinSpare > c.PoolMaxSpare, "pool_max_spare", c.PoolMaxSpare, fmt.Sprintf("at least pool_min_spare (%d)", c.PoolMinSpare)},
 		{c.ProxyReadTimeout != DefaultProxyReadTimeout && !c.FrontProxy, "proxy_read_timeout", c.ProxyReadTimeout,
 			fmt.Sprintf("the default %v unless front_proxy is true: there is no proxy to time out", DefaultProxyReadTimeout)},
 	}

@@ -220,6 +220,19 @@ func Keys() []Key {
 		spec[string]{name: "pool_addr", def: defaultListenAddr, example: "127.0.0.1:18083",
 			usage: "front_proxy: the worker pool's connector host:port, behind the proxy (PHP-FPM's listen address)",
 			field: func(c *Config) *string { return &c.PoolAddr }}.key(),
+		// A dynamic pool (PHP-FPM's pm = dynamic), the pool behind nginx in Debian's default.
+		spec[int]{name: "pool_start_workers", def: 0, example: 2, check: between(0, maxThreadsLimit),
+			usage:   "connector bio: start the pool with this many workers and grow it as PHP-FPM's pm = dynamic does (pm.start_servers, Debian's 2): every second, while fewer than pool_min_spare are idle, start the missing ones (up to max_threads); with more than pool_max_spare idle, stop one. 0 = max_threads from the start (Tomcat, pm = static)",
+			field:   func(c *Config) *int { return &c.PoolStartWorkers },
+			profile: true}.key(),
+		spec[int]{name: "pool_min_spare", def: DefaultPoolMinSpare, example: 2, check: between(1, maxThreadsLimit),
+			usage:   "pool_start_workers > 0: idle workers the pool keeps at least (pm.min_spare_servers)",
+			field:   func(c *Config) *int { return &c.PoolMinSpare },
+			profile: true}.key(),
+		spec[int]{name: "pool_max_spare", def: DefaultPoolMaxSpare, example: 4, check: between(1, maxThreadsLimit),
+			usage:   "pool_start_workers > 0: idle workers the pool keeps at most (pm.max_spare_servers)",
+			field:   func(c *Config) *int { return &c.PoolMaxSpare },
+			profile: true}.key(),
 	}
 }
 

@@ -158,7 +158,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		// A second <Connector> with its own <Executor>: same connector settings, its own pool
 		// and its own unbounded queue, in this process (so under the same fd limit).
 		scfg := connectorConfig(cfg)
-		scfg.MaxThreads = cfg.BulkheadThreads
+		scfg.MaxThreads, scfg.StartWorkers = cfg.BulkheadThreads, 0
 		sc, err := connector.New(cfg.StaticAddr, scfg, static.Handler())
 		if err != nil {
 			return nil, fmt.Errorf("static listener: %w", err)

@@ -54,6 +54,9 @@ func connectorConfig(c Config) connector.Config {
 		HonorClientClose:   c.HonorClientClose,
 		TCPKeepAlive:       c.TCPKeepAlive,
 		CloseAfterResponse: !c.KeepAlive,
+		StartWorkers:       c.PoolStartWorkers,
+		MinSpare:           c.PoolMinSpare,
+		MaxSpare:           c.PoolMaxSpare,
 	}
 }
 

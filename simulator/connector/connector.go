@@ -87,7 +87,17 @@ type Config struct {
 	// request is done; an error answers 503 with the error's text, unless ctx ended (then no
 	// answer, as for a queued request).
 	Gate func(ctx context.Context, r *http.Request) (release func(), err error)
+	// StartWorkers, if > 0 (bio), starts the pool with that many workers and lets it grow
+	// and shrink as PHP-FPM's pm = dynamic does (pm.start_servers): every SpawnInterval, when
+	// fewer than MinSpare workers are idle (blocked in accept()), it starts MinSpare - idle
+	// more, up to MaxThreads; when more than MaxSpare are idle, it stops one. 0: MaxThreads
+	// workers from the start (Tomcat, pm = static).
+	StartWorkers, MinSpare, MaxSpare int
 }
+
+// SpawnInterval is PHP-FPM's idle-server maintenance period
+// (FPM_IDLE_SERVER_MAINTENANCE_HEARTBEAT, 1 s): a dynamic pool changes size at most this often.
+const SpawnInterval = time.Second
 
 // Stats is a snapshot of the connector.
 type Stats struct {
@@ -100,6 +110,8 @@ type Stats struct {
 	// Rejected counts the requests answered 503 because the worker queue was full
 	// (MaxQueueSize).
 	Rejected int64
+	// Workers is the pool's size now: MaxThreads, or a dynamic pool's (StartWorkers).
+	Workers int
 }
 
 // ErrQueueFull is Worker.Reacquire's error when the worker queue is at MaxQueueSize.
@@ -129,9 +141,13 @@ func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
 		return nil, err
 	}
 	life, cancel := context.WithCancel(context.Background())
+	size := cfg.MaxThreads
+	if cfg.Mode == BIO && cfg.StartWorkers > 0 {
+		size = cfg.StartWorkers
+	}
 	c := &Connector{
 		cfg:     cfg,
-		workers: sem.New(cfg.MaxThreads),
+		workers: sem.New(size),
 		life:    life,
 		cancel:  cancel,
 	}
@@ -164,6 +180,9 @@ func (c *Connector) Addr() *net.TCPAddr { return c.ln.Addr().(*net.TCPAddr) }
 
 // Serve accepts and serves until Close. It returns nil after Close.
 func (c *Connector) Serve() error {
+	if c.cfg.Mode == BIO && c.cfg.StartWorkers > 0 {
+		go c.maintain()
+	}
 	err := c.srv.Serve(c.ln)
 	// Close cancels life first, which ends an Accept waiting for a connection slot or a worker
 	// with net.ErrClosed; net/http may see that before it knows it is closing.
@@ -179,9 +198,33 @@ func (c *Connector) Close() error {
 	return c.srv.Close()
 }
 
+// maintain grows and shrinks a dynamic pool every SpawnInterval (see Config.StartWorkers), as
+// PHP-FPM's fpm_pctl_perform_idle_server_maintenance: idle workers are those blocked in
+// accept() (bio takes its worker before accept: the one waiting there is idle, not busy).
+func (c *Connector) maintain() {
+	t := time.NewTicker(SpawnInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.life.Done():
+			return
+		case <-t.C:
+		}
+		size := c.workers.Size()
+		idle := size - c.workers.Held() + int(c.ln.accepting.Load())
+		switch {
+		case idle < c.cfg.MinSpare && size < c.cfg.MaxThreads:
+			c.workers.Grow(min(c.cfg.MinSpare-idle, c.cfg.MaxThreads-size))
+		case idle > c.cfg.MaxSpare:
+			c.workers.Shrink()
+		}
+	}
+}
+
 // Stats returns a snapshot.
 func (c *Connector) Stats() Stats {
 	return Stats{
+		Workers:         c.workers.Size(),
 		MaxThreads:      c.cfg.MaxThreads,
 		WorkersBusy:     c.workers.Held(),
 		Queued:          c.workers.Waiting(),
@@ -300,12 +343,15 @@ func (w *Worker) acquire() error {
 // Listener is the acceptor: it bounds open connections, takes a worker per connection in bio
 // mode, and survives EMFILE/ENFILE by backing off and retrying forever, as Tomcat does.
 type Listener struct {
-	inner        *net.TCPListener
-	conns        *sem.FIFO
-	workers      *sem.FIFO // bio only
-	life         context.Context
-	keepAlive    bool
-	open         atomic.Int64
+	inner     *net.TCPListener
+	conns     *sem.FIFO
+	workers   *sem.FIFO // bio only
+	life      context.Context
+	keepAlive bool
+	open      atomic.Int64
+	// accepting is 1 while a bio acceptor holds a worker and waits in accept(): that worker
+	// is idle (a PHP-FPM child in accept()), not busy.
+	accepting    atomic.Int64
 	acceptErrors atomic.Int64
 	accepted     atomic.Int64
 }
@@ -328,6 +374,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 	}
 	var delay time.Duration
+	if l.workers != nil {
+		l.accepting.Store(1)
+		defer l.accepting.Store(0)
+	}
 	for {
 		c, err := l.inner.AcceptTCP()
 		if err == nil {

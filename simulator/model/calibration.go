@@ -82,3 +82,7 @@ const (
 	// ProxyIdleTimeout is Debian's nginx.conf keepalive_timeout.
 	ProxyIdleTimeout = 65 * time.Second
 )
+
+// spawnInterval is a dynamic pool's maintenance period: PHP-FPM's
+// FPM_IDLE_SERVER_MAINTENANCE_HEARTBEAT, as simulator/connector.SpawnInterval.
+const spawnInterval = 1.0

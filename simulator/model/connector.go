@@ -44,9 +44,30 @@ func newConnector(p *params, static bool) connector {
 			workers: semaphore{size: p.bulkWorkers},
 		}
 	}
+	size := p.workers
+	if p.poolStart > 0 {
+		size = p.poolStart
+	}
 	return connector{
 		bio: p.bio, maxConns: p.maxConns, backlogCap: p.backlogCap, queueLimit: p.queueLimit,
-		retry: evAcceptRetry, workers: semaphore{size: p.workers},
+		retry: evAcceptRetry, workers: semaphore{size: size},
+	}
+}
+
+// maintain is a dynamic pool's maintenance (pool_start_workers), every spawnInterval, as
+// PHP-FPM's fpm_pctl_perform_idle_server_maintenance and simulator/connector's: with fewer
+// than minSpare workers idle it starts the missing ones (up to max_threads), which accept at
+// once; with more than maxSpare idle it stops one.
+func (k *connector) maintain(e *engine) {
+	p := e.p
+	size := k.workers.size
+	idle := size - k.workers.held
+	switch {
+	case idle < p.minSpare && size < p.workers:
+		k.workers.size += min(p.minSpare-idle, p.workers-size)
+		k.accept(e)
+	case idle > p.maxSpare:
+		k.workers.size--
 	}
 }
 

@@ -63,6 +63,9 @@ func (e *engine) init(p *params, rng *rand.Rand) {
 		pool: newSelfCallPool(p),
 	}
 	e.ag.delay = &p.delays
+	if p.poolStart > 0 {
+		e.schedule(spawnInterval, evPoolTick, -1, 0)
+	}
 }
 
 // schedule schedules an event at time t (a delay that varies: on the agenda's heap).
@@ -178,6 +181,9 @@ func (e *engine) dispatch(ev event) bool {
 		e.page.endPage(e, ev.id)
 	case evIdleTimeout:
 		return e.tcp.onIdleTimeout(e, ev)
+	case evPoolTick:
+		e.app.maintain(e)
+		e.schedule(e.now+spawnInterval, evPoolTick, -1, 0)
 	case evProxyTimeout:
 		return e.proxy.onReadTimeout(e, ev)
 	case evProxyConnectTimeout:

@@ -58,6 +58,9 @@ type params struct {
 	sockets bool
 	// frontProxy: a front proxy stands in front of the pool (front_proxy); proxyRead is its read
 	// timeout (0: none), proxyConnect its connect timeout and proxyIdle its keep-alive timeout.
+	// poolStart > 0: a dynamic pool (pool_start_workers) that starts with poolStart workers
+	// and keeps minSpare to maxSpare idle, up to workers.
+	poolStart, minSpare, maxSpare      int
 	frontProxy                         bool
 	proxyRead, proxyConnect, proxyIdle float64
 	// delays are the agenda's fixed delays, by queue (setDelays).
@@ -93,6 +96,9 @@ func newParams(c serverconf.Config) params {
 		pageOverhead: PageOverhead.Seconds(),
 		inProcess:    (PageOverhead + InProcessReadTime).Seconds(),
 		sockets:      true,
+	}
+	if c.PoolStartWorkers > 0 && p.bio {
+		p.poolStart, p.minSpare, p.maxSpare = c.PoolStartWorkers, c.PoolMinSpare, c.PoolMaxSpare
 	}
 	if c.FrontProxy {
 		p.frontProxy = true

@@ -124,10 +124,10 @@ func TestCloneSharesNothing(t *testing.T) {
 	for _, name := range topology.Names() {
 		systems = append(systems, system{name, name, nil})
 	}
-	// The front proxy's part (nginx in front of PHP-FPM's shape), with its timers running.
+	// The front proxy's part (nginx in front of PHP-FPM's shape, pm = dynamic), with its timers running.
 	systems = append(systems, system{"self+front_proxy", topology.Self, func(c *app.Config) {
 		c.FrontProxy, c.ProxyReadTimeout, c.Connector, c.MaxThreads, c.MaxConnections = true, 3e9, "bio", 16, 16
-		c.AcceptCount, c.KeepAlive, c.SelfCallPool = 4096, false, false
+		c.AcceptCount, c.KeepAlive, c.SelfCallPool, c.PoolStartWorkers = 4096, false, false, 2
 	}})
 	for _, sys := range systems {
 		t.Run(sys.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"time"
 
 	"testing"
@@ -114,3 +115,37 @@ func TestFrontProxyTimeoutFreesStuckWorker(t *testing.T) {
 }
 
 func secondsOf(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// TestDynamicPool: a bio pool started with pool_start_workers (PHP-FPM's pm = dynamic) grows
+// by the missing spare workers at each maintenance tick while none is idle, up to max_threads,
+// and the new workers accept from the backlog at once; idle workers beyond pool_max_spare are
+// stopped one a tick.
+func TestDynamicPool(t *testing.T) {
+	e := partsEngine(t, topology.InProc, func(c *app.Config) {
+		c.Connector, c.MaxThreads, c.MaxConnections, c.AcceptCount = "bio", 4, 4, 100
+		c.PoolStartWorkers, c.PoolMinSpare, c.PoolMaxSpare = 1, 1, 1
+		c.WorkTime = 10 * time.Second // long pages: every worker stays busy
+	})
+	if e.app.workers.size != 1 {
+		t.Fatalf("workers at the start %d, want 1", e.app.workers.size)
+	}
+	for range 6 {
+		connect(e)
+	}
+	var sizes []int
+	for tick := 1.0; tick <= 5; tick++ {
+		stepUntil(t, e, func() bool { return e.now >= tick })
+		sizes = append(sizes, e.app.workers.size)
+	}
+	// One more a tick (min_spare 1, none idle), each taking a connection from the backlog,
+	// up to max_threads 4.
+	if want := []int{2, 3, 4, 4, 4}; !slices.Equal(sizes, want) || e.app.workers.held != 4 || e.app.backlogLive != 2 {
+		t.Fatalf("workers by tick %v, busy %d, accept queue %d; want %v, 4 busy, 2 waiting", sizes, e.app.workers.held, e.app.backlogLive, want)
+	}
+	// All pages done and nothing arriving: idle workers are stopped one a tick, down to
+	// max_spare 1.
+	stepUntil(t, e, func() bool { return e.now > 40 })
+	if e.app.workers.size != 1 || e.app.workers.held != 0 {
+		t.Fatalf("after the pages: %d workers, %d busy; want 1 (max_spare), 0", e.app.workers.size, e.app.workers.held)
+	}
+}

@@ -28,6 +28,7 @@ const (
 	evClientTimeWaitEnd
 	evProxyTimeout        // the front proxy's read timeout on a request (id: request)
 	evProxyConnectTimeout // the front proxy's connect timeout on an upstream connection (id: conn)
+	evPoolTick            // a dynamic pool's maintenance (pool_start_workers), every spawnInterval
 )
 
 // Request kinds.

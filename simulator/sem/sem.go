@@ -119,4 +119,36 @@ func (s *FIFO) Waiting() int {
 }
 
 // Size is the number of slots.
-func (s *FIFO) Size() int { return s.size }
+func (s *FIFO) Size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size
+}
+
+// Grow adds n slots, each handed to the longest waiter if there is one (a pool that starts a
+// worker: PHP-FPM's pm = dynamic spawning a child).
+func (s *FIFO) Grow(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ; n > 0; n-- {
+		s.size++
+		s.held++
+		if front := s.waiters.Front(); front != nil {
+			s.waiters.Remove(front)
+			close(front.Value.(chan struct{}))
+			continue
+		}
+		s.held--
+	}
+}
+
+// Shrink removes a free slot (a pool that stops an idle worker); false when none is free.
+func (s *FIFO) Shrink() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held >= s.size {
+		return false
+	}
+	s.size--
+	return true
+}

@@ -176,3 +176,38 @@ func TestAcquireBoundedCancelMakesRoom(t *testing.T) {
 	}
 	s.Release()
 }
+
+// TestGrowShrink: a slot added by Grow goes to the longest waiter first; Shrink removes only a
+// free slot.
+func TestGrowShrink(t *testing.T) {
+	s := New(1)
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		if s.Acquire(context.Background()) == nil {
+			close(got)
+		}
+	}()
+	for s.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if s.Shrink() {
+		t.Fatal("Shrink removed a held slot")
+	}
+	s.Grow(2)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter did not get the grown slot")
+	}
+	if s.Size() != 3 || s.Held() != 2 || s.Waiting() != 0 {
+		t.Fatalf("size %d, held %d, waiting %d; want 3, 2, 0", s.Size(), s.Held(), s.Waiting())
+	}
+	if !s.Shrink() || s.Shrink() || s.Size() != 2 {
+		t.Fatalf("Shrink: want one free slot removed, then none; size %d", s.Size())
+	}
+	s.Release()
+	s.Release()
+}
