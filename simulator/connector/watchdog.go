@@ -43,6 +43,8 @@ type watched struct {
 	// (the process is gone). It derives from the connector's life, never from the client's.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// done is closed once the kill has taken the connection and the worker.
+	done chan struct{}
 }
 
 func (k *watched) isKilled() bool {
@@ -88,7 +90,7 @@ func (c *Connector) watch(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(c.life)
 		defer cancel()
-		k := &watched{ctx: ctx, cancel: cancel}
+		k := &watched{ctx: ctx, cancel: cancel, done: make(chan struct{})}
 		cn, _ := r.Context().Value(connKey{}).(*conn)
 		wk := WorkerFrom(r.Context())
 		t := time.AfterFunc(c.cfg.WorkerTimeout, func() { c.kill(k, cn, wk) })
@@ -101,8 +103,10 @@ func (c *Connector) watch(next http.Handler) http.Handler {
 		}
 		k.mu.Unlock()
 		if dead {
-			// The connection is closed already; ErrAbortHandler makes net/http drop the
+			// Wait for the kill to finish, so that net/http's Close of the connection finds
+			// the slot and worker already in the watchdog's hands. The connection is closed; ErrAbortHandler makes net/http drop the
 			// response it buffered instead of writing it, and log nothing.
+			<-k.done
 			panic(http.ErrAbortHandler)
 		}
 	})
@@ -118,7 +122,9 @@ func (c *Connector) kill(k *watched, cn *conn, wk *Worker) {
 	k.state = killed
 	k.mu.Unlock()
 	c.killed.Add(1)
-	k.cancel()
+	// The kill context ends last, when the handler may return.
+	defer close(k.done)
+	defer k.cancel()
 	boot := c.cfg.WorkerBoot
 	switch {
 	case wk != nil:
