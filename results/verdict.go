@@ -44,9 +44,17 @@ func (s *Summary) Why() string {
 // "SATURATED at 80 rps, recovered", "SATURATED at 80 rps, not recovered within 8 s", or
 // "SATURATED, recovered" for a collapse that came with no plateau to measure a capacity on.
 // Empty when the record has no verdict.
+//
+// A run whose watchdog (worker_timeout) killed workers says so: a hang "HANG: the watchdog
+// killed 64 workers; still not answering 120 s after the load" (restarting workers did not end
+// it), a run that came back "SATURATED, recovered 1710 s after the load; the watchdog killed
+// 848 workers" (the kills drained it).
 func (s *Summary) VerdictLine() string {
 	line := strings.ToUpper(s.Verdict)
 	if s.Verdict != VerdictSaturated {
+		if s.WorkerKills > 0 {
+			return line + s.watchdogLine()
+		}
 		return line
 	}
 	if c := s.CapacityRPS; c != nil {
@@ -57,8 +65,32 @@ func (s *Summary) VerdictLine() string {
 		}
 		line += " at " + strconv.FormatFloat(*c, 'f', decimals, 64) + " rps"
 	}
+	if s.WorkerKills > 0 {
+		return line + s.watchdogLine()
+	}
 	if s.Recovered {
 		return line + ", recovered"
 	}
 	return line + ", not recovered within " + strconv.FormatFloat(s.RecoveryWindowS, 'f', -1, 64) + " s"
+}
+
+// watchdogLine is what VerdictLine adds after the verdict of a run whose watchdog killed
+// workers.
+func (s *Summary) watchdogLine() string {
+	kills := "the watchdog killed " + strconv.FormatInt(s.WorkerKills, 10) + " worker"
+	if s.WorkerKills != 1 {
+		kills += "s"
+	}
+	window := strconv.FormatFloat(s.RecoveryWindowS, 'f', -1, 64) + " s"
+	switch {
+	case s.Verdict == VerdictHang:
+		return ": " + kills + "; still not answering " + window + " after the load"
+	case s.Recovered && s.RecoveryS != nil:
+		return ", recovered " + strconv.FormatFloat(*s.RecoveryS, 'f', 1, 64) + " s after the load; " + kills
+	case s.Recovered:
+		return ", recovered; " + kills
+	case s.Verdict == VerdictSaturated:
+		return ", not recovered within " + window + "; " + kills
+	}
+	return "; " + kills
 }
