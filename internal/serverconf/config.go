@@ -359,6 +359,8 @@ func (c Config) Hang() topology.Server {
 		Unpooled:      !c.SelfCallPool,
 		LeaseTimeout:  c.ConnectionRequestTimeout,
 		SocketTimeout: c.SocketTimeout,
+		WorkerTimeout: c.WorkerTimeout,
+		WorkerBoot:    c.WorkerBoot,
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/topology"
+	"github.com/simdev/sim/loadprofiles"
+	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
 )
 
@@ -68,5 +70,60 @@ func TestWatchdogSparesPagesInTime(t *testing.T) {
 		if e.client.answered != 2 || e.dog.kills != 0 {
 			t.Errorf("worker_timeout %v: answered %d, kills %d; want 2 and 0", timeout, e.client.answered, e.dog.kills)
 		}
+	}
+}
+
+// watchdogRamp is bench/runtimes/ramp.yaml's load on the gunicorn shape with its watchdog
+// (worker_timeout 30s, worker_boot 2s), with recovery probes every interval for window.
+func watchdogRamp(window, interval string) string {
+	return `stages:
+  - {duration: 20s, from: 10, target: 120}
+arrivals: uniform
+client: {timeout: 1s}
+recovery: {duration: ` + window + `, interval: ` + interval + `, timeout: 1s}
+server:
+  max_threads: 16
+  work_time: 200ms
+  connector: bio
+  accept_count: 2048
+  keep_alive: false
+  selfcall_pool: false
+  worker_timeout: 30s
+  worker_boot: 2s
+`
+}
+
+// TestWatchdogDrainsAfterTheLoad measures what topology.Watchdog quotes: after the ramp, with a
+// probe every second for 120 s (as bench/runtimes measured the real gunicorn), the watchdog
+// kills 16 workers a round, 4 rounds, and the server is still hung; with a probe only every
+// 30 s it drains at 16 pages per 32 s and answers once the pages left behind are through,
+// about pages x 32 s / 16 after the load.
+func TestWatchdogDrainsAfterTheLoad(t *testing.T) {
+	prof, err := loadprofiles.Parse("watchdog-ramp", []byte(watchdogRamp("120s", "1s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runProfile(t, app.Self, prof)
+	if s.Verdict != results.VerdictHang || s.WorkerKills != 64 {
+		t.Errorf("120 s of probes each second: %s with %d kills, want a hang with 64 (16 every 32 s)", s.VerdictLine(), s.WorkerKills)
+	}
+	prof, err = loadprofiles.Parse("watchdog-drain", []byte(watchdogRamp("3600s", "30s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = runProfile(t, app.Self, prof)
+	if !s.Recovered || s.RecoveryS == nil {
+		t.Fatalf("an hour of probes 30 s apart: %s, want it drained", s.VerdictLine())
+	}
+	// The pages left behind: every page the load sent and the server had not answered (their
+	// clients timed out).
+	left := float64(s.Errors[results.KindTimeout])
+	want := left * 32 / 16
+	t.Logf("%s; %.0f pages left behind, pages x 32 s / 16 = %.0f s", s.VerdictLine(), left, want)
+	if got := *s.RecoveryS; got < 0.9*want || got > 1.2*want {
+		t.Errorf("drained %.0f s after the load, want about %.0f s (pages left x 32 s / 16)", got, want)
+	}
+	if got := *s.RecoveryS; got < 1710*0.97 || got > 1710*1.03 {
+		t.Errorf("drained %.0f s after the load; topology.Watchdog quotes 1710 s: update it", got)
 	}
 }
