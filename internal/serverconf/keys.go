@@ -180,7 +180,7 @@ func Keys() []Key {
 			field:   func(c *Config) *time.Duration { return &c.WorkerTimeout },
 			profile: true}.key(),
 		spec[time.Duration]{name: "worker_boot", def: 0, example: 2 * time.Second, check: atLeastZero(""),
-			usage:   "watchdog: time from a worker's kill until its replacement takes a request (gunicorn: the arbiter's SIGKILL a second after SIGABRT, then the fork and the app's import; measured 0.5-12 s on this machine)",
+			usage:   "watchdog: time from a worker's kill until its replacement takes a request (gunicorn: the arbiter's SIGKILL a second after SIGABRT, then the fork and the app's import: median 2.0 s, 0.5-12 s, on this machine)",
 			field:   func(c *Config) *time.Duration { return &c.WorkerBoot },
 			profile: true}.key(),
 		// A profile exists to reproduce the fd ceiling and asks for one: 0 (leave the limit as

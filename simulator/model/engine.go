@@ -234,6 +234,11 @@ func (e *engine) level() int { return e.page.pages }
 // its page fails and frees its worker; so the state absorbs only once every lease a page can
 // hold is held by a page whose self-call is already in the queue: those wait behind pages for
 // good, and every other page waits for their leases.
+//
+// With a watchdog (worker_timeout) the state is left only through the kills, each replacement
+// taking the next request in line: a dead page while traffic arrives faster than workers /
+// (worker_timeout + worker_boot), so it is still the state to estimate the time to
+// (topology.CanHang says why), not one the watchdog ends.
 func (e *engine) absorbed() bool {
 	p := e.p
 	if !p.canHang || e.page.pages < p.workers {
