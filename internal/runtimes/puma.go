@@ -29,6 +29,10 @@ func init() {
 			"connect_timeout": "60s", // Net::HTTP open_timeout
 		},
 		Topologies: []string{topology.Self, topology.Split, topology.SelfTimeout, topology.InProc},
+		Observed: Observed{
+			Pile:  "963 CLOSE_WAIT: 947 in the listen backlog, 16 held (Puma 5.6, 16 threads)",
+			After: "answered again 111 s after the load, once Net::HTTP's 60 s read timeout had fired twice (timeout, retry, timeout)",
+		},
 		Fixes: []Fix{
 			{What: "serve the file from nginx or the CDN", Topology: topology.Split},
 			{What: "Net::HTTP with short open/read timeouts", Topology: topology.SelfTimeout},
