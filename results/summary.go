@@ -157,6 +157,10 @@ type Summary struct {
 	SelfcallMeanMS float64 `json:"selfcall_mean_ms"`
 	// AcceptErrors is the app's accept() error count at the end (EMFILE once fds run out).
 	AcceptErrors int64 `json:"accept_errors"`
+	// WorkerKills is how many workers the watchdog (worker_timeout) killed during the run, load
+	// and recovery probes together: 0 without a watchdog, and in records written before the key
+	// existed.
+	WorkerKills int64 `json:"worker_kills"`
 	// ProxyTimeouts and ProxyClientClosed are the front proxy's 504s and 499s at the end
 	// (front_proxy; 0 without one): nginx's "upstream timed out" and client-closed counts.
 	ProxyTimeouts     int64 `json:"proxy_timeouts,omitempty"`

@@ -162,6 +162,12 @@ type Config struct {
 	ConnectTimeout           time.Duration `json:"connect_timeout"`
 	SocketTimeout            time.Duration `json:"socket_timeout"`
 
+	// The watchdog: WorkerTimeout kills a worker that has spent this long in one request, as
+	// gunicorn's arbiter does (0 = none, Tomcat's behaviour); its replacement takes requests
+	// WorkerBoot after the kill.
+	WorkerTimeout time.Duration `json:"worker_timeout"`
+	WorkerBoot    time.Duration `json:"worker_boot"`
+
 	NoFile int `json:"nofile"`
 
 	// MaxQueueSize bounds the worker queue (topology bounded-queue); 0 = unbounded.
@@ -399,6 +405,8 @@ func (c Config) Hang() topology.Server {
 		Unpooled:      !c.SelfCallPool,
 		LeaseTimeout:  c.ConnectionRequestTimeout,
 		SocketTimeout: c.SocketTimeout,
+		WorkerTimeout: c.WorkerTimeout,
+		WorkerBoot:    c.WorkerBoot,
 		ProxyTimeout:  c.proxyTimeout(),
 	}
 }

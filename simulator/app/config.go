@@ -54,6 +54,8 @@ func connectorConfig(c Config) connector.Config {
 		HonorClientClose:   c.HonorClientClose,
 		TCPKeepAlive:       c.TCPKeepAlive,
 		CloseAfterResponse: !c.KeepAlive,
+		WorkerTimeout:      c.WorkerTimeout,
+		WorkerBoot:         c.WorkerBoot,
 		StartWorkers:       c.PoolStartWorkers,
 		MinSpare:           c.PoolMinSpare,
 		MaxSpare:           c.PoolMaxSpare,

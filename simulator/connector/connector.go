@@ -87,6 +87,12 @@ type Config struct {
 	// request is done; an error answers 503 with the error's text, unless ctx ended (then no
 	// answer, as for a queued request).
 	Gate func(ctx context.Context, r *http.Request) (release func(), err error)
+	// WorkerTimeout, if set, is the watchdog (watchdog.go): a worker that has spent this long in
+	// one request is killed, as gunicorn's arbiter kills a silent sync worker: its client's
+	// connection is closed unanswered, its self-call (KillContext) ends, and the worker comes
+	// back WorkerBoot later. 0 = no watchdog, as in Tomcat.
+	WorkerTimeout time.Duration
+	WorkerBoot    time.Duration
 	// StartWorkers, if > 0 (bio), starts the pool with that many workers and lets it grow
 	// and shrink as PHP-FPM's pm = dynamic does (pm.start_servers): every SpawnInterval, when
 	// fewer than MinSpare workers are idle (blocked in accept()), it starts MinSpare - idle
@@ -110,6 +116,8 @@ type Stats struct {
 	// Rejected counts the requests answered 503 because the worker queue was full
 	// (MaxQueueSize).
 	Rejected int64
+	// Killed counts the workers the watchdog killed (WorkerTimeout).
+	Killed int64
 	// Workers is the pool's size now: MaxThreads, or a dynamic pool's (StartWorkers).
 	Workers int
 }
@@ -132,6 +140,8 @@ type Connector struct {
 	cancel  context.CancelFunc
 	// rejected counts the requests refused because the worker queue was full.
 	rejected atomic.Int64
+	// killed counts the workers the watchdog killed.
+	killed atomic.Int64
 }
 
 // New opens the listening socket on addr and prepares to serve h. Nothing is accepted until Serve.
@@ -157,6 +167,10 @@ func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
 	}
 	c.conns = sem.New(maxConns)
 	c.ln = &Listener{inner: tl, conns: c.conns, life: life, keepAlive: cfg.TCPKeepAlive}
+	if cfg.WorkerTimeout > 0 {
+		// Inside the nio queue: a worker is silent from when it takes the request.
+		h = c.watch(h)
+	}
 	if cfg.Mode == BIO {
 		c.ln.workers = c.workers
 	} else {
@@ -166,8 +180,13 @@ func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ConnectionTimeout,
 		IdleTimeout:       cfg.KeepAliveTimeout,
-		BaseContext:       func(net.Listener) context.Context { return life },
-		ErrorLog:          quietLog(),
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(life, lifeKey{}, life)
+		},
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, nc)
+		},
+		ErrorLog: quietLog(),
 	}
 	if cfg.CloseAfterResponse {
 		c.srv.SetKeepAlivesEnabled(false)
@@ -232,6 +251,7 @@ func (c *Connector) Stats() Stats {
 		AcceptErrors:    c.ln.acceptErrors.Load(),
 		Accepted:        c.ln.accepted.Load(),
 		Rejected:        c.rejected.Load(),
+		Killed:          c.killed.Load(),
 	}
 }
 
@@ -280,9 +300,12 @@ func (c *Connector) queue(next http.Handler) http.Handler {
 // the pool and whose completion is a new task for the executor, queued behind every request
 // that arrived meanwhile. Its methods are for the handler's own goroutine.
 type Worker struct {
-	c    *Connector
-	ctx  context.Context
+	c   *Connector
+	ctx context.Context
+	// mu guards held and dead against the watchdog's kill, which runs on a timer's goroutine.
+	mu   sync.Mutex
 	held bool
+	dead bool // killed by the watchdog: never held again
 }
 
 // workerKey is the request context's key of the request's Worker.
@@ -298,8 +321,11 @@ func WorkerFrom(ctx context.Context) *Worker {
 // Release gives the worker back to the pool (to the longest waiter); it does nothing if the
 // worker is not held.
 func (w *Worker) Release() {
-	if w.held {
-		w.held = false
+	w.mu.Lock()
+	held := w.held
+	w.held = false
+	w.mu.Unlock()
+	if held {
 		w.c.workers.Release()
 	}
 }
@@ -309,7 +335,13 @@ func (w *Worker) Release() {
 // queue is at MaxQueueSize, ErrStopped when the connector is closing. It does nothing if the
 // worker is held.
 func (w *Worker) Reacquire() error {
-	if w.held {
+	w.mu.Lock()
+	held, dead := w.held, w.dead
+	w.mu.Unlock()
+	if dead {
+		return ErrStopped
+	}
+	if held {
 		return nil
 	}
 	return w.acquire()
@@ -336,7 +368,15 @@ func (w *Worker) acquire() error {
 		c.workers.Release()
 		return ErrStopped
 	}
+	w.mu.Lock()
+	if w.dead {
+		// Killed while it waited: the worker it was granted is not its to keep.
+		w.mu.Unlock()
+		c.workers.Release()
+		return ErrStopped
+	}
 	w.held = true
+	w.mu.Unlock()
 	return nil
 }
 

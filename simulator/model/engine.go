@@ -23,7 +23,8 @@ type observer interface {
 //   - page: the /page handler and its admission limit (handler.go);
 //   - pool: the self-call client's pool (pool.go);
 //   - proxy: the front proxy in front of the app's connector (proxy.go);
-//   - client: the load client and the recovery probes (client.go).
+//   - client: the load client and the recovery probes (client.go);
+//   - dog: the watchdog that kills a worker stuck in one page (watchdog.go).
 //
 // A new mechanic is a new part: a type with its state, its methods taking the engine, its
 // clone, and its events dispatched here.
@@ -42,6 +43,7 @@ type engine struct {
 	pool   selfCallPool
 	proxy  frontProxy
 	client loadClient
+	dog    watchdog
 
 	obs observer
 }
@@ -201,6 +203,10 @@ func (e *engine) dispatch(ev event) bool {
 		}
 		e.tcp.setCli(c, tGone)
 		e.conns.maybeFree(ev.id, &e.reqs)
+	case evWorkerTimeout:
+		return e.dog.onTimeout(e, ev)
+	case evWorkerBoot:
+		e.dog.onBoot(e)
 	case evServerTimeWaitEnd:
 		e.tcp.srv[tTimeWait]--
 		e.tcp.srv[tGone]++
@@ -240,6 +246,11 @@ func (e *engine) level() int { return e.page.pages }
 // its page fails and frees its worker; so the state absorbs only once every lease a page can
 // hold is held by a page whose self-call is already in the queue: those wait behind pages for
 // good, and every other page waits for their leases.
+//
+// With a watchdog (worker_timeout) the state is left only through the kills, each replacement
+// taking the next request in line: a dead page while traffic arrives faster than workers /
+// (worker_timeout + worker_boot), so it is still the state to estimate the time to
+// (topology.CanHang says why), not one the watchdog ends.
 func (e *engine) absorbed() bool {
 	p := e.p
 	if !p.canHang || e.page.pages < p.workers {
@@ -284,6 +295,7 @@ func (e *engine) cloneParts(a *cloner) {
 	e.pool.clone(a)
 	e.proxy.clone(a)
 	e.client.clone(a)
+	e.dog.clone(a)
 }
 
 // redraw draws again, from the engine's generator, every pending clock whose remaining time has

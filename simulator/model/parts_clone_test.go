@@ -133,6 +133,8 @@ func TestCloneSharesNothing(t *testing.T) {
 		t.Run(sys.name, func(t *testing.T) {
 			cfg := serverConfig(sys.topology, func(c *app.Config) {
 				c.ConnectTimeout, c.ConnectionRequestTimeout = 1e9, 1e9
+				// The watchdog's part at work too: kills and boots pending.
+				c.WorkerTimeout, c.WorkerBoot = 2e9, 5e8
 				if sys.change != nil {
 					sys.change(c)
 				}
