@@ -26,6 +26,12 @@ func init() {
 			"accept_count":  "4096",
 			"keep_alive":    "false",
 			"selfcall_pool": "false",
+			// nginx in front: accepts every client, a FastCGI connection per request, 504 after
+			// fastcgi_read_timeout (proxy_read_timeout's default, 60 s). pm = dynamic
+			// (pool_start_workers 2) is left out: started cold on 2 children both engines hang
+			// on the first pages, while the rig, warmed up first, hung at 20 rps
+			// (bench/runtimes/README.md); a profile sets it where that is the question.
+			"front_proxy": "true",
 		},
 		Topologies: []string{topology.Self, topology.Split, topology.SelfTimeout, topology.InProc},
 		Observed: Observed{
