@@ -107,6 +107,8 @@ type request struct {
 	permit bool
 	// resume: an async page whose self-call has ended waits for a worker to finish on.
 	resume bool
+	// retries: the times a page's self-call has been sent again (selfcall_retries).
+	retries uint8
 }
 
 // conn is one TCP connection to the app's listener (or to the split topology's static server, or
