@@ -415,8 +415,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if l.workers != nil {
 		acquire := l.workers.Acquire
 		if l.perRequest {
-			// Puma accepts only while no request waits for a thread: queued requests of
-			// kept-alive connections go first.
+			// Puma waits for a connection first (IO.select on the listener) and only then for a
+			// thread, holding none meanwhile; and it accepts only while no request waits for a
+			// thread: queued requests of kept-alive connections go first.
+			if err := l.waitPending(); err != nil {
+				l.conns.Release()
+				return nil, net.ErrClosed
+			}
 			acquire = l.workers.AcquireLast
 		}
 		if err := acquire(l.life); err != nil {
@@ -449,6 +454,39 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 	}
 }
+
+// waitPending waits until a connection waits in the accept queue (the listening socket is
+// readable), without accepting it; an error when the listener is closed or the connector
+// stops. A listener's RawConn cannot wait for readability through the runtime's poller (its
+// Read is EINVAL), so poll(2) waits, pendingPoll at a time, on the acceptor's own thread.
+func (l *Listener) waitPending() error {
+	raw, err := l.inner.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for {
+		var n int
+		var perr error
+		if err := raw.Control(func(fd uintptr) {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, perr = unix.Poll(pfd, int(pendingPoll/time.Millisecond))
+		}); err != nil {
+			return err
+		}
+		if l.life.Err() != nil {
+			return l.life.Err()
+		}
+		if perr != nil && perr != unix.EINTR {
+			return perr
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+}
+
+// pendingPoll bounds one poll(2) of waitPending: how late the acceptor sees the connector stop.
+const pendingPoll = 100 * time.Millisecond
 
 // setKeepAlive sets SO_KEEPALIVE as configured. It must be cleared explicitly: Go's
 // TCPListener turns keepalive on (15 s) for every connection it accepts unless its ListenConfig
