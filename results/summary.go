@@ -21,7 +21,10 @@ const (
 	// answered again after the load stopped, as a merely overloaded server does.
 	VerdictSaturated = "saturated"
 	// VerdictHang: throughput collapsed and the app did not answer again within the recovery
-	// window: the self-call deadlock.
+	// window: the self-call deadlock. Also a collapse the app answered again after, but only
+	// once it had been stuck after the load (StuckAfterLoadS: nothing answered, nothing
+	// drained) for at least StuckMin: a hang that a timer (a client library's read timeout and
+	// retry, a watchdog) ended, which a merely overloaded server never shows.
 	VerdictHang = "hang"
 	// VerdictIncomplete: the run was interrupted before a verdict could be reached.
 	VerdictIncomplete = "incomplete"
@@ -54,6 +57,9 @@ type Summary struct {
 	// SchemaVersion is set to SchemaVersion by WriteSummary whatever the caller put there.
 	SchemaVersion int    `json:"schema_version"`
 	Topology      string `json:"topology"`
+	// Runtime is the server runtime sim's server imitated (internal/runtimes: tomcat, gunicorn,
+	// ...); empty in records of an external target and in records written before runtimes.
+	Runtime string `json:"runtime,omitempty"`
 	// Profile is the load profile's name.
 	Profile string `json:"profile"`
 	// Engine is what produced the record: EngineSockets, a run on real sockets, or EngineModel,
@@ -86,7 +92,9 @@ type Summary struct {
 	// rate and stayed there to the end of the load (see package simulator/detect).
 	Collapse       bool     `json:"collapse"`
 	CollapseOnsetS *float64 `json:"collapse_onset_s"`
-	// Hang is a collapse without recovery; HangOnsetS is then the collapse onset, else null.
+	// Hang is a collapse without recovery, or with a recovery that came only after the app had
+	// been stuck (StuckAfterLoadS >= StuckMin: Recovered is then true too); HangOnsetS is then
+	// the collapse onset, else null.
 	// Only a complete record can show a hang: WriteSummary writes hang=false for an incomplete
 	// one, whose app might still have answered had the run gone on probing.
 	Hang       bool     `json:"hang"`
@@ -151,6 +159,16 @@ type Summary struct {
 	// load stopped that probe was sent, null when not recovered.
 	Recovered bool     `json:"recovered"`
 	RecoveryS *float64 `json:"recovery_s"`
+	// StuckAfterLoadS is the longest stretch after the load, before the app answered again, in
+	// which requests waited for it (its worker queue and listen backlog, Sample.Queued and
+	// AcceptQueue) and none of them was taken: the app was stuck, not draining. Null when
+	// nothing waited or the record cannot tell (no queue measured: an external target without
+	// --admin whose waiting requests sit in process).
+	StuckAfterLoadS *float64 `json:"stuck_after_load_s"`
+	// FailedLoadShare is the share of the requests completed during the load that failed
+	// (timeouts, errors, non-2xx). A run without a collapse or a capacity plateau that failed
+	// at least FailingShare of them is saturated, not OK.
+	FailedLoadShare float64 `json:"failed_load_share"`
 	// RecoveryWindowS is how long the runner probed for recovery after the load.
 	RecoveryWindowS float64 `json:"recovery_window_s"`
 	// LoadDurationS is how long the load was offered.

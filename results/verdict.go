@@ -46,6 +46,14 @@ func (s *Summary) Why() string {
 // Empty when the record has no verdict.
 func (s *Summary) VerdictLine() string {
 	line := strings.ToUpper(s.Verdict)
+	if s.Verdict == VerdictHang && s.Recovered && s.RecoveryS != nil {
+		// A hang a timer ended: stuck after the load, then it answered.
+		line += ", ended " + strconv.FormatFloat(*s.RecoveryS, 'f', 1, 64) + " s after the load"
+		if s.StuckAfterLoadS != nil {
+			line += " (stuck for " + strconv.FormatFloat(*s.StuckAfterLoadS, 'f', 0, 64) + " s: a timeout ended it, it did not drain)"
+		}
+		return line
+	}
 	if s.Verdict != VerdictSaturated {
 		return line
 	}
@@ -56,6 +64,10 @@ func (s *Summary) VerdictLine() string {
 			decimals = 1
 		}
 		line += " at " + strconv.FormatFloat(*c, 'f', decimals, 64) + " rps"
+	}
+	if s.CapacityRPS == nil && !s.Collapse && s.FailedLoadShare > 0 {
+		// Saturated by its failures alone (detect.FailingShare): say how many.
+		line += ", " + strconv.FormatFloat(100*s.FailedLoadShare, 'f', 0, 64) + " % of the requests failed"
 	}
 	if s.Recovered {
 		return line + ", recovered"

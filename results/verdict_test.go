@@ -3,7 +3,7 @@ package results
 import "testing"
 
 func TestVerdictLine(t *testing.T) {
-	capacity := 79.6
+	capacity, ended, stuck := 79.6, 111.0, 62.0
 	tests := []struct {
 		name string
 		s    Summary
@@ -16,6 +16,9 @@ func TestVerdictLine(t *testing.T) {
 		{"saturated, recovered", Summary{Verdict: VerdictSaturated, CapacityRPS: &capacity, Recovered: true}, "SATURATED at 80 rps, recovered"},
 		{"saturated, not recovered", Summary{Verdict: VerdictSaturated, CapacityRPS: &capacity, RecoveryWindowS: 8}, "SATURATED at 80 rps, not recovered within 8 s"},
 		{"collapse without a plateau", Summary{Verdict: VerdictSaturated, Recovered: true}, "SATURATED, recovered"},
+		{"a hang a timeout ended", Summary{Verdict: VerdictHang, Collapse: true, Recovered: true, RecoveryS: &ended, StuckAfterLoadS: &stuck},
+			"HANG, ended 111.0 s after the load (stuck for 62 s: a timeout ended it, it did not drain)"},
+		{"saturated by failures", Summary{Verdict: VerdictSaturated, Recovered: true, FailedLoadShare: 0.32}, "SATURATED, 32 % of the requests failed, recovered"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -124,6 +124,20 @@ func TestBadInputFlags(t *testing.T) {
 		{name: "serve max-connections with bio", args: []string{"serve", "--connector", "bio", "--max-connections", "50"}, field: "max_connections", value: "50"},
 		{name: "serve work-time-seed with fixed", args: []string{"serve", "--work-time-seed", "7"}, field: "work_time_seed", value: "7"},
 
+		// 12. Runtimes: unknown names, a runtime with a topology it does not run, --runtime
+		// where the server is not sim's.
+		{name: "run unknown runtime", args: []string{"run", "--runtime", "tomcatt", "--out", "OUT"}, field: "--runtime", value: "tomcatt"},
+		{name: "run runtime with --target", args: []string{"run", "--runtime", "gunicorn", "--target", target, "--out", "OUT"}, field: "--runtime", value: "gunicorn"},
+		{name: "run gunicorn on async", args: []string{"run", "--runtime", "gunicorn", "--topology", "async", "--engine", "model", "--out", "OUT"}, field: "topology", value: "async"},
+		{name: "compare unknown runtime in list", args: []string{"compare", "--runtimes", "tomcat,unicorn", "--out", "OUT"}, field: "--runtimes", value: "unicorn"},
+		{name: "compare runtime listed twice", args: []string{"compare", "--runtimes", "puma,puma", "--out", "OUT"}, field: "--runtimes", value: "puma,puma"},
+		{name: "compare --runtime with --runtimes", args: []string{"compare", "--runtime", "puma", "--runtimes", "all", "--out", "OUT"}, field: "--runtime", value: "puma"},
+		{name: "compare runtimes none of which runs the topology", args: []string{"compare", "--runtimes", "gunicorn,puma", "--topologies", "async", "--engine", "model", "--out", "OUT"}, field: "--topologies", value: "async"},
+		{name: "plan unknown runtime", args: []string{"plan", "--runtime", "iis", "--out", "OUT"}, field: "--runtime", value: "iis"},
+		{name: "plan runtime twice", args: []string{"plan", "--runtime", "puma", "--server", "runtime=jetty", "--out", "OUT"}, field: "--server", value: "runtime"},
+		{name: "serve unknown runtime", args: []string{"serve", "--runtime", "node"}, field: "runtime", value: "node"},
+		{name: "serve runtime in env with a topology it does not run", args: []string{"serve", "--topology", "bounded-queue"}, env: []string{"SIM_RUNTIME=php-fpm"}, field: "topology", value: "bounded-queue"},
+
 		// 11. A link inside the folder a report is written to.
 		{name: "report into a linked charts folder", args: []string{"report", linked}, field: filepath.Join(linked, "charts"), value: "symbolic link"},
 

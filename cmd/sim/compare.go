@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/runtimes"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
@@ -20,6 +22,8 @@ import (
 
 type compareFlags struct {
 	topologies []string
+	runtime    string
+	runtimes   []string
 	profile    string
 	out        string
 	json       bool
@@ -51,6 +55,9 @@ line as it starts and one with its verdict as it ends ([3/8] bulkhead: ...).
 
 Topologies (one file each in internal/topology):
 ` + topologyHelp() + `
+Runtimes (--runtime for all runs, or --runtimes to run each topology on each runtime, a row
+each, into RUNTIME/TOPOLOGY; one file each in internal/runtimes):
+` + runtimeHelp() + `
 Exit codes: 0 completed, 1 a profile threshold was breached, 2 bad input, 3 a run failed or was
 interrupted (the records and reports made so far are kept).
 
@@ -58,12 +65,16 @@ interrupted (the records and reports made so far are kept).
 		Example: `  sim compare
   sim compare --topologies all
   sim compare --topologies all --engine model
+  sim compare --runtimes all --topologies self --engine model
+  sim compare --runtime gunicorn --topologies self,split
   sim compare --topologies self,self-timeout,bulkhead --profile ramp
   sim compare --topologies self --profile ./my-profile.yaml --out /tmp/runs`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCompare(cmd, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.topologies, "topologies", []string{app.Self, app.Split}, "topologies to run, in order: all, or a comma-separated list of "+topologyNames())
+	fl.StringVar(&f.runtime, "runtime", "", runtimeUsage())
+	fl.StringSliceVar(&f.runtimes, "runtimes", nil, "run each topology on each of these runtimes: all, or a comma-separated list of "+runtimeNames()+" (a row each; a topology a runtime does not run is skipped, saying so)")
 	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the comparison folder is created")
 	fl.BoolVar(&f.json, "json", false, "print the summaries as a JSON array instead of the table")
@@ -83,12 +94,31 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 	if err != nil {
 		return err
 	}
+	if cmd.Flags().Changed("runtime") {
+		if cmd.Flags().Changed("runtimes") {
+			return &invalid.Error{Field: "--runtime", Value: f.runtime, Allowed: "unset with --runtimes, which lists the runtimes to run"}
+		}
+		if err := checkRuntime("--runtime", f.runtime); err != nil {
+			return err
+		}
+	}
+	var rts []string
+	if cmd.Flags().Changed("runtimes") {
+		if rts, err = parseRuntimes("--runtimes", f.runtimes); err != nil {
+			return err
+		}
+	}
 	prof, err := f.limits.load(f.profile)
 	if err != nil {
 		return err
 	}
-	for _, t := range tops {
-		if _, err := runner.ServerConfig(t, prof); err != nil {
+	prof = withRuntime(prof, f.runtime)
+	jobs, skipped := compareJobs(tops, rts, prof)
+	if len(jobs) == 0 {
+		return &invalid.Error{Field: "--topologies", Value: strings.Join(tops, ","), Allowed: "a topology that one of the runtimes runs: " + strings.Join(skipped, "; ")}
+	}
+	for _, j := range jobs {
+		if _, err := runner.ServerConfig(j.topology, j.prof); err != nil {
 			return fmt.Errorf("profile %s: server: %w", f.profile, err)
 		}
 	}
@@ -99,10 +129,18 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 	}
 	defer sess.close()
 	sess.engine = f.engine
-	recs, runErr := runAll(cmd, sess, dir, tops, prof, f.profile, nil)
+	for _, s := range skipped {
+		fmt.Fprintf(cmd.ErrOrStderr(), "skipped: %s\n", s)
+	}
+	recs, runErr := runJobs(cmd, sess, dir, jobs, f.profile, nil)
 	title := "sim compare: " + strings.Join(tops, " vs ")
 	if len(tops) > 2 && slices.Equal(tops, topology.Names()) {
 		title = fmt.Sprintf("sim compare: all %d topologies", len(tops))
+	}
+	if len(rts) > 0 {
+		title += " on " + strings.Join(rts, ", ")
+	} else if rt := profileRuntime(prof); rt != runtimes.Tomcat {
+		title += " on " + rt
 	}
 	files, repErr := writeReports(dir, recs, title+", profile "+f.profile, nil)
 	if f.json {
@@ -128,21 +166,62 @@ func runCompare(cmd *cobra.Command, f compareFlags) error {
 	return breached(prof, recs)
 }
 
-// runAll runs each topology into dir/TOPOLOGY and returns the records that were written, even
-// when a run failed; it stops at the first failure or interrupt. It prints a line on stderr as
-// each run starts and one with its verdict as it ends, so a long comparison shows where it is.
+// job is one run of a comparison: a topology, on the runtime prof's server section names, into
+// its folder (relative to the comparison's).
+type job struct {
+	topology string
+	runtime  string // "" when the comparison is of topologies only
+	prof     *loadprofiles.Profile
+	folder   string
+	step     string
+}
+
+// compareJobs lists the runs of a comparison: each topology, on each of rts when given (then
+// runtime-major, into RUNTIME/TOPOLOGY), else on prof's runtime (into TOPOLOGY). skipped says
+// which combinations a runtime does not run, and why.
+func compareJobs(tops, rts []string, prof *loadprofiles.Profile) (jobs []job, skipped []string) {
+	if len(rts) == 0 {
+		for _, t := range tops {
+			jobs = append(jobs, job{topology: t, prof: prof, folder: t, step: t})
+		}
+		return jobs, nil
+	}
+	for _, rt := range rts {
+		r, _ := runtimes.Lookup(rt)
+		p := withRuntime(prof, rt)
+		for _, t := range tops {
+			if !r.Allows(t) {
+				skipped = append(skipped, fmt.Sprintf("%s on %s (%s runs %s)", t, rt, rt, strings.Join(r.TopologyNames(), ", ")))
+				continue
+			}
+			jobs = append(jobs, job{topology: t, runtime: rt, prof: p, folder: filepath.Join(rt, t), step: t + " on " + rt})
+		}
+	}
+	return jobs, skipped
+}
+
+// runAll runs each topology into dir/TOPOLOGY (runJobs).
 func runAll(cmd *cobra.Command, sess *session, dir string, topologies []string, prof *loadprofiles.Profile, profName string, server func(topology string) func(*app.Config)) ([]*results.Record, error) {
+	jobs, _ := compareJobs(topologies, nil, prof)
+	return runJobs(cmd, sess, dir, jobs, profName, server)
+}
+
+// runJobs runs each job into dir/FOLDER and returns the records that were written, even when a
+// run failed; it stops at the first failure or interrupt. It prints a line on stderr as each
+// run starts and one with its verdict as it ends, so a long comparison shows where it is.
+func runJobs(cmd *cobra.Command, sess *session, dir string, jobs []job, profName string, server func(topology string) func(*app.Config)) ([]*results.Record, error) {
 	var recs []*results.Record
 	w := cmd.ErrOrStderr()
-	for i, t := range topologies {
-		step := fmt.Sprintf("[%d/%d] %s", i+1, len(topologies), t)
+	for i, j := range jobs {
+		t, prof := j.topology, j.prof
+		step := fmt.Sprintf("[%d/%d] %s", i+1, len(jobs), j.step)
 		fmt.Fprintf(w, "%s: profile %s, %s of load + %s of recovery probes\n", step, profName, prof.Duration(), prof.Recovery.Duration)
 		var mod func(*app.Config)
 		if server != nil {
 			mod = server(t)
 		}
 		start := time.Now()
-		out, err := sess.run(t, prof, profName, filepath.Join(dir, t), mod)
+		out, err := sess.run(t, prof, profName, filepath.Join(dir, j.folder), mod)
 		took := roundTook(time.Since(start))
 		if out != nil {
 			if rec, rerr := results.Read(out.Dir); rerr == nil {

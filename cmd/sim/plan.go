@@ -26,6 +26,7 @@ import (
 
 type planFlags struct {
 	topology     string
+	runtime      string
 	maxThreads   []int
 	workTime     time.Duration
 	sloP99       time.Duration
@@ -106,6 +107,7 @@ recommendation.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.topology, "topology", app.Self, topologyUsage())
+	fl.StringVar(&f.runtime, "runtime", "", runtimeUsage())
 	fl.IntSliceVar(&f.maxThreads, "max-threads", []int{8, 16}, "pool sizes to plan, comma-separated")
 	fl.DurationVar(&f.workTime, "work-time", planner.DefaultWorkTime, "work_time of each page")
 	fl.DurationVar(&f.sloP99, "slo-p99", planner.DefaultSLOP99, "SLO: highest p99 latency")
@@ -146,6 +148,17 @@ func (f *planFlags) validate() (float64, error) {
 	}
 	for _, s := range f.server {
 		if err := f.over.ParseSetting("--server", s); err != nil {
+			return 0, err
+		}
+	}
+	if f.runtime != "" {
+		if err := checkRuntime("--runtime", f.runtime); err != nil {
+			return 0, err
+		}
+		if _, set := f.over.Get("runtime"); set {
+			return 0, &invalid.Error{Field: "--server", Value: "runtime", Allowed: "a key other than runtime when --runtime is given"}
+		}
+		if err := f.over.Set("runtime", f.runtime); err != nil {
 			return 0, err
 		}
 	}

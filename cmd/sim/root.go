@@ -64,9 +64,13 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 fix, a separate static server; and the others below), puts load on it and measures hang onset,
 capacity, CLOSE_WAIT sockets and recovery on real loopback sockets, or in a virtual-time model
 of the same server. 'sim compare --topologies all' runs every topology on the same load.
+The server imitates Tomcat by default, or another runtime where the same deadlock is met
+(--runtime; 'sim compare --runtimes all' runs each).
 
 Topologies:
-` + topologyHelp(),
+` + topologyHelp() + `
+Runtimes:
+` + runtimeHelp(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -32,6 +32,7 @@ const defaultRunsDir = "runs"
 
 type runFlags struct {
 	topology    string
+	runtime     string
 	profile     string
 	out         string
 	json        bool
@@ -89,11 +90,20 @@ the load stops, and write a run record:
 
 Verdicts: collapse = good throughput below hang_fraction of the offered rate for at least
 hang_hold until the load ends; capacity = the good throughput of a plateau below 90% of the
-offered rate lasting at least hang_hold; hang = collapse and no good probe during recovery;
-saturated (at its capacity) = collapse but recovered, or a plateau without a hang; ok = neither.
+offered rate lasting at least hang_hold; hang = collapse and no good probe during recovery,
+or a recovery only after the app was stuck (requests waiting, none taken) for max(10 s, 3 x
+hang_hold) after the load: a timeout or a watchdog ended it; saturated (at its capacity) =
+collapse but recovered by draining, a plateau without a hang, or 10 % of the requests failed;
+ok = none of these.
 
 Topologies (--topology; one file each in internal/topology):
 ` + topologyHelp() + `
+Runtimes (--runtime, or server.runtime in the profile; one file each in internal/runtimes): the
+server whose mechanics sim's server imitates. A runtime's defaults (pool size, backlog,
+keep-alive, the self-call client's behaviour and timeouts) apply to the keys the profile leaves
+unset; a topology stays what the page fetches and which fix is applied. docs/runtimes.md has
+each runtime's mechanics, the fixes its users deploy and its calibration.
+` + runtimeHelp() + `
 Built-in profiles:
 ` + profileList() + `
 External mode: --target URL attacks a server that is already running on this machine (a real
@@ -125,6 +135,7 @@ Exit codes: 0 run completed (whatever the verdict), 1 a threshold was breached, 
 run failed or was interrupted (the record is kept, marked incomplete).`,
 		Example: `  sim run --topology self --profile quick
   sim run --topology split --profile ramp --out /tmp/runs --json
+  sim run --runtime gunicorn --profile quick
   sim run --topology self --profile ./my-profile.yaml
   sim run --target http://127.0.0.1:8080/app/page.jsp --profile ramp
   sim run --target http://127.0.0.1:8080/page --watch http://127.0.0.1:8082
@@ -138,6 +149,7 @@ run failed or was interrupted (the record is kept, marked incomplete).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.topology, "topology", app.Self, topologyUsage())
+	fl.StringVar(&f.runtime, "runtime", "", runtimeUsage())
 	fl.StringVar(&f.profile, "profile", "quick", "built-in profile name or path to a YAML profile")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the run record is created")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON instead of text")
@@ -197,15 +209,24 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 		return &invalid.Error{Field: "--engine", Value: f.engine, Allowed: "sockets in external mode (--target): the model simulates sim's own server, not one already running"}
 	}
 	if f.target != "" || cmd.Flags().Changed("watch-port") || f.admin != "" {
+		if cmd.Flags().Changed("runtime") {
+			return &invalid.Error{Field: "--runtime", Value: f.runtime, Allowed: "unset in external mode (--target): the target is the runtime that is running; --runtime chooses what sim's own server imitates"}
+		}
 		return runExternal(cmd, f)
 	}
 	if err := checkTopology("--topology", f.topology); err != nil {
 		return err
 	}
+	if cmd.Flags().Changed("runtime") {
+		if err := checkRuntime("--runtime", f.runtime); err != nil {
+			return err
+		}
+	}
 	prof, err := f.limits.load(f.profile)
 	if err != nil {
 		return err
 	}
+	prof = withRuntime(prof, f.runtime)
 	if _, err := runner.ServerConfig(f.topology, prof); err != nil {
 		return fmt.Errorf("profile %s: server: %w", f.profile, err)
 	}
@@ -269,7 +290,11 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 	if why := s.Why(); why != "" {
 		verdict += " — " + why
 	}
-	fmt.Fprintf(w, "sim run: topology %s, profile %s%s: %s\n", s.Topology, s.Profile, engine, verdict)
+	on := ""
+	if s.Runtime != "" {
+		on = " on " + s.Runtime
+	}
+	fmt.Fprintf(w, "sim run: topology %s%s, profile %s%s: %s\n", s.Topology, on, s.Profile, engine, verdict)
 	switch {
 	case s.Collapse && s.CollapseOnsetS != nil:
 		label := "hang onset"

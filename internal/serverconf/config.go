@@ -22,6 +22,7 @@ import (
 
 	"github.com/simdev/sim/internal/hostguard"
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/runtimes"
 	"github.com/simdev/sim/internal/topology"
 )
 
@@ -111,7 +112,10 @@ const unsetKeepAlive time.Duration = -1
 // Config is the server's whole configuration; Keys describes each field. The JSON names are
 // the keys' names: config.json holds a Config.
 type Config struct {
-	Topology   string `json:"topology"`
+	Topology string `json:"topology"`
+	// Runtime is the server runtime imitated (internal/runtimes): its Defaults apply to the keys
+	// left at their schema default, after the topology's.
+	Runtime    string `json:"runtime"`
 	Addr       string `json:"addr"`
 	AdminAddr  string `json:"admin_addr"`
 	StaticAddr string `json:"static_addr"`
@@ -203,22 +207,33 @@ func Defaults() Config {
 // gives its keys (topology.Topology.Defaults). It changes only values left at their defaults,
 // so that Validate still sees a value that contradicts another key.
 func (c *Config) Normalize() {
+	// The topology's first: a fix (self-timeout's 1 s timeouts) wins over the runtime's own
+	// default (Net::HTTP's 60 s).
 	if tp, ok := topology.Lookup(c.Topology); ok {
-		for name, text := range tp.Defaults {
-			k, ok := LookupKey(name)
-			if !ok || k.get(c) != k.def {
-				continue
-			}
-			if v, err := k.ParseText(text); err == nil {
-				k.set(c, v)
-			}
-		}
+		c.applyDefaults(tp.Defaults)
+	}
+	if rt, ok := runtimes.Lookup(c.Runtime); ok {
+		c.applyDefaults(rt.Defaults)
 	}
 	if c.KeepAliveTimeout == unsetKeepAlive {
 		c.KeepAliveTimeout = c.ConnectionTimeout
 	}
 	if c.Connector == BIO && c.MaxConnections == DefaultMaxConnections {
 		c.MaxConnections = c.MaxThreads
+	}
+}
+
+// applyDefaults sets each key of defaults (name → text as a flag takes it) that c leaves at its
+// schema default.
+func (c *Config) applyDefaults(defaults map[string]string) {
+	for name, text := range defaults {
+		k, ok := LookupKey(name)
+		if !ok || k.get(c) != k.def {
+			continue
+		}
+		if v, err := k.ParseText(text); err == nil {
+			k.set(c, v)
+		}
 	}
 }
 
@@ -250,6 +265,8 @@ func (c *Config) Validate() error {
 		{c.WorkTimeDist != WorkLognormal && c.WorkTimeP99 != 0, "work_time_p99", c.WorkTimeP99, "0 unless work_time_dist is lognormal (exponential: p99 = work_time x ln 100)"},
 		{c.WorkTimeDist == WorkFixed && c.WorkTimeSeed != DefaultWorkTimeSeed, "work_time_seed", c.WorkTimeSeed,
 			fmt.Sprintf("the default (%d) unless work_time_dist is exponential or lognormal: fixed work times draw nothing", DefaultWorkTimeSeed)},
+		{!runtimeAllows(c.Runtime, c.Topology), "topology", c.Topology,
+			fmt.Sprintf("one of %s with runtime %s", strings.Join(runtimeTopologies(c.Runtime), ", "), c.Runtime)},
 		{c.Static.URL != "" && c.Topology != Split, "static.url", c.Static.URL, "empty unless topology is split"},
 		{c.Reserve >= c.MaxThreads && c.Topology == topology.AdmissionLimit, "reserve", c.Reserve,
 			fmt.Sprintf("1 to max_threads - 1 (%d) with topology admission-limit: at least one page must be admitted", c.MaxThreads-1)},
@@ -427,4 +444,16 @@ func (c Config) NoHang() string {
 		return c.Topology
 	}
 	return c.Topology + " with these keys (" + why + ")"
+}
+
+// runtimeAllows says whether the runtime named rt runs topology t (an unknown runtime is the
+// runtime key's own error).
+func runtimeAllows(rt, t string) bool {
+	r, ok := runtimes.Lookup(rt)
+	return !ok || r.Allows(t)
+}
+
+func runtimeTopologies(rt string) []string {
+	r, _ := runtimes.Lookup(rt)
+	return r.TopologyNames()
 }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/simdev/sim/internal/runtimes"
 	"github.com/simdev/sim/internal/topology"
 )
 
-//go:generate go test -run TestKeysDoc|TestTopologiesDoc -update .
+//go:generate go test -run TestKeysDoc|TestTopologiesDoc|TestRuntimesDoc -update .
 
 // KeysDoc renders the key reference (docs/keys.md) from Keys: a key's name, flag, environment
 // variable, default, whether a profile's server section may set it, and its help. It is
@@ -125,4 +126,101 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// RuntimesDoc renders the runtime reference (docs/runtimes.md) from the registry
+// (internal/runtimes): the mechanics table, then each runtime's version, rig, the keys it sets,
+// the topologies it runs, whether it can hang with its defaults (topology.CanHang on the
+// runtime's config) and the fixes its users deploy.
+func RuntimesDoc() string {
+	var b strings.Builder
+	all := runtimes.All()
+	b.WriteString("<!-- Generated from the runtime registry by `go generate ./internal/serverconf`; do not edit. -->\n\n")
+	b.WriteString("# Runtimes\n\n")
+	b.WriteString("The server runtimes sim's server imitates, one file each in `internal/runtimes`: `--runtime R` on\n" +
+		"`sim run`, `compare`, `plan` and `reproduce`, `server.runtime` in a profile, `--runtime` / `SIM_RUNTIME`\n" +
+		"on `sim serve`; `sim compare --runtimes all` runs a topology on each. A runtime is a set of\n" +
+		"defaults for the server's keys ([keys.md](keys.md)): they apply to the keys a config leaves at\n" +
+		"their default, after the topology's ([topologies.md](topologies.md)). Its mechanics below were\n" +
+		"each checked on a real rig (`bench/runtimes/`); the calibration (real runtime beside both engines) is\n" +
+		"in the README.\n\n")
+	b.WriteString("| mechanic |")
+	for _, r := range all {
+		fmt.Fprintf(&b, " %s |", r.Label)
+	}
+	b.WriteString("\n| --- |" + strings.Repeat(" --- |", len(all)) + "\n")
+	rows := []struct {
+		name string
+		get  func(runtimes.Mechanics) string
+	}{
+		{"where a waiting request sits", func(m runtimes.Mechanics) string { return m.Queue }},
+		{"connection after a response", func(m runtimes.Mechanics) string { return m.Connection }},
+		{"self-call client", func(m runtimes.Mechanics) string { return m.Client }},
+		{"what ends a stuck request", func(m runtimes.Mechanics) string { return m.Watchdog }},
+		{"unit of the pool", func(m runtimes.Mechanics) string { return m.Unit }},
+		{"a request whose client has gone", func(m runtimes.Mechanics) string { return m.DeadClients }},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(&b, "| %s |", row.name)
+		for _, r := range all {
+			fmt.Fprintf(&b, " %s |", cell(row.get(r.Mechanics)))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	for _, r := range all {
+		fmt.Fprintf(&b, "## `%s` — %s\n\n", r.Name, r.Label)
+		fmt.Fprintf(&b, "%s.\n\n", text(upperFirst(r.Summary)))
+		fmt.Fprintf(&b, "- Measured against: %s.\n", text(r.Version))
+		if r.Rig != "" {
+			fmt.Fprintf(&b, "- Rig: `%s/`.\n", r.Rig)
+		}
+		var defs []string
+		for _, k := range Keys() {
+			if v, ok := r.Defaults[k.Name]; ok {
+				defs = append(defs, fmt.Sprintf("`%s` %s", k.Name, v))
+			}
+		}
+		if len(defs) == 0 {
+			defs = []string{"none: the schema's defaults are its own"}
+		}
+		fmt.Fprintf(&b, "- Keys it sets: %s.\n", strings.Join(defs, ", "))
+		fmt.Fprintf(&b, "- Topologies: %s.\n", strings.Join(r.TopologyNames(), ", "))
+		c := Defaults()
+		c.Runtime = r.Name
+		c.Normalize()
+		hang := "yes"
+		if why := topology.WhyNoHang(c.Hang()); why != "" {
+			hang = "no: " + why
+		}
+		fmt.Fprintf(&b, "- Can hang for good on `self` with its defaults: %s.\n", text(hang))
+		if len(r.Fixes) > 0 {
+			b.WriteString("- Fixes its users deploy:\n")
+			for _, f := range r.Fixes {
+				how := ""
+				if f.Topology != "" {
+					how = "topology `" + f.Topology + "`"
+				}
+				var keys []string
+				for _, k := range Keys() {
+					if v, ok := f.Keys[k.Name]; ok {
+						keys = append(keys, fmt.Sprintf("`%s=%s`", k.Name, v))
+					}
+				}
+				if len(keys) > 0 {
+					if how != "" {
+						how += ", "
+					}
+					how += "keys " + strings.Join(keys, " ")
+				}
+				line := fmt.Sprintf("  - %s — in sim: %s", text(f.What), how)
+				if f.Note != "" {
+					line += " (" + text(f.Note) + ")"
+				}
+				b.WriteString(line + ".\n")
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -54,3 +54,22 @@ func TestTopologiesDoc(t *testing.T) {
 		t.Fatalf("%s is stale: run go generate ./internal/serverconf", path)
 	}
 }
+
+// TestRuntimesDoc fails when docs/runtimes.md is not what RuntimesDoc renders from the registry
+// (go generate ./internal/serverconf writes it).
+func TestRuntimesDoc(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "runtimes.md")
+	want := RuntimesDoc()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (write it with: go generate ./internal/serverconf)", err)
+	}
+	if string(got) != want {
+		t.Fatalf("%s is stale: run go generate ./internal/serverconf", path)
+	}
+}

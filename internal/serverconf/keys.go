@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/runtimes"
 	"github.com/simdev/sim/internal/topology"
 )
 
@@ -80,6 +81,9 @@ func Keys() []Key {
 		spec[string]{name: "topology", def: Self, example: Split, check: oneOf(topology.Names()...),
 			usage: topologyUsage(),
 			field: func(c *Config) *string { return &c.Topology }}.key(),
+		spec[string]{name: "runtime", def: runtimes.Tomcat, example: runtimes.Gunicorn, check: oneOf(runtimes.Names()...), profile: true,
+			usage: runtimeUsage(),
+			field: func(c *Config) *string { return &c.Runtime }}.key(),
 		spec[string]{name: "addr", def: defaultListenAddr, example: "127.0.0.1:18080",
 			usage: "app listener host:port (loopback unless allow_non_loopback; port 0 picks a free one)",
 			field: func(c *Config) *string { return &c.Addr }}.key(),
@@ -231,6 +235,16 @@ func topologyUsage() string {
 	b.WriteString("one of:")
 	for _, tp := range topology.All() {
 		fmt.Fprintf(&b, " %s (%s);", tp.Name, tp.Summary)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// runtimeUsage lists every runtime for the runtime key's help.
+func runtimeUsage() string {
+	var b strings.Builder
+	b.WriteString("the server runtime whose mechanics and defaults the server imitates (its defaults apply to the keys left at their default; a key set to exactly its default counts as left):")
+	for _, r := range runtimes.All() {
+		fmt.Fprintf(&b, " %s (%s);", r.Name, r.Summary)
 	}
 	return strings.TrimSuffix(b.String(), ";")
 }

@@ -252,7 +252,7 @@ func TestOverridesRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(data), `{"connector":"bio","max_threads":16,`) || !strings.Contains(string(data), `"static":{"server":"nginx"}`) {
+	if !strings.HasPrefix(string(data), `{"runtime":"gunicorn","connector":"bio","max_threads":16,`) || !strings.Contains(string(data), `"static":{"server":"nginx"}`) {
 		t.Errorf("JSON %s", data)
 	}
 	var again Overrides
@@ -287,7 +287,7 @@ func TestDecodeErrors(t *testing.T) {
 		field   string
 		allowed string
 	}{
-		{"not a mapping", "lots", "server", "a mapping with keys connector, max_threads"},
+		{"not a mapping", "lots", "server", "a mapping with keys runtime, connector, max_threads"},
 		{"unknown key", map[string]any{"max_thread": 4}, "server.max_thread", "max_threads"},
 		{"serve-only key", map[string]any{"topology": "split"}, "server.topology", "a key of the server section"},
 		{"static not a mapping", map[string]any{"static": "nginx"}, "server.static", "a mapping with keys server"},

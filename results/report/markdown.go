@@ -67,7 +67,11 @@ func renderMarkdown(v view, charts []chartOut) []byte {
 
 // runLine describes a run in one line: profile, start, verdict.
 func runLine(r runView) string {
-	parts := []string{"topology " + orDash(r.Topology), "profile " + orDash(r.Profile)}
+	parts := []string{"topology " + orDash(r.Topology)}
+	if r.Runtime != "" {
+		parts = append(parts, "runtime "+r.Runtime)
+	}
+	parts = append(parts, "profile "+orDash(r.Profile))
 	if r.StartedAt != "" {
 		parts = append(parts, "started "+r.StartedAt)
 	}

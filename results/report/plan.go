@@ -226,7 +226,7 @@ func detailCells(p *results.Plan, r results.PlanRow) []string {
 func buildPlanView(p *results.Plan) planView {
 	rows := sortedRows(p)
 	v := planView{
-		Title:          "Capacity plan: " + orDash(p.Topology),
+		Title:          "Capacity plan: " + orDash(p.Topology) + onRuntime(p.Server["runtime"]),
 		Warnings:       p.Warnings,
 		Search:         p.Search,
 		Recommendation: p.Recommendation,
@@ -235,8 +235,8 @@ func buildPlanView(p *results.Plan) planView {
 		Details:        planTable{Columns: detailColumns},
 	}
 	engine := orDash(p.Engine)
-	v.Summary = fmt.Sprintf("Topology %s, work_time %s ms, self-call %s ms; measured steps on the %s engine.",
-		orDash(p.Topology), fmtMS(p.WorkTimeS*1000), fmtMS(p.SelfCallS*1000), engine)
+	v.Summary = fmt.Sprintf("Topology %s%s, work_time %s ms, self-call %s ms; measured steps on the %s engine.",
+		orDash(p.Topology), onRuntime(p.Server["runtime"]), fmtMS(p.WorkTimeS*1000), fmtMS(p.SelfCallS*1000), engine)
 	if p.Hangs() {
 		v.AnswerTitle = fmt.Sprintf("Safe rate per pool size: at most %s chance of a hang within %s", fmtPercent(p.Risk), results.HorizonText(p.HorizonS))
 		v.Summary += fmt.Sprintf(" Budget: at most %s chance of a hang within %s (a hazard of at most %s per hour).",
@@ -702,4 +702,12 @@ func planPNG(c planChart) ([]byte, error) {
 		p.Y.Min, p.Y.Max = 0, math.Max(ymax, 1)*1.15
 	}
 	return pngBytes(p)
+}
+
+// onRuntime is " on RUNTIME" for a plan of a runtime other than Tomcat's, else "".
+func onRuntime(rt string) string {
+	if rt == "" || rt == "tomcat" {
+		return ""
+	}
+	return " on " + rt
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/simdev/sim/internal/runtimes"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/results"
 )
@@ -35,9 +36,11 @@ type view struct {
 type runView struct {
 	Label    string `json:"label"`
 	Topology string `json:"topology"`
-	Profile  string `json:"profile"`
-	Color    string `json:"color"`
-	Verdict  string `json:"verdict"`
+	// Runtime is the runtime sim's server imitated; "" for an external target.
+	Runtime string `json:"runtime,omitempty"`
+	Profile string `json:"profile"`
+	Color   string `json:"color"`
+	Verdict string `json:"verdict"`
 	// Record is the record's folder, relative to the report's folder where it can be.
 	Record    string `json:"record"`
 	StartedAt string `json:"started_at,omitempty"`
@@ -241,6 +244,7 @@ func buildView(dir string, recs []*results.Record, o Options) view {
 		rv := runView{
 			Label:       labels[i],
 			Topology:    r.Summary.Topology,
+			Runtime:     r.Summary.Runtime,
 			Profile:     r.Summary.Profile,
 			Color:       colors[i],
 			Verdict:     r.Summary.Verdict,
@@ -296,21 +300,31 @@ func profileLabel(p string) string {
 	return strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
 }
 
-// runLabels names each run by its topology's label (topology.Label); a topology that appears
-// twice gets its record folder's name added, so every column of a table has a distinct heading.
+// runLabels names each run by its topology's label (topology.Label), and by its runtime's
+// (runtimes.Label) when the report holds runs of more than one runtime or of one other than
+// Tomcat; a run whose name appears twice gets its record folder's name added, so every column
+// of a table has a distinct heading.
 func runLabels(recs []*results.Record) []string {
-	count := map[string]int{}
-	for _, r := range recs {
-		count[orDash(r.Summary.Topology)]++
-	}
-	labels := make([]string, len(recs))
-	seen := map[string]bool{}
-	for i, r := range recs {
+	withRuntime := manyRuntimes(recs)
+	name := func(r *results.Record) string {
 		l := orDash(r.Summary.Topology)
 		if r.Summary.Topology != "" {
 			l = topology.Label(r.Summary.Topology)
 		}
-		if count[orDash(r.Summary.Topology)] > 1 {
+		if withRuntime && r.Summary.Runtime != "" {
+			l += " on " + runtimes.Label(r.Summary.Runtime)
+		}
+		return l
+	}
+	count := map[string]int{}
+	for _, r := range recs {
+		count[name(r)]++
+	}
+	labels := make([]string, len(recs))
+	seen := map[string]bool{}
+	for i, r := range recs {
+		l := name(r)
+		if count[l] > 1 {
 			l += " [" + filepath.Base(r.Dir) + "]"
 		}
 		for base, n := l, 2; seen[l]; n++ {
@@ -322,20 +336,47 @@ func runLabels(recs []*results.Record) []string {
 	return labels
 }
 
-// runColors gives each run its topology's colour (topology.Color), and a run whose colour is
-// taken the first spare colour that no run of the report has; the charts overlay every run, so
-// no two may share one.
+// manyRuntimes says whether recs name a runtime other than Tomcat, or more than one: their
+// labels then name it.
+func manyRuntimes(recs []*results.Record) bool {
+	seen := map[string]bool{}
+	for _, r := range recs {
+		rt := r.Summary.Runtime
+		if rt == "" {
+			rt = runtimes.Tomcat
+		}
+		seen[rt] = true
+	}
+	return len(seen) > 1 || (len(seen) == 1 && !seen[runtimes.Tomcat])
+}
+
+// runColors gives each run its topology's colour (topology.Color) — its runtime's
+// (runtimes.Color) when the report compares runtimes on one topology — and a run whose colour
+// is taken the first spare colour that no run of the report has; the charts overlay every run,
+// so no two may share one.
 func runColors(recs []*results.Record) []string {
+	byRuntime := manyRuntimes(recs)
+	for _, r := range recs {
+		if r.Summary.Topology != recs[0].Summary.Topology {
+			byRuntime = false
+		}
+	}
+	color := func(r *results.Record) string {
+		if byRuntime {
+			return runtimes.Color(r.Summary.Runtime)
+		}
+		return topology.Color(r.Summary.Topology)
+	}
 	colors := make([]string, len(recs))
 	taken := map[string]bool{}
 	for _, r := range recs {
-		taken[topology.Color(r.Summary.Topology)] = true
+		taken[color(r)] = true
 	}
 	used := map[string]bool{}
 	spare := slices.DeleteFunc(slices.Clone(spareColors), func(c string) bool { return taken[c] })
 	next := 0
 	for i, r := range recs {
-		c := topology.Color(r.Summary.Topology)
+		c := color(r)
 		if used[c] {
 			c = spare[next%len(spare)]
 			next++
@@ -556,7 +597,7 @@ func buildDefinitions(recs []*results.Record, labels []string, cfgs []runConfig)
 			"), or \"not within N s\" when no probe in the recovery window does."},
 		{"capacity", "The OK throughput a run plateaued at below the offered rate: over the load phase, a stretch of sample windows each " + saturation +
 			", whose windows that are not collapsed last at least hang_hold in all; the capacity is their median OK throughput, reported from the start of the first. Short dips are no plateau, and a collapse with no plateau before it has no capacity."},
-		{"verdict", "HANG = collapse and no recovery: the self-call deadlock, which outlives the load. SATURATED at X rps = the run reached its capacity X without hanging, or collapsed and then recovered: over capacity but alive (\"recovered\" or \"not recovered within N s\" says which). OK = neither collapse nor plateau. INCOMPLETE = the run was interrupted before a verdict."},
+		{"verdict", "HANG = collapse and no recovery: the self-call deadlock, which outlives the load; also a collapse the app recovered from only after it had been stuck for at least max(10 s, 3 x hang_hold) after the load (requests waiting in its queue or listen backlog, none taken: a client timeout or a watchdog ended the hang, it did not drain), printed \"HANG, ended N s after the load\". SATURATED at X rps = the run reached its capacity X without hanging, or collapsed and then recovered by draining: over capacity but alive (\"recovered\" or \"not recovered within N s\" says which); also a run without collapse or plateau that failed at least 10 % of the requests completed during the load. OK = none of these. INCOMPLETE = the run was interrupted before a verdict."},
 		{"peak CLOSE_WAIT", "The most server-side sockets of the app port in CLOSE_WAIT in any sample window: connections whose client gave up and closed, that the app never read or closed because their requests wait in the queue for a worker."},
 		{"throughput", "OK (2xx) results of the whole run divided by the load duration."},
 		{"p50 / p99", "Latency percentiles over all results of the attack, whatever their outcome: a client timeout counts at the timeout."},

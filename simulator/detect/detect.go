@@ -289,6 +289,100 @@ func Verdict(collapsed, saturated, recovered bool) string {
 	return results.VerdictOK
 }
 
+// FailingShare is the share of failed requests (among those completed during the load) at
+// which a run without a collapse or a capacity plateau is saturated, not OK: a server that
+// failed a tenth of its requests was over its capacity, even if its good throughput never held
+// below the offered rate for hang_hold in a row.
+const FailingShare = 0.10
+
+// StuckMin is how long an app must have been stuck after the load (Stuck) for a collapse it
+// recovered from to be a hang that a timer ended, not a drain: three hang_hold, and at least
+// 10 s. A draining server takes a waiting request every few windows (a 1 s self-call timeout
+// ends 16 pages a second); Net::HTTP's 60 s read timeout or a 30 s watchdog leave it stuck for
+// their whole length.
+func StuckMin(th Thresholds) time.Duration {
+	return max(10*time.Second, 3*th.HangHold)
+}
+
+// Stuck is the longest stretch after the load, before the first window with a good (2xx)
+// answer, in which requests waited for the app (its worker queue, from its admin listener or
+// the model, plus its listen backlog, from the census) and the number waiting never fell: no
+// waiting request was taken. waited is false when nothing waited in the measured windows after
+// the load, or nothing was measured: then the record cannot tell stuck from slow.
+func Stuck(timeline []results.Sample) (longest float64, waited bool) {
+	since, prev := 0.0, -1
+	waiting := waitingIn(timeline)
+	for _, x := range timeline {
+		if x.Phase != results.PhaseRecovery {
+			continue
+		}
+		if x.OK > 0 {
+			break
+		}
+		q, ok := waiting(x)
+		if !ok {
+			continue
+		}
+		switch {
+		case prev < 0:
+			// The first measured window after the load: the stretch starts at its start.
+			since = x.T - x.WindowS
+		case q == 0 || q < prev:
+			// Nothing waits, or a waiting request was taken: not stuck.
+			since = x.T
+		}
+		if q > 0 {
+			waited = true
+			longest = max(longest, x.T-since)
+		}
+		prev = q
+	}
+	return longest, waited
+}
+
+// waitingIn returns what counts the requests waiting for the app at the end of a window of
+// timeline: its worker queue (when its admin listener answers in some window of the run) plus
+// its listen backlog (when the census was taken in some window). A window that lacks one of
+// the sources the run has is not measured (false): a window whose admin did not answer would
+// otherwise look as if its queue had emptied.
+func waitingIn(timeline []results.Sample) func(results.Sample) (int, bool) {
+	admin, census := false, false
+	for _, x := range timeline {
+		admin = admin || x.AppUp
+		census = census || !x.SocketsMissing
+	}
+	return func(x results.Sample) (int, bool) {
+		if (admin && !x.AppUp) || (census && x.SocketsMissing) || (!admin && !census) {
+			return 0, false
+		}
+		q := 0
+		if admin {
+			q += x.Queued
+		}
+		if census {
+			q += x.AcceptQueue
+		}
+		return q, true
+	}
+}
+
+// FailedShare is the share of the results completed during the load that failed: timeouts,
+// refused and reset connections, non-2xx answers and other errors; 0 when none completed.
+func FailedShare(timeline []results.Sample) float64 {
+	ok, failed := 0, 0
+	for _, x := range timeline {
+		if x.Phase != results.PhaseLoad {
+			continue
+		}
+		ok += x.OK
+		failed += x.ErrTimeout + x.ErrRefused + x.ErrReset + x.ErrHTTP + x.ErrOther
+	}
+	if ok+failed == 0 {
+		return 0
+	}
+	return float64(failed) / float64(ok+failed)
+}
+
 // Summarize fills the verdict fields of s from the timeline, the probes and the thresholds:
 // Thresholds, Collapse and CollapseOnsetS, the Onset fields, CapacityRPS and SaturationOnsetS,
 // Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakAcceptQueue, PeakFDs and AcceptErrors,
@@ -328,7 +422,21 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		s.CapacityRPS, s.SaturationOnsetS = ptr(sat.CapacityRPS), ptr(sat.T)
 	}
 
-	s.Verdict = Verdict(collapsed, saturated, recovered)
+	s.StuckAfterLoadS = nil
+	stuck, waited := Stuck(timeline)
+	if waited {
+		if recovered {
+			// The stretch starts with the first window after the load, which may begin a
+			// fraction of a window before the load's end: never longer than the recovery.
+			stuck = min(stuck, since)
+		}
+		s.StuckAfterLoadS = ptr(stuck)
+	}
+	s.FailedLoadShare = FailedShare(timeline)
+	failing := s.FailedLoadShare >= FailingShare
+	// A recovery that came only after the app had been stuck ended a hang; it did not drain.
+	stuckThenRecovered := collapsed && recovered && waited && stuck >= StuckMin(th).Seconds()
+	s.Verdict = Verdict(collapsed, saturated || failing, recovered && !stuckThenRecovered)
 	s.Saturated = s.Verdict == results.VerdictSaturated
 	s.Hang, s.HangOnsetS = s.Verdict == results.VerdictHang, nil
 	s.HangStage, s.HangAfterStageStartS = nil, nil
@@ -421,23 +529,26 @@ func ptr[T any](v T) *T { return &v }
 const DrainLookback = 3 * time.Second
 
 // Draining says whether the server is still working through a backlog at the end of timeline:
-// its worker queue, as its admin listener (or the model) reported it, is not empty and shorter
-// than it was lookback earlier. A hung server's queue stays as it is; without a report there
-// is nothing to judge, and it is not draining.
+// the requests waiting for it (waiting: its worker queue, as its admin listener or the model
+// reported it, plus its listen backlog, where a connector that accepts only with a free worker
+// keeps them) are not none and fewer than lookback earlier. A hung server's queue stays as it
+// is; without a report there is nothing to judge, and it is not draining.
 func Draining(timeline []results.Sample, lookback time.Duration) bool {
-	var last, first *results.Sample
+	last, first := -1, -1
+	var lastT float64
+	waiting := waitingIn(timeline)
 	for i := len(timeline) - 1; i >= 0; i-- {
-		s := &timeline[i]
-		if !s.AppUp {
+		q, ok := waiting(timeline[i])
+		if !ok {
 			continue
 		}
-		if last == nil {
-			last = s
+		if last < 0 {
+			last, lastT = q, timeline[i].T
 		}
-		if last.T-s.T >= lookback.Seconds() {
-			first = s
+		if lastT-timeline[i].T >= lookback.Seconds() {
+			first = q
 			break
 		}
 	}
-	return last != nil && first != nil && last.Queued > 0 && last.Queued < first.Queued
+	return last > 0 && first >= 0 && last < first
 }

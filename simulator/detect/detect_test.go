@@ -654,7 +654,16 @@ func TestDraining(t *testing.T) {
 	series := func(queued ...int) []results.Sample {
 		var out []results.Sample
 		for i, q := range queued {
-			out = append(out, results.Sample{T: float64(i), AppUp: q >= 0, AppStats: results.AppStats{Queued: max(q, 0)}})
+			out = append(out, results.Sample{T: float64(i), AppUp: q >= 0, SocketsMissing: true, AppStats: results.AppStats{Queued: max(q, 0)}})
+		}
+		return out
+	}
+	backlog := func(waiting ...int) []results.Sample {
+		var out []results.Sample
+		for i, q := range waiting {
+			x := results.Sample{T: float64(i), AppUp: true}
+			x.AcceptQueue = q
+			out = append(out, x)
 		}
 		return out
 	}
@@ -671,6 +680,8 @@ func TestDraining(t *testing.T) {
 		{"too short to judge", series(700, 690), 3 * time.Second, false},
 		{"no admin reports", series(-1, -1, -1, -1, -1), 3 * time.Second, false},
 		{"gaps skipped", series(700, -1, 690, -1, 650), 3 * time.Second, true},
+		{"a listen backlog draining (bio)", backlog(900, 850, 700, 640, 600), 3 * time.Second, true},
+		{"a full listen backlog", backlog(1024, 1024, 1024, 1024), 3 * time.Second, false},
 	} {
 		if got := Draining(c.tl, c.lookbk); got != c.want {
 			t.Errorf("%s: Draining = %v, want %v", c.name, got, c.want)
@@ -694,5 +705,109 @@ func TestSummarizePeakAcceptQueue(t *testing.T) {
 	Summarize(&s, tl[:1], nil, Thresholds{})
 	if s.PeakAcceptQueue != 3 {
 		t.Errorf("second Summarize: peak accept queue %d, want 3 (it replaces the first)", s.PeakAcceptQueue)
+	}
+}
+
+// TestStuck: the longest stretch after the load in which requests waited and none was taken,
+// until the first good answer; the worker queue and the listen backlog both count, and a record
+// that measured neither cannot tell.
+func TestStuck(t *testing.T) {
+	// after builds the recovery phase, a window a second: each value is the requests waiting
+	// in the backlog at the window's end (-1: no census), ok marks the first good answer.
+	after := func(okAt int, backlog ...int) []results.Sample {
+		out := []results.Sample{{T: 0, WindowS: 1, Phase: results.PhaseLoad}}
+		for i, q := range backlog {
+			x := results.Sample{T: float64(i + 1), WindowS: 1, Phase: results.PhaseRecovery, SocketsMissing: q < 0}
+			x.AcceptQueue = max(q, 0)
+			if i+1 == okAt {
+				x.OK = 1
+			}
+			out = append(out, x)
+		}
+		return out
+	}
+	series := func(n, q int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = q
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name    string
+		tl      []results.Sample
+		longest float64
+		waited  bool
+	}{
+		// Puma: 60 s with 950 waiting and none taken, then the timeouts free it.
+		{"stuck, then freed", after(70, append(append(series(60, 950), 900, 500, 100, 0), series(10, 0)...)...), 60, true},
+		// A draining server takes some every few windows.
+		{"draining", after(0, 100, 100, 90, 90, 80, 80, 70, 60, 0), 2, true},
+		// Probes joining a stuck backlog make it grow: still stuck.
+		{"growing", after(0, 10, 11, 12, 13, 14), 5, true},
+		{"nothing waits", after(3, 0, 0, 0), 0, false},
+		{"no census", after(0, -1, -1, -1), 0, false},
+		{"a gap does not end the stretch", after(0, 50, -1, 50, 50), 4, true},
+		{"good answer ends it", after(3, 50, 50, 50, 50, 50), 2, true},
+	} {
+		longest, waited := Stuck(c.tl)
+		if longest != c.longest || waited != c.waited {
+			t.Errorf("%s: Stuck = %v, %v; want %v, %v", c.name, longest, waited, c.longest, c.waited)
+		}
+	}
+}
+
+// TestSummarizeStuckAndFailing: a collapse recovered from only after 60 s stuck is a hang
+// (with its recovery kept); the same recovery after a drain stays saturated; a run without a
+// collapse or plateau that failed a third of its requests is saturated, not OK.
+func TestSummarizeStuckAndFailing(t *testing.T) {
+	th := Thresholds{HangFraction: 0.1, HangHold: 3 * time.Second, MinOfferedRPS: 1}
+	load := func(okPerWindow, failPerWindow int) []results.Sample {
+		var tl []results.Sample
+		for i := range 10 {
+			tl = append(tl, results.Sample{T: float64(i + 1), WindowS: 1, Phase: results.PhaseLoad, OfferedRPS: 50, SentRPS: 50,
+				OK: okPerWindow, OKRPS: float64(okPerWindow), ErrTimeout: failPerWindow})
+		}
+		return tl
+	}
+	recovery := func(tl []results.Sample, backlog []int) []results.Sample {
+		for i, q := range backlog {
+			x := results.Sample{T: float64(11 + i), WindowS: 1, Phase: results.PhaseRecovery}
+			x.AcceptQueue = q
+			if q == 0 {
+				x.OK = 1
+			}
+			tl = append(tl, x)
+		}
+		return tl
+	}
+	probes := func(firstOK int) []results.Probe {
+		var out []results.Probe
+		for i := range 80 {
+			out = append(out, results.Probe{T: float64(10 + i), SinceLoadEnd: float64(i), OK: i >= firstOK})
+		}
+		return out
+	}
+	stuck := make([]int, 60)
+	for i := range stuck {
+		stuck[i] = 500
+	}
+	var s results.Summary
+	Summarize(&s, recovery(load(0, 50), append(stuck, 0)), probes(61), th)
+	if s.Verdict != results.VerdictHang || !s.Hang || !s.Recovered || s.StuckAfterLoadS == nil || *s.StuckAfterLoadS < 59 {
+		t.Errorf("stuck 60 s then recovered: verdict %s hang %v recovered %v stuck %v", s.Verdict, s.Hang, s.Recovered, s.StuckAfterLoadS)
+	}
+	drain := []int{500, 400, 300, 200, 100, 0}
+	Summarize(&s, recovery(load(0, 50), drain), probes(6), th)
+	if s.Verdict != results.VerdictSaturated || s.Hang {
+		t.Errorf("drained then recovered: verdict %s hang %v", s.Verdict, s.Hang)
+	}
+	Summarize(&s, load(33, 17), probes(0), th)
+	if s.Verdict != results.VerdictSaturated || s.FailedLoadShare < 0.33 || s.FailedLoadShare > 0.35 {
+		t.Errorf("a third failed: verdict %s, failed share %v", s.Verdict, s.FailedLoadShare)
+	}
+	Summarize(&s, load(49, 1), probes(0), th)
+	if s.Verdict != results.VerdictOK {
+		t.Errorf("2 %% failed: verdict %s, want ok", s.Verdict)
 	}
 }

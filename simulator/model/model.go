@@ -216,7 +216,7 @@ func (r *recorder) execute(ctx context.Context) (*Outcome, error) {
 			InProcessReadMS: float64(InProcessReadTime.Nanoseconds()) / 1e6, BaseFDs: BaseFDs,
 		},
 	}, results.Summary{
-		Topology: r.o.Topology, Profile: r.o.ProfileName, Engine: results.EngineModel, StartedAt: r.started.UTC(),
+		Topology: r.o.Topology, Runtime: r.cfg.Runtime, Profile: r.o.ProfileName, Engine: results.EngineModel, StartedAt: r.started.UTC(),
 	})
 	if err != nil {
 		return nil, err

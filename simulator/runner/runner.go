@@ -213,7 +213,7 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		}
 	}
 	sess, err := run.Start(r.rec, config, results.Summary{
-		Topology: r.o.Topology, Profile: r.o.ProfileName, Engine: results.EngineSockets, StartedAt: r.started.UTC(),
+		Topology: r.o.Topology, Runtime: r.cfg.Runtime, Profile: r.o.ProfileName, Engine: results.EngineSockets, StartedAt: r.started.UTC(),
 	})
 	if err != nil {
 		return nil, err
