@@ -644,11 +644,13 @@ func TestCloseAfterResponse(t *testing.T) {
 		{"nio close", NIO, true, requests},
 		{"bio keep-alive", BIO, false, 1},
 		{"bio close", BIO, true, requests},
+		{"reactor keep-alive", Reactor, false, 1},
+		{"reactor close", Reactor, true, requests},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Mode, cfg.CloseAfterResponse = tc.mode, tc.close
-			if tc.mode == BIO {
+			if tc.mode != NIO {
 				cfg.MaxThreads, cfg.MaxConnections = 1, 1 // one worker: a held connection would block the next
 			}
 			c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
