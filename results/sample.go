@@ -115,6 +115,9 @@ type AppStats struct {
 	// AcceptErrors is cumulative since the app started, as the app reports it.
 	AcceptErrors int64 `json:"accept_errors" unit:"errors" desc:"accept errors since the app started (EMFILE at the fd limit)"`
 	FDsOpen      int   `json:"fds_open" unit:"fds" desc:"file descriptors the app's process holds"`
+	// WorkersKilled is cumulative since the app started, as the app reports it: the watchdog's
+	// kills (worker_timeout), 0 without one.
+	WorkersKilled int64 `json:"workers_killed" unit:"workers" desc:"workers the watchdog (worker_timeout) killed since the app started"`
 }
 
 // Phases of a run, as written in Sample.Phase.

@@ -154,6 +154,10 @@ type Summary struct {
 	SelfcallMeanMS float64 `json:"selfcall_mean_ms"`
 	// AcceptErrors is the app's accept() error count at the end (EMFILE once fds run out).
 	AcceptErrors int64 `json:"accept_errors"`
+	// WorkerKills is how many workers the watchdog (worker_timeout) killed during the run, load
+	// and recovery probes together: 0 without a watchdog, and in records written before the key
+	// existed.
+	WorkerKills int64 `json:"worker_kills"`
 
 	// Recovered is true when a probe after the load got a 2xx; RecoveryS is how long after the
 	// load stopped that probe was sent, null when not recovered.

@@ -26,6 +26,10 @@ func init() {
 			"accept_count":  "2048", // --backlog
 			"keep_alive":    "false",
 			"selfcall_pool": "false",
+			// The arbiter: --timeout 30; a replacement's first page came a median 2.0 s after
+			// the kill on the rig (bench/runtimes/README.md).
+			"worker_timeout": "30s",
+			"worker_boot":    "2s",
 		},
 		// bio has no in-process queue: bounded-queue and async need one (serverconf refuses
 		// them with bio); the admission limit's modes park pages in that queue too.

@@ -168,6 +168,12 @@ type Config struct {
 	SelfCallRetries  int `json:"selfcall_retries"`
 	ConnectorThreads int `json:"connector_threads"`
 
+	// The watchdog: WorkerTimeout kills a worker that has spent this long in one request, as
+	// gunicorn's arbiter does (0 = none, Tomcat's behaviour); its replacement takes requests
+	// WorkerBoot after the kill.
+	WorkerTimeout time.Duration `json:"worker_timeout"`
+	WorkerBoot    time.Duration `json:"worker_boot"`
+
 	NoFile int `json:"nofile"`
 
 	// MaxQueueSize bounds the worker queue (topology bounded-queue); 0 = unbounded.
@@ -389,6 +395,8 @@ func (c Config) Hang() topology.Server {
 		LeaseTimeout:  c.ConnectionRequestTimeout,
 		SocketTimeout: c.SocketTimeout,
 		Retries:       c.SelfCallRetries,
+		WorkerTimeout: c.WorkerTimeout,
+		WorkerBoot:    c.WorkerBoot,
 	}
 }
 

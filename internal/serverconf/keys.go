@@ -183,6 +183,16 @@ func Keys() []Key {
 			usage:   "self-call: longest silence while reading (SO_TIMEOUT); 0 = none, the incident's setting",
 			field:   func(c *Config) *time.Duration { return &c.SocketTimeout },
 			profile: true}.key(),
+		// The watchdog (issue 17): gunicorn's arbiter kills a worker silent for --timeout and
+		// boots a new one.
+		spec[time.Duration]{name: "worker_timeout", def: 0, example: 30 * time.Second, check: atLeastZero(" (0 = no watchdog)"),
+			usage:   "watchdog: kill a worker that has spent this long in one request (its client closed unanswered, its self-call closed) and start a new one, as gunicorn's --timeout (30s) does; 0 = no watchdog, Tomcat's behaviour",
+			field:   func(c *Config) *time.Duration { return &c.WorkerTimeout },
+			profile: true}.key(),
+		spec[time.Duration]{name: "worker_boot", def: 0, example: 2 * time.Second, check: atLeastZero(""),
+			usage:   "watchdog: time from a worker's kill until its replacement takes a request (gunicorn: the arbiter's SIGKILL a second after SIGABRT, then the fork and the app's import: median 2.0 s, 0.5-12 s, on this machine)",
+			field:   func(c *Config) *time.Duration { return &c.WorkerBoot },
+			profile: true}.key(),
 		// A profile exists to reproduce the fd ceiling and asks for one: 0 (leave the limit as
 		// it is, which Go raises to the hard limit) is for sim serve only.
 		spec[int]{name: "nofile", def: DefaultNoFile, example: 1024,

@@ -34,13 +34,64 @@ type Server struct {
 	// (selfcall_retries): it does not change whether the server can hang for good, only how
 	// long a page waits before it gives up (SocketTimeout × (1 + Retries)).
 	Retries int
+	// WorkerTimeout is the watchdog (worker_timeout): a worker in one request that long is
+	// killed and replaced WorkerBoot later. 0: none. It does not remove the hang (see
+	// Watchdog): CanHang ignores it.
+	WorkerTimeout time.Duration
+	WorkerBoot    time.Duration
 }
 
 // CanHang says whether s has an absorbing hang state: a state in which every worker is held by
 // a page that waits, with no timer, for something only a free worker could give. It is the one
 // answer sim has to "can this hang": the planner (hazard or capacity), the model's absorbing
 // check (simulator/model), and every command's message ask it.
+//
+// A watchdog (WorkerTimeout) does not change the answer. It frees a stuck worker, but the
+// replacement takes the next request in line, and in a hung server that is a page whose client
+// has gone (its self-call then queues behind the rest), not one of the self-calls that would
+// unblock the others: the pool serves at most Workers / (WorkerTimeout + WorkerBoot) pages a
+// second, dead ones first. While requests arrive faster than that (gunicorn's defaults: 16 / 32
+// s = 0.5 a second, health checks and retries included) the state is never left, so the time to
+// enter it is the hazard to plan on; what the watchdog changes is what follows (Watchdog).
 func CanHang(s Server) bool { return WhyNoHang(s) == "" }
+
+// DrainRate is the most pages a second a server whose watchdog kills every stuck worker can
+// get through while hung: Workers / (WorkerTimeout + WorkerBoot); 0 without a watchdog.
+func DrainRate(s Server) float64 {
+	if s.WorkerTimeout <= 0 || s.Workers <= 0 {
+		return 0
+	}
+	return float64(s.Workers) / (s.WorkerTimeout + s.WorkerBoot).Seconds()
+}
+
+// Measured on the model (simulator/model TestWatchdogDrainsAfterTheLoad, which measures it
+// again): bench/runtimes/ramp.yaml's load on the gunicorn shape (16 workers x 200 ms, bio,
+// backlog 2048, no keep-alive, a connection per self-call) with worker_timeout 30s and
+// worker_boot 2s, then a probe every 30 s: 805 pages left behind, HANG for 120 s of 1 s probes
+// (64 kills), drained and answering 1,710 s after the load (848 kills).
+const (
+	measuredDrainS     = 1710
+	measuredDrainKills = 848
+	measuredDeadPages  = 805
+)
+
+// Watchdog says, for messages, what a watchdog turns s's hang into; "" without a watchdog or
+// when s cannot hang.
+func Watchdog(s Server) string {
+	if s.WorkerTimeout <= 0 || !CanHang(s) {
+		return ""
+	}
+	cycle := s.WorkerTimeout + s.WorkerBoot
+	return fmt.Sprintf("worker_timeout %s: a watchdog kills each worker stuck for %s and its replacement takes requests %s later, "+
+		"but that does not end the hang: each new worker takes the next request in line, a page whose client has gone, "+
+		"and its self-call queues behind the rest. Hung, the pool gets through at most %d / %s = %.2f pages a second, "+
+		"so it stays hung while requests (health checks and retries included) arrive faster than that, and once they stop it needs "+
+		"about (pages waiting) x %s / %d to drain: measured on the model after bench/runtimes/ramp.yaml's load on the gunicorn shape "+
+		"(worker_timeout 30s, worker_boot 2s), %d pages waiting drained %d s (%.0f min) after the load, after %d kills; "+
+		"with a probe every second it never drained",
+		s.WorkerTimeout, s.WorkerTimeout, s.WorkerBoot, s.Workers, cycle, DrainRate(s), cycle, s.Workers,
+		measuredDeadPages, measuredDrainS, float64(measuredDrainS)/60, measuredDrainKills)
+}
 
 // WhyNoHang is CanHang's reason: "" when s can hang, else why it cannot, as a phrase for
 // messages ("the self-call has socket_timeout 1s: ...").

@@ -115,6 +115,9 @@ func (a *App) registry() *prometheus.Registry {
 	counter("selfcall_errors_total", "Self-calls that failed.", func(s Stats) float64 { return float64(s.SelfcallErrors) })
 	counter("pages_ok_total", "GET /page answered 200.", func(s Stats) float64 { return float64(s.PagesOK) })
 	counter("pages_failed_total", "GET /page answered with an error.", func(s Stats) float64 { return float64(s.PagesFailed) })
+	if a.cfg.WorkerTimeout > 0 {
+		counter("workers_killed_total", "Workers the watchdog killed after worker_timeout in one request.", func(s Stats) float64 { return float64(s.WorkersKilled) })
+	}
 	// The topology's mechanics, registered only where it has them.
 	if a.mech.QueueLimit {
 		gauge("queue_max", "Requests the worker queue holds before it answers 503 (max_queue_size).", func(s Stats) float64 { return float64(s.MaxQueueSize) })

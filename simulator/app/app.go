@@ -242,6 +242,9 @@ func (a *App) page(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	// kill ends with the app, or when the watchdog kills this page's worker: the process is
+	// gone, its sleep and its self-call with it.
+	kill := connector.KillContext(r.Context())
 	if d := a.work.next(); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -249,9 +252,15 @@ func (a *App) page(w http.ResponseWriter, r *http.Request) {
 		case <-a.life.Done():
 			t.Stop()
 			return
+		case <-kill.Done():
+			t.Stop()
 		}
 	}
-	fragment, err := a.fragment(r)
+	fragment, err := a.fragment(r, kill)
+	if connector.Killed(r.Context()) {
+		// Neither answered nor counted: the watchdog closed its connection.
+		panic(http.ErrAbortHandler)
+	}
 	if err != nil {
 		a.pagesFailed.Add(1)
 		http.Error(w, err.Error(), http.StatusBadGateway)
@@ -278,7 +287,7 @@ func (a *App) waitContext(r *http.Request) context.Context {
 
 // fragment gets the static page where the topology says: in process, or by HTTP through the
 // self-call client, releasing the worker meanwhile when the page is async.
-func (a *App) fragment(r *http.Request) ([]byte, error) {
+func (a *App) fragment(r *http.Request, kill context.Context) ([]byte, error) {
 	if a.mech.Fragment == topology.InProcess {
 		return static.Page(), nil
 	}
@@ -287,13 +296,13 @@ func (a *App) fragment(r *http.Request) ([]byte, error) {
 	if !a.mech.Async || wk == nil {
 		// Without a Worker (bio: the worker belongs to the connection) the page stays
 		// synchronous.
-		return a.client.Get(url)
+		return a.client.GetContext(kill, url)
 	}
 	// Servlet 3 async: the container thread goes back to the pool during the call, and the
 	// completion is dispatched to the executor again, queued behind what arrived meanwhile.
 	wk.Release()
 	a.parked.Add(1)
-	body, err := a.client.Get(url)
+	body, err := a.client.GetContext(kill, url)
 	a.parked.Add(-1)
 	a.resuming.Add(1)
 	rerr := wk.Reacquire()

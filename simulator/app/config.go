@@ -53,5 +53,7 @@ func connectorConfig(c Config) connector.Config {
 		HonorClientClose:   c.HonorClientClose,
 		TCPKeepAlive:       c.TCPKeepAlive,
 		CloseAfterResponse: !c.KeepAlive,
+		WorkerTimeout:      c.WorkerTimeout,
+		WorkerBoot:         c.WorkerBoot,
 	}
 }

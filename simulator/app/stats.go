@@ -51,6 +51,8 @@ type Stats struct {
 	// flight; AsyncResuming wait in the worker queue for one to finish (counted in Queued too).
 	AsyncParked   int64 `json:"async_parked"`
 	AsyncResuming int64 `json:"async_resuming"`
+	// WorkersKilled counts the workers the watchdog (worker_timeout) killed since the start.
+	WorkersKilled int64 `json:"workers_killed"`
 
 	FDsOpen    int     `json:"fds_open"`
 	FDLimit    int     `json:"fd_limit"`
@@ -91,6 +93,7 @@ func (a *App) Stats() Stats {
 		QueueRejected:   cs.Rejected,
 		AsyncParked:     a.parked.Load(),
 		AsyncResuming:   a.resuming.Load(),
+		WorkersKilled:   cs.Killed,
 	}
 	if a.mech.QueueLimit {
 		s.MaxQueueSize = a.cfg.MaxQueueSize

@@ -99,6 +99,12 @@ type Config struct {
 	// request is done; an error answers 503 with the error's text, unless ctx ended (then no
 	// answer, as for a queued request).
 	Gate func(ctx context.Context, r *http.Request) (release func(), err error)
+	// WorkerTimeout, if set, is the watchdog (watchdog.go): a worker that has spent this long in
+	// one request is killed, as gunicorn's arbiter kills a silent sync worker: its client's
+	// connection is closed unanswered, its self-call (KillContext) ends, and the worker comes
+	// back WorkerBoot later. 0 = no watchdog, as in Tomcat.
+	WorkerTimeout time.Duration
+	WorkerBoot    time.Duration
 }
 
 // Stats is a snapshot of the connector.
@@ -112,6 +118,8 @@ type Stats struct {
 	// Rejected counts the requests answered 503 because the worker queue was full
 	// (MaxQueueSize).
 	Rejected int64
+	// Killed counts the workers the watchdog killed (WorkerTimeout).
+	Killed int64
 }
 
 // ErrQueueFull is Worker.Reacquire's error when the worker queue is at MaxQueueSize.
@@ -132,6 +140,8 @@ type Connector struct {
 	cancel  context.CancelFunc
 	// rejected counts the requests refused because the worker queue was full.
 	rejected atomic.Int64
+	// killed counts the workers the watchdog killed.
+	killed atomic.Int64
 }
 
 // New opens the listening socket on addr and prepares to serve h. Nothing is accepted until Serve.
@@ -153,6 +163,10 @@ func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
 	}
 	c.conns = sem.New(maxConns)
 	c.ln = &Listener{inner: tl, conns: c.conns, life: life, keepAlive: cfg.TCPKeepAlive}
+	if cfg.WorkerTimeout > 0 {
+		// Inside the nio queue: a worker is silent from when it takes the request.
+		h = c.watch(h)
+	}
 	switch cfg.Mode {
 	case BIO:
 		c.ln.workers = c.workers
@@ -170,7 +184,9 @@ func New(addr string, cfg Config, h http.Handler) (*Connector, error) {
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ConnectionTimeout,
 		IdleTimeout:       cfg.KeepAliveTimeout,
-		BaseContext:       func(net.Listener) context.Context { return life },
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(life, lifeKey{}, life)
+		},
 		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, nc)
 		},
@@ -212,6 +228,7 @@ func (c *Connector) Stats() Stats {
 		AcceptErrors:    c.ln.acceptErrors.Load(),
 		Accepted:        c.ln.accepted.Load(),
 		Rejected:        c.rejected.Load(),
+		Killed:          c.killed.Load(),
 	}
 }
 
@@ -243,7 +260,9 @@ func (c *Connector) queue(next http.Handler) http.Handler {
 		wk := &Worker{c: c, ctx: ctx}
 		if cn, ok := r.Context().Value(connKey{}).(*conn); ok && cn.takePrepaid() {
 			// reactor: the connection's first request runs on the worker the acceptor took.
+			wk.mu.Lock()
 			wk.held = true
+			wk.mu.Unlock()
 		} else if err := wk.acquire(); err != nil {
 			if errors.Is(err, ErrQueueFull) {
 				http.Error(w, fmt.Sprintf("service unavailable: every worker is busy and the worker queue is full (max_queue_size %d)", c.cfg.MaxQueueSize),
@@ -259,9 +278,6 @@ func (c *Connector) queue(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), workerKey{}, wk)))
 	})
 }
-
-// connKey is the request context's key of its connection (http.Server.ConnContext).
-type connKey struct{}
 
 // dropClosed closes, without running it, a request whose client has gone by the time its
 // worker picks it up (bio with HonorClientClose).
@@ -325,9 +341,12 @@ const (
 // the pool and whose completion is a new task for the executor, queued behind every request
 // that arrived meanwhile. Its methods are for the handler's own goroutine.
 type Worker struct {
-	c    *Connector
-	ctx  context.Context
+	c   *Connector
+	ctx context.Context
+	// mu guards held and dead against the watchdog's kill, which runs on a timer's goroutine.
+	mu   sync.Mutex
 	held bool
+	dead bool // killed by the watchdog: never held again
 }
 
 // workerKey is the request context's key of the request's Worker.
@@ -343,8 +362,11 @@ func WorkerFrom(ctx context.Context) *Worker {
 // Release gives the worker back to the pool (to the longest waiter); it does nothing if the
 // worker is not held.
 func (w *Worker) Release() {
-	if w.held {
-		w.held = false
+	w.mu.Lock()
+	held := w.held
+	w.held = false
+	w.mu.Unlock()
+	if held {
 		w.c.workers.Release()
 	}
 }
@@ -354,7 +376,13 @@ func (w *Worker) Release() {
 // queue is at MaxQueueSize, ErrStopped when the connector is closing. It does nothing if the
 // worker is held.
 func (w *Worker) Reacquire() error {
-	if w.held {
+	w.mu.Lock()
+	held, dead := w.held, w.dead
+	w.mu.Unlock()
+	if dead {
+		return ErrStopped
+	}
+	if held {
 		return nil
 	}
 	return w.acquire()
@@ -381,7 +409,15 @@ func (w *Worker) acquire() error {
 		c.workers.Release()
 		return ErrStopped
 	}
+	w.mu.Lock()
+	if w.dead {
+		// Killed while it waited: the worker it was granted is not its to keep.
+		w.mu.Unlock()
+		c.workers.Release()
+		return ErrStopped
+	}
 	w.held = true
+	w.mu.Unlock()
 	return nil
 }
 

@@ -39,6 +39,7 @@ const (
 	qIdle                  // the first idle timer of a keep-alive connection
 	qFinWait               // an orphaned FIN_WAIT2 socket's end (finTimeout)
 	qTimeWait              // a TIME_WAIT socket's end (timeWait)
+	qWorkerTimeout         // the watchdog's worker_timeout
 	nQueues
 )
 

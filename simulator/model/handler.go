@@ -49,6 +49,7 @@ func (h *pageHandler) run(e *engine, id int32) {
 		}
 		return
 	}
+	e.dog.arm(e, id)
 	if adm := e.p.admission; (adm == topology.AdmitWait || adm == topology.AdmitReject) && !h.takePermit(e, id) {
 		if adm == topology.AdmitReject {
 			r.state = rsFinishing

@@ -430,6 +430,7 @@ func (r *recorder) sample(e *engine) {
 		SelfcallWaiting: e.pool.route.waiting + e.pool.total.waiting,
 		AcceptErrors:    e.app.acceptErrors,
 		FDsOpen:         e.tcp.fds(),
+		WorkersKilled:   e.dog.kills,
 	}
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)

@@ -42,14 +42,17 @@ type params struct {
 	// closeEach: the app's connectors answer Connection: close and close each connection after
 	// its response (keep_alive false); unpooled: each self-call dials its own connection and
 	// closes it after the answer, with no lease (selfcall_pool false).
-	closeEach     bool
-	unpooled      bool
-	work          workDist
-	perRoute      int
-	maxTotal      int
-	leaseTimeout  float64
-	connTimeout   float64
-	sockTimeout   float64
+	closeEach    bool
+	unpooled     bool
+	work         workDist
+	perRoute     int
+	maxTotal     int
+	leaseTimeout float64
+	connTimeout  float64
+	sockTimeout  float64
+	// workerTimeout and workerBoot are the watchdog's (worker_timeout, worker_boot); 0: none.
+	workerTimeout float64
+	workerBoot    float64
 	static        float64
 	halfTrip      float64
 	pageOverhead  float64
@@ -72,32 +75,34 @@ type params struct {
 func newParams(c serverconf.Config) params {
 	mech := topology.Must(c.Topology).Mechanics
 	p := params{
-		bio:          c.Connector == serverconf.BIO,
-		reactor:      c.Connector == serverconf.Reactor,
-		retries:      c.SelfCallRetries,
-		fragment:     mech.Fragment,
-		canHang:      c.CanHang(),
-		baseFDs:      BaseFDs,
-		workers:      c.Workers(), // connector_threads serve no request
-		maxConns:     c.MaxConnections,
-		backlogCap:   c.AcceptCount + 1, // Linux accepts while the queue holds no more than the backlog
-		nofile:       c.NoFile,
-		honorClose:   c.HonorClientClose,
-		idleTimeout:  c.KeepAliveTimeout.Seconds(),
-		tcpKeepAlive: c.TCPKeepAlive,
-		closeEach:    !c.KeepAlive,
-		unpooled:     !c.SelfCallPool,
-		work:         newWorkDist(c),
-		perRoute:     c.MaxPerRoute,
-		maxTotal:     c.MaxTotal,
-		leaseTimeout: c.ConnectionRequestTimeout.Seconds(),
-		connTimeout:  c.ConnectTimeout.Seconds(),
-		sockTimeout:  c.SocketTimeout.Seconds(),
-		static:       StaticServiceTime.Seconds(),
-		halfTrip:     (SelfCallTime - StaticServiceTime).Seconds() / 2,
-		pageOverhead: PageOverhead.Seconds(),
-		inProcess:    (PageOverhead + InProcessReadTime).Seconds(),
-		sockets:      true,
+		bio:           c.Connector == serverconf.BIO,
+		reactor:       c.Connector == serverconf.Reactor,
+		retries:       c.SelfCallRetries,
+		fragment:      mech.Fragment,
+		canHang:       c.CanHang(),
+		baseFDs:       BaseFDs,
+		workers:       c.Workers(), // connector_threads serve no request
+		maxConns:      c.MaxConnections,
+		backlogCap:    c.AcceptCount + 1, // Linux accepts while the queue holds no more than the backlog
+		nofile:        c.NoFile,
+		honorClose:    c.HonorClientClose,
+		idleTimeout:   c.KeepAliveTimeout.Seconds(),
+		tcpKeepAlive:  c.TCPKeepAlive,
+		closeEach:     !c.KeepAlive,
+		unpooled:      !c.SelfCallPool,
+		work:          newWorkDist(c),
+		perRoute:      c.MaxPerRoute,
+		maxTotal:      c.MaxTotal,
+		leaseTimeout:  c.ConnectionRequestTimeout.Seconds(),
+		connTimeout:   c.ConnectTimeout.Seconds(),
+		sockTimeout:   c.SocketTimeout.Seconds(),
+		workerTimeout: c.WorkerTimeout.Seconds(),
+		workerBoot:    c.WorkerBoot.Seconds(),
+		static:        StaticServiceTime.Seconds(),
+		halfTrip:      (SelfCallTime - StaticServiceTime).Seconds() / 2,
+		pageOverhead:  PageOverhead.Seconds(),
+		inProcess:     (PageOverhead + InProcessReadTime).Seconds(),
+		sockets:       true,
 	}
 	if p.bio {
 		p.maxConns = p.workers
@@ -126,6 +131,7 @@ func (p *params) setDelays() {
 	d[qLeaseTimeout] = p.leaseTimeout
 	d[qConnectTimeout] = p.connTimeout
 	d[qSocketTimeout] = p.sockTimeout
+	d[qWorkerTimeout] = p.workerTimeout
 	d[qHalfTrip] = p.halfTrip
 	d[qStatic] = p.static
 	d[qOverhead] = p.pageOverhead

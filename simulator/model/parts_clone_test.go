@@ -120,6 +120,8 @@ func TestCloneSharesNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := serverConfig(name, func(c *app.Config) {
 				c.ConnectTimeout, c.ConnectionRequestTimeout = 1e9, 1e9
+				// The watchdog's part at work too: kills and boots pending.
+				c.WorkerTimeout, c.WorkerBoot = 2e9, 5e8
 			})
 			s := steadyFactory(t, cfg, loadprofiles.Client{Timeout: 2e9, Keepalive: true, Connections: 4})(60, 5).(*steady)
 			for s.Now() < 20 && s.Step() {

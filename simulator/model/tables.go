@@ -26,6 +26,8 @@ const (
 	// count, and its end only lowers the count (id: none). Its connection is recycled at once.
 	evServerTimeWaitEnd
 	evClientTimeWaitEnd
+	evWorkerTimeout // the watchdog's worker_timeout of a page on its worker (id: page)
+	evWorkerBoot    // a killed worker's replacement is ready (id: none)
 )
 
 // Request kinds.

@@ -227,7 +227,7 @@ func TestCensusOfFillsEveryColumn(t *testing.T) {
 
 // TestStatsOfFillsEveryColumn: the same for the app's /stats figures.
 func TestStatsOfFillsEveryColumn(t *testing.T) {
-	st := app.Stats{WorkersBusy: 1, Queued: 2, ConnectionsOpen: 3, SelfcallLeased: 4, SelfcallWaiting: 5, AcceptErrors: 6, FDsOpen: 7}
+	st := app.Stats{WorkersBusy: 1, Queued: 2, ConnectionsOpen: 3, SelfcallLeased: 4, SelfcallWaiting: 5, AcceptErrors: 6, FDsOpen: 7, WorkersKilled: 8}
 	got := reflect.ValueOf(statsOf(st))
 	for i := range got.NumField() {
 		if got.Field(i).IsZero() {

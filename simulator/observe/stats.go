@@ -141,5 +141,6 @@ func statsOf(st app.Stats) results.AppStats {
 		SelfcallWaiting: st.SelfcallWaiting,
 		AcceptErrors:    st.AcceptErrors,
 		FDsOpen:         st.FDsOpen,
+		WorkersKilled:   st.WorkersKilled,
 	}
 }

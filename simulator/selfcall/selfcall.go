@@ -124,6 +124,21 @@ func New(life context.Context, cfg Config) *Client {
 // Get leases a connection for rawURL's route, fetches it and returns the body. Any status other
 // than 200 is an error.
 func (c *Client) Get(rawURL string) ([]byte, error) {
+	return c.GetContext(c.life, rawURL)
+}
+
+// GetContext is Get that also ends when ctx ends: the lease wait is abandoned, or the
+// connection closed mid-exchange, as when the process that made the call dies (a worker killed
+// by a watchdog). ctx must not be the incoming request's context, which ends when its client
+// leaves (see PITFALLS: the server would heal itself at every client timeout).
+func (c *Client) GetContext(ctx context.Context, rawURL string) ([]byte, error) {
+	if ctx != c.life {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(c.life, cancel)
+		defer stop()
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse %q: %w", rawURL, err)
@@ -132,7 +147,7 @@ func (c *Client) Get(rawURL string) ([]byte, error) {
 	c.calls++
 	c.mu.Unlock()
 	start := time.Now()
-	body, err := c.get(u)
+	body, err := c.get(ctx, u)
 	c.mu.Lock()
 	if err != nil {
 		c.errs++
@@ -144,13 +159,13 @@ func (c *Client) Get(rawURL string) ([]byte, error) {
 	return body, err
 }
 
-func (c *Client) get(u *url.URL) ([]byte, error) {
-	release, err := c.lease(u.Host)
+func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
+	release, err := c.lease(ctx, u.Host)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	req, err := http.NewRequestWithContext(c.life, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -202,11 +217,11 @@ func retryable(err error) bool {
 
 // lease takes a per-route slot and then a total slot, both first come first served, within
 // ConnectionRequestTimeout if one is set. Without a pool (NoPool) there is nothing to lease.
-func (c *Client) lease(host string) (func(), error) {
+func (c *Client) lease(outer context.Context, host string) (func(), error) {
 	if c.cfg.NoPool {
 		return func() {}, nil
 	}
-	ctx := c.life
+	ctx := outer
 	if c.cfg.ConnectionRequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.ConnectionRequestTimeout)
@@ -214,11 +229,11 @@ func (c *Client) lease(host string) (func(), error) {
 	}
 	route := c.route(host)
 	if err := route.Acquire(ctx); err != nil {
-		return nil, leaseErr(c.life, err)
+		return nil, leaseErr(outer, err)
 	}
 	if err := c.total.Acquire(ctx); err != nil {
 		route.Release()
-		return nil, leaseErr(c.life, err)
+		return nil, leaseErr(outer, err)
 	}
 	return func() {
 		c.total.Release()
@@ -226,9 +241,9 @@ func (c *Client) lease(host string) (func(), error) {
 	}, nil
 }
 
-func leaseErr(life context.Context, err error) error {
-	if life.Err() != nil {
-		return life.Err()
+func leaseErr(outer context.Context, err error) error {
+	if outer.Err() != nil {
+		return outer.Err()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return ErrLeaseTimeout
