@@ -40,6 +40,11 @@ const (
 	NIO = "nio"
 	// BIO gives each connection a worker: max_connections is max_threads.
 	BIO = "bio"
+	// Reactor accepts only while a worker is free and nobody waits for one, as BIO (Puma's
+	// wait_until_not_full), but a worker serves one request, not a connection: between requests
+	// a kept-alive connection waits in a reactor holding no worker, and its next request queues
+	// for one (Puma 5's reactor and thread pool).
+	Reactor = "reactor"
 )
 
 // Static servers of the split topology, as simulator/static names them.
@@ -98,6 +103,7 @@ const (
 	maxConnectionsLimit = 1 << 20
 	maxAcceptCount      = 65535 // the largest listen() backlog Linux takes (somaxconn's range)
 	maxWorkTime         = 10 * time.Minute
+	maxSelfCallRetries  = 10
 	maxNoFile           = 1 << 20 // Linux's default fs.nr_open
 )
 
@@ -161,6 +167,12 @@ type Config struct {
 	ConnectionRequestTimeout time.Duration `json:"connection_request_timeout"`
 	ConnectTimeout           time.Duration `json:"connect_timeout"`
 	SocketTimeout            time.Duration `json:"socket_timeout"`
+	// SelfCallRetries and ConnectorThreads are Puma's and Jetty's mechanics (issue 17).
+	// SelfCallRetries is how many times a self-call that timed out reading or was reset is
+	// sent again on a new connection (Net::HTTP's max_retries); ConnectorThreads how many of
+	// max_threads the connector keeps for itself (Jetty's acceptor and selector).
+	SelfCallRetries  int `json:"selfcall_retries"`
+	ConnectorThreads int `json:"connector_threads"`
 
 	// The watchdog: WorkerTimeout kills a worker that has spent this long in one request, as
 	// gunicorn's arbiter does (0 = none, Tomcat's behaviour); its replacement takes requests
@@ -283,8 +295,14 @@ func (c *Config) Validate() error {
 		{c.Static.URL != "" && c.Topology != Split, "static.url", c.Static.URL, "empty unless topology is split"},
 		{c.Reserve >= c.MaxThreads && c.Topology == topology.AdmissionLimit, "reserve", c.Reserve,
 			fmt.Sprintf("1 to max_threads - 1 (%d) with topology admission-limit: at least one page must be admitted", c.MaxThreads-1)},
-		{c.Connector == BIO && (topology.Must(c.Topology).Mechanics.Async || topology.Must(c.Topology).Mechanics.QueueLimit), "connector", c.Connector,
-			"nio with topology " + c.Topology + ": bio has no worker queue to bound or to park a page in"},
+		{c.Connector != NIO && (topology.Must(c.Topology).Mechanics.Async || topology.Must(c.Topology).Mechanics.QueueLimit), "connector", c.Connector,
+			"nio with topology " + c.Topology + ": " + c.Connector + " has no worker queue to bound or to park a page in"},
+		{c.Connector == Reactor && c.Topology == topology.AdmissionLimit && c.Admission == topology.AdmitQueue, "admission", c.Admission,
+			"wait or reject with connector reactor: the gate in front of the worker queue is nio's"},
+		// Jetty's QueuedThreadPool refuses to start a connector that would leave it no thread
+		// ("Insufficient configured threads: required=2 < max=2", measured on Jetty 9.4.57).
+		{c.ConnectorThreads >= c.MaxThreads, "connector_threads", c.ConnectorThreads,
+			fmt.Sprintf("0 to max_threads - 1 (%d): the connector must leave at least one of max_threads to serve requests (Jetty: \"Insufficient configured threads\")", c.MaxThreads-1)},
 		{c.MaxQueueSize == 0 && c.Topology == topology.BoundedQueue, "max_queue_size", c.MaxQueueSize,
 			"> 0 with topology bounded-queue (0 is an unbounded queue: topology self)"},
 		// The static server's folder and address mean something only when split starts one:
@@ -398,18 +416,23 @@ func (c Config) Hang() topology.Server {
 	tp, _ := topology.Lookup(c.Topology)
 	return topology.Server{
 		Mechanics:     tp.Mechanics,
-		Workers:       c.MaxThreads,
+		Workers:       c.Workers(),
 		Admission:     c.Admission,
 		Reserve:       c.Reserve,
 		Leases:        min(c.MaxPerRoute, c.MaxTotal),
 		Unpooled:      !c.SelfCallPool,
 		LeaseTimeout:  c.ConnectionRequestTimeout,
 		SocketTimeout: c.SocketTimeout,
+		Retries:       c.SelfCallRetries,
 		WorkerTimeout: c.WorkerTimeout,
 		WorkerBoot:    c.WorkerBoot,
 		ProxyTimeout:  c.proxyTimeout(),
 	}
 }
+
+// Workers is the worker pool that serves requests: max_threads less the threads the connector
+// keeps for itself (connector_threads).
+func (c Config) Workers() int { return c.MaxThreads - c.ConnectorThreads }
 
 // proxyTimeout is the front proxy's read timeout when there is a proxy, else 0.
 func (c Config) proxyTimeout() time.Duration {

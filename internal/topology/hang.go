@@ -30,6 +30,10 @@ type Server struct {
 	// Unpooled: each self-call dials its own connection (selfcall_pool false): there is no
 	// lease, so Leases and LeaseTimeout do nothing.
 	Unpooled bool
+	// Retries is how many times a self-call that timed out reading is sent again
+	// (selfcall_retries): it does not change whether the server can hang for good, only how
+	// long a page waits before it gives up (SocketTimeout × (1 + Retries)).
+	Retries int
 	// WorkerTimeout is the watchdog (worker_timeout): a worker in one request that long is
 	// killed and replaced WorkerBoot later. 0: none. It does not remove the hang (see
 	// Watchdog): CanHang ignores it.
@@ -108,6 +112,11 @@ func WhyNoHang(s Server) string {
 		// Pages over the limit wait outside the pool (queue) or are refused (reject): the
 		// reserved workers are never held by pages and keep serving self-calls.
 		return fmt.Sprintf("the admission limit (%s) keeps %d worker(s) from pages for the self-calls", s.Admission, s.Reserve)
+	case s.SocketTimeout > 0 && s.Retries > 0:
+		// Measured on Puma 5.6 (Net::HTTP: read timeout 60 s, max_retries 1): hung 11 s into a
+		// ramp, it answered again 131 s in, after every stuck self-call had timed out twice.
+		return fmt.Sprintf("the self-call has socket_timeout %s with selfcall_retries %d: a page waiting for its self-call sends it again on a new connection (at the tail of the queue, where it waits again) after each timeout, and gives up and frees its worker after %s (%d × %s)",
+			s.SocketTimeout, s.Retries, time.Duration(s.Retries+1)*s.SocketTimeout, s.Retries+1, s.SocketTimeout)
 	case s.SocketTimeout > 0:
 		return fmt.Sprintf("the self-call has socket_timeout %s: a page waiting for its self-call gives up and frees its worker", s.SocketTimeout)
 	case s.ProxyTimeout > 0:

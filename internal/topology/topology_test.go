@@ -139,3 +139,24 @@ func TestLabelColorUnknown(t *testing.T) {
 		t.Fatalf("labels and colours come from the registry")
 	}
 }
+
+// TestWhyNoHangRetries: Puma's self-call (Net::HTTP: socket_timeout 60 s, one retry) cannot hang
+// for good, and the reason says how long a stuck page waits: both timeouts, 2 minutes.
+func TestWhyNoHangRetries(t *testing.T) {
+	s := Server{Mechanics: Must(Self).Mechanics, Workers: 16, Leases: 2, Unpooled: true,
+		SocketTimeout: time.Minute, Retries: 1}
+	why := WhyNoHang(s)
+	if CanHang(s) {
+		t.Fatal("socket_timeout with a retry: CanHang says yes")
+	}
+	for _, want := range []string{"selfcall_retries 1", "new connection", "2m0s (2 × 1m0s)"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("reason %q lacks %q", why, want)
+		}
+	}
+	// Retries alone (no socket timeout) never fire: the call waits for ever.
+	s.SocketTimeout = 0
+	if !CanHang(s) {
+		t.Errorf("retries without socket_timeout: CanHang says no (%q)", WhyNoHang(s))
+	}
+}

@@ -101,7 +101,7 @@ func (a *App) registry() *prometheus.Registry {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "sim", Name: name, Help: help},
 			func() float64 { return f(a.Stats()) }))
 	}
-	gauge("workers_max", "Size of the worker pool (max_threads).", func(s Stats) float64 { return float64(s.MaxThreads) })
+	gauge("workers_max", "Size of the worker pool that serves requests (max_threads less connector_threads).", func(s Stats) float64 { return float64(s.MaxThreads) })
 	gauge("workers_busy", "Workers holding a request.", func(s Stats) float64 { return float64(s.WorkersBusy) })
 	gauge("requests_queued", "Requests waiting for a worker.", func(s Stats) float64 { return float64(s.Queued) })
 	gauge("connections_open", "Connections accepted and not yet closed.", func(s Stats) float64 { return float64(s.ConnectionsOpen) })

@@ -99,6 +99,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		SocketTimeout:            cfg.SocketTimeout,
 		TCPKeepAlive:             cfg.TCPKeepAlive,
 		NoPool:                   !cfg.SelfCallPool,
+		Retries:                  cfg.SelfCallRetries,
 	})
 
 	r := chi.NewRouter()
@@ -111,7 +112,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		ccfg.MaxQueueSize = cfg.MaxQueueSize
 	}
 	if a.mech.Admission {
-		a.admit = newAdmission(cfg.Admission, cfg.MaxThreads-cfg.Reserve)
+		a.admit = newAdmission(cfg.Admission, cfg.Workers()-cfg.Reserve)
 		if cfg.Admission == topology.AdmitQueue {
 			ccfg.Gate = a.admit.gate
 		}

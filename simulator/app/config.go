@@ -46,7 +46,7 @@ func EnvName(key string) string { return serverconf.EnvName(key) }
 func connectorConfig(c Config) connector.Config {
 	return connector.Config{
 		Mode:               c.Connector,
-		MaxThreads:         c.MaxThreads,
+		MaxThreads:         c.Workers(), // connector_threads serve no request
 		MaxConnections:     c.MaxConnections,
 		AcceptCount:        c.AcceptCount,
 		ConnectionTimeout:  c.ConnectionTimeout,

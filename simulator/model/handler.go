@@ -15,6 +15,8 @@ import (
 type pageHandler struct {
 	pages   int
 	permits semaphore
+	// started counts the pages that started their work (a dropped one never does).
+	started int64
 }
 
 func (h *pageHandler) clone(a *cloner) { h.permits.clone(a) }
@@ -68,6 +70,7 @@ func (h *pageHandler) startWork(e *engine, id int32) {
 	r := &e.reqs.all[id]
 	r.state = rsWorking
 	r.workAt = e.now
+	h.started++
 	if e.p.work.dist == serverconf.WorkFixed {
 		e.after(qWork, evWorkEnd, id, r.gen)
 		return

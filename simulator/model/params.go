@@ -8,6 +8,13 @@ import (
 // params are the mechanics in float64 seconds.
 type params struct {
 	bio bool
+	// reactor (connector reactor, Puma): accept only while a worker is free and nobody waits for
+	// one, as bio, but a worker per request: the accepted connection's first request runs on the
+	// worker the acceptor took, later ones queue for one, FIFO, as in nio.
+	reactor bool
+	// retries: a self-call that timed out reading is sent again on a new connection this many
+	// times (selfcall_retries).
+	retries int
 	// fragment is where a page gets its static fragment (the topology's Mechanics.Fragment).
 	fragment topology.Fragment
 	// canHang: these mechanics and keys have an absorbing state at all (topology.CanHang, the
@@ -76,10 +83,12 @@ func newParams(c serverconf.Config) params {
 	mech := topology.Must(c.Topology).Mechanics
 	p := params{
 		bio:           c.Connector == serverconf.BIO,
+		reactor:       c.Connector == serverconf.Reactor,
+		retries:       c.SelfCallRetries,
 		fragment:      mech.Fragment,
 		canHang:       c.CanHang(),
 		baseFDs:       BaseFDs,
-		workers:       c.MaxThreads,
+		workers:       c.Workers(), // connector_threads serve no request
 		maxConns:      c.MaxConnections,
 		backlogCap:    c.AcceptCount + 1, // Linux accepts while the queue holds no more than the backlog
 		nofile:        c.NoFile,
@@ -117,13 +126,13 @@ func newParams(c serverconf.Config) params {
 	// The bounded queue, the admission gate in front of the pool and async pages are the nio
 	// connector's, as in simulator/connector: bio has no worker queue (its connections wait in
 	// the kernel backlog), no gate, and its pages keep the connection's worker.
-	if mech.QueueLimit && !p.bio {
+	if mech.QueueLimit && !p.bio && !p.reactor {
 		p.queueLimit = c.MaxQueueSize
 	}
 	if mech.Admission && !(p.bio && c.Admission == topology.AdmitQueue) {
-		p.admission, p.permits = c.Admission, c.MaxThreads-c.Reserve
+		p.admission, p.permits = c.Admission, c.Workers()-c.Reserve
 	}
-	p.async = mech.Async && !p.bio
+	p.async = mech.Async && !p.bio && !p.reactor
 	if p.fragment == topology.FromBulkhead {
 		p.bulkWorkers = c.BulkheadThreads
 		p.baseFDs++ // the static connector's listening socket

@@ -116,6 +116,13 @@ func (pl *selfCallPool) leased(e *engine, id int32) {
 	r := &e.reqs.all[id]
 	r.route = false
 	pl.waiters--
+	pl.connect(e, id)
+}
+
+// connect: page id, holding its lease, takes an idle pooled connection or dials a new one for
+// its self-call (a first try or a retry).
+func (pl *selfCallPool) connect(e *engine, id int32) {
+	r := &e.reqs.all[id]
 	for len(pl.idle) > 0 {
 		cr := pl.idle[len(pl.idle)-1]
 		pl.idle = pl.idle[:len(pl.idle)-1]
@@ -290,6 +297,13 @@ func (pl *selfCallPool) onSocketTimeout(e *engine, ev event) bool {
 	e.reqs.maybeFree(ev.id)
 	if p := e.reqs.live(pr); p != nil && p.state == rsCalling {
 		p.other = ref{-1, 0}
+		if int(p.retries) < e.p.retries {
+			// Net::HTTP's retry: the same GET on a new connection, at the tail of the queue,
+			// the lease kept.
+			p.retries++
+			pl.connect(e, pr.id)
+			return true
+		}
 		pl.selfCallFailed(e, pr.id, true)
 	}
 	return true

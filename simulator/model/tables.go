@@ -113,6 +113,8 @@ type request struct {
 	permit bool
 	// resume: an async page whose self-call has ended waits for a worker to finish on.
 	resume bool
+	// retries: the times a page's self-call has been sent again (selfcall_retries).
+	retries uint8
 	// front: with a front proxy, the connection the request came on to the proxy (conn is then
 	// the proxy's upstream connection to the pool); none once the proxy is done with it.
 	front ref

@@ -266,7 +266,7 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		// warning); an external target's pool is unknown here.
 		workers := 0
 		if r.o.Target == "" {
-			workers = r.cfg.MaxThreads
+			workers = r.cfg.Workers() // connector_threads serve no request
 		}
 		local := observe.NewLocalPool(r.port, workers)
 		defer local.Close()
