@@ -165,6 +165,10 @@ type Summary struct {
 	// (front_proxy; 0 without one): nginx's "upstream timed out" and client-closed counts.
 	ProxyTimeouts     int64 `json:"proxy_timeouts,omitempty"`
 	ProxyClientClosed int64 `json:"proxy_client_closed,omitempty"`
+	// PeakFrontCloseWait is the most server-side CLOSE_WAIT sockets on the front proxy's own
+	// port (AppURL's) in any sample window, beside PeakCloseWait on the pool's: nil without a
+	// front proxy, or when its port was not sampled (external mode).
+	PeakFrontCloseWait *int `json:"peak_front_close_wait,omitempty"`
 
 	// Recovered is true when a probe after the load got a 2xx; RecoveryS is how long after the
 	// load stopped that probe was sent, null when not recovered.

@@ -97,6 +97,10 @@ func frontProxyAgree(t *testing.T, profile string) {
 			t.Errorf("%s: verdict %s, peak CLOSE_WAIT %d, peak accept queue %d, 504s %d; want a hang with hundreds of CLOSE_WAIT, nearly all in the backlog, and 504s",
 				engine, s.Verdict, s.PeakCloseWait, s.PeakAcceptQueue, s.ProxyTimeouts)
 		}
+		// The proxy closes a connection its client left at once: next to nothing on its port.
+		if f := s.PeakFrontCloseWait; f == nil || *f > s.PeakCloseWait/20 {
+			t.Errorf("%s: peak CLOSE_WAIT on the proxy's port %v; want it measured and under 5 %% of the pool's %d", engine, f, s.PeakCloseWait)
+		}
 	}
 	m := run("model", filepath.Join(dir, "model"))
 	pileOnPool("model", m.Summary)

@@ -191,7 +191,9 @@ type recorder struct {
 	kinds    map[string]int
 	timeline []results.Sample
 	probes   []results.Probe
-	writeErr error
+	// frontPeak is the front proxy's port's most CLOSE_WAIT sockets at a window's end.
+	frontPeak int
+	writeErr  error
 
 	interval   float64
 	loadEnd    float64       // when arrivals stop: the profile's duration, or the stop on a hang
@@ -434,6 +436,9 @@ func (r *recorder) sample(e *engine) {
 		ProxyTimeouts:     e.proxy.timeouts,
 		ProxyClientClosed: e.proxy.clientClosed,
 	}
+	if e.p.frontProxy {
+		r.frontPeak = max(r.frontPeak, e.tcp.fsrv[tCloseWait])
+	}
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)
 	if s.Phase == results.PhaseLoad {
@@ -471,6 +476,9 @@ func (r *recorder) finish(sum *results.Summary) {
 	}
 	obs.Summarize(sum, r.th, r.o.Profile)
 	sum.SelfcallMeanMS = r.selfcallMS
+	if r.e != nil && r.e.p.frontProxy {
+		sum.PeakFrontCloseWait = &r.frontPeak
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -24,6 +24,7 @@ import (
 	"github.com/simdev/sim/simulator/detect"
 	"github.com/simdev/sim/simulator/observe"
 	"github.com/simdev/sim/simulator/run"
+	"github.com/simdev/sim/simulator/sockets"
 	"github.com/simdev/sim/simulator/static"
 )
 
@@ -186,6 +187,9 @@ type job struct {
 
 	// selfcallMeanMS is the app's mean self-call time, read from /stats at load end.
 	selfcallMeanMS float64
+	// frontPeak is the front proxy's port's most CLOSE_WAIT sockets (watchFront); nil without
+	// a proxy.
+	frontPeak *int
 	// obs is what the observer saw; nil until it ran.
 	obs *observe.Observation
 }
@@ -273,7 +277,16 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		census = local
 	}
 
+	stopFront := func() {}
+	if sum.PoolURL != "" {
+		// The front proxy's own port, beside the pool's that the census counts: how many
+		// CLOSE_WAIT sockets the proxy leaves (nginx's port: almost none, the rig measured).
+		// Stopped before the summary is made (and again, harmlessly, on any return).
+		stopFront = r.watchFront(ctx, portOf(sum.AppURL), r.o.Profile.SampleInterval)
+		defer stopFront()
+	}
 	err = r.observe(ctx, census)
+	stopFront()
 	if config.Shard != nil && r.obs != nil && !r.obs.Started.IsZero() {
 		config.Shard.AttackStartedAt = r.obs.Started.UTC()
 		if werr := r.rec.WriteConfig(config); werr != nil && err == nil {
@@ -379,6 +392,38 @@ func (r *job) saveGoroutines() {
 	}
 }
 
+// watchFront samples port's sockets every interval until the returned stop is called, which
+// waits for the sampler to end; r.frontPeak is then the most server-side CLOSE_WAIT seen, or
+// nil when no sample succeeded.
+func (r *job) watchFront(ctx context.Context, port uint16, interval time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s := sockets.New()
+		defer s.Close()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		peak, ok := 0, false
+		defer func() {
+			if ok {
+				r.frontPeak = &peak
+			}
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if c, err := s.Sample(port); err == nil {
+				peak, ok = max(peak, c.Server[sockets.CloseWait]), true
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // finish fills the summary from what was observed; Session.Finish marks it complete or not.
 func (r *job) finish(sum *results.Summary) {
 	obs := r.obs
@@ -390,6 +435,7 @@ func (r *job) finish(sum *results.Summary) {
 		sum.Census.LastGap = r.hide.Replace(sum.Census.LastGap)
 	}
 	sum.SelfcallMeanMS = r.selfcallMeanMS
+	sum.PeakFrontCloseWait = r.frontPeak
 }
 
 func lastLine(s string) string {
