@@ -33,6 +33,9 @@ go build -o "$OUT/calib" ./bench/runtimes/calib
 # 16 workers everywhere; PHP-FPM's calibration rig is pm = static (Debian's dynamic pool is
 # another mechanic: see the README).
 server="server: {max_threads: 16, work_time: 200ms}"
+# PHP-FPM's rig ran pm = static with 16 children: a dynamic pool that starts with all of them
+# and keeps them (the runtime's default is Debian's pm = dynamic from 2).
+static16=", pool_start_workers: 16, pool_max_spare: 16"
 { grep -v '^#' bench/runtimes/ramp.yaml; echo "$server"; } >"$OUT/profiles/ramp.yaml"
 sed 's/duration: 120s # recovery/duration: 30s/' "$OUT/profiles/ramp.yaml" >"$OUT/profiles/split.yaml"
 for seed in $SEEDS; do
@@ -52,13 +55,23 @@ for rt in $RUNTIMES; do
 	done
 done
 
+# PHP-FPM's own copies, with the static pool.
+for f in "$OUT"/profiles/ramp.yaml "$OUT"/profiles/split.yaml "$OUT"/profiles/hold-s*.yaml "$OUT"/profiles/php-fpm-tail-s*.yaml; do
+	[ -e "$f" ] || continue
+	b=$(basename "$f" .yaml)
+	case $b in php-fpm-*) out=$f ;; *) out=$OUT/profiles/php-fpm-$b.yaml ;; esac
+	sed "s/^server: {\(.*\)}$/server: {\1$static16}/" "$f" >"$out.tmp" && mv "$out.tmp" "$out"
+done
+
 run() { # engine runtime mode topology [flags...]
 	local engine=$1 rt=$2 mode=$3 topology=$4
 	shift 4
 	local profile=${PROFILE:-$mode}
+	# PHP-FPM runs its own copy of a profile (the rig's static pool), when there is one.
+	[ -e "$OUT/profiles/$rt-$profile.yaml" ] && [ -z "${PROFILE:-}" ] && profile=$rt-$profile
 	local dir="$OUT/$rt/$engine/$mode"
 	rm -rf "$dir"
-	echo "[$(date -u +%H:%M:%S)] $rt $engine $mode ($topology)" >&2
+	echo "[$(date -u +%H:%M:%S)] $rt $engine $mode ($topology; load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 	"$sim" run --engine "$engine" --runtime "$rt" --topology "$topology" --profile "$OUT/profiles/$profile.yaml" \
 		--max-duration 10m --out "$dir" "$@" >/dev/null || echo "  exit $?" >&2
 }

@@ -378,7 +378,7 @@ func sameRecovery(real []rigRow, sock, model *results.Record) string {
 
 func events(r rigRow) string {
 	var parts []string
-	for _, k := range []string{"worker_timeouts", "workers_booted", "http_504", "read_timeouts", "pages_started"} {
+	for _, k := range []string{"worker_timeouts", "workers_booted", "nginx_504", "nginx_499", "http_504", "read_timeouts", "pages_started"} {
 		if v, ok := r.Events[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %v", k, v))
 		}
@@ -386,13 +386,21 @@ func events(r rigRow) string {
 	return strings.Join(parts, ", ")
 }
 
+// simEvents are the counts sim's server keeps of what its runtime's timers did: the
+// watchdog's kills (gunicorn's WORKER TIMEOUT), the front proxy's 504s and 499s (nginx's).
 func simEvents(r *results.Record) string {
-	if r == nil || len(r.Timeline) == 0 {
+	if r == nil {
 		return ""
 	}
-	last := r.Timeline[len(r.Timeline)-1]
-	_ = last
-	return ""
+	s := r.Summary
+	var parts []string
+	if s.WorkerKills > 0 {
+		parts = append(parts, fmt.Sprintf("worker kills %d", s.WorkerKills))
+	}
+	if s.ProxyTimeouts > 0 || s.ProxyClientClosed > 0 {
+		parts = append(parts, fmt.Sprintf("504 %d, 499 %d", s.ProxyTimeouts, s.ProxyClientClosed))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func verdict(r *results.Record) string {
