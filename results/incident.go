@@ -28,8 +28,9 @@ type SignatureLine struct {
 
 // ServerSettings are the few server settings of a record the signature needs, from config.json.
 type ServerSettings struct {
-	MaxThreads int `json:"max_threads"`
-	NoFile     int `json:"nofile"`
+	MaxThreads int    `json:"max_threads"`
+	NoFile     int    `json:"nofile"`
+	Connector  string `json:"connector"`
 	Static     struct {
 		Server string `json:"server"`
 	} `json:"static"`
@@ -214,4 +215,28 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// PileLine is the signature line of where a runtime's CLOSE_WAIT sockets pile up, for `sim
+// reproduce --runtime`: in the listen backlog (never accepted, no fd of the app) when
+// inBacklog, as on gunicorn, PHP-FPM and Puma, else held by the app, as on Tomcat and Jetty.
+// real is what the real runtime showed on its rig.
+func PileLine(self *Record, inBacklog bool, real string) SignatureLine {
+	s := self.Summary
+	l := SignatureLine{Incident: real}
+	inQueue := min(s.PeakAcceptQueue, s.PeakCloseWait)
+	share := 0.0
+	if s.PeakCloseWait > 0 {
+		share = float64(inQueue) / float64(s.PeakCloseWait)
+	}
+	l.Measured = fmt.Sprintf("peak CLOSE_WAIT %s, peak listen backlog %s (%.0f %% of the CLOSE_WAIT count); accept errors %d",
+		thousands(s.PeakCloseWait), thousands(s.PeakAcceptQueue), 100*share, s.AcceptErrors)
+	if inBacklog {
+		l.Symptom = "CLOSE_WAIT piles up in the listen backlog: connections never accepted, holding no fd of the app"
+		l.Shown = s.PeakCloseWait >= 100 && share >= 0.8
+	} else {
+		l.Symptom = "CLOSE_WAIT piles up held by the app: accepted connections, each an fd"
+		l.Shown = s.PeakCloseWait >= 100 && share <= 0.2
+	}
+	return l
 }

@@ -56,6 +56,9 @@ type Plan struct {
 	// state): its rows are planned on a hang risk; otherwise on capacity. Absent in a plan from
 	// before there were more topologies than self and split: then it is topology == self.
 	CanHang *bool `json:"can_hang,omitempty"`
+	// Watchdog says what the server's watchdog (worker_timeout) turns its hang into, measured
+	// (topology.Watchdog); empty without one.
+	Watchdog string `json:"watchdog,omitempty"`
 	// Engine ran the measured steps (threshold ramps, SLO search): EngineModel or EngineSockets.
 	// Hazards always come from the model: no socket run can see a hang a year.
 	Engine string `json:"engine"`

@@ -579,7 +579,8 @@ func TestHeaders(t *testing.T) {
 		"p50_ms,p90_ms,p99_ms,max_ms,in_flight,close_wait,established,time_wait,fin_wait1,fin_wait2,syn_recv,last_ack," +
 		"client_established,client_fin_wait2,client_time_wait,client_syn_sent,accept_queue,accept_queue_max,sockets_missing," +
 		"selfcall_measured,selfcall_sockets,selfcall_sockets_waiting,selfcall_oldest_wait_ms,selfcall_callers,selfcall_warning,port_requests_in_flight,port_requests_in_flight_peak," +
-		"app_up,workers_busy,queued,connections_open,selfcall_leased,selfcall_waiting,accept_errors,fds_open"
+		"app_up,workers_busy,queued,connections_open,selfcall_leased,selfcall_waiting,accept_errors,fds_open,workers_killed," +
+		"proxy_timeouts,proxy_client_closed"
 	if got := strings.Join(TimelineHeader(), ","); got != header {
 		t.Errorf("timeline header\n %s\nwant\n %s", got, header)
 	}

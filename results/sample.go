@@ -116,6 +116,13 @@ type AppStats struct {
 	// AcceptErrors is cumulative since the app started, as the app reports it.
 	AcceptErrors int64 `json:"accept_errors" unit:"errors" desc:"accept errors since the app started (EMFILE at the fd limit)"`
 	FDsOpen      int   `json:"fds_open" unit:"fds" desc:"file descriptors the app's process holds"`
+	// WorkersKilled is cumulative since the app started, as the app reports it: the watchdog's
+	// kills (worker_timeout), 0 without one.
+	WorkersKilled int64 `json:"workers_killed" unit:"workers" desc:"workers the watchdog (worker_timeout) killed since the app started"`
+	// The front proxy's counts (front_proxy), cumulative since the app started as AcceptErrors;
+	// 0 without a proxy.
+	ProxyTimeouts     int64 `json:"proxy_timeouts" unit:"requests" desc:"front proxy: 504s after proxy_read_timeout since the app started (nginx's upstream timed out)"`
+	ProxyClientClosed int64 `json:"proxy_client_closed" unit:"requests" desc:"front proxy: requests whose client left before the answer, upstream closed (nginx's 499), since the app started"`
 }
 
 // Phases of a run, as written in Sample.Phase.

@@ -77,7 +77,10 @@ type Summary struct {
 	AppURL    string `json:"app_url,omitempty"`
 	AdminURL  string `json:"admin_url,omitempty"`
 	StaticURL string `json:"static_url,omitempty"`
-	ServePID  int    `json:"serve_pid,omitempty"`
+	// PoolURL is the worker pool's connector behind a front proxy (front_proxy), whose port the
+	// census counts; AppURL is then the proxy's.
+	PoolURL  string `json:"pool_url,omitempty"`
+	ServePID int    `json:"serve_pid,omitempty"`
 
 	// Complete is false from the start of the run until the final summary is written, so an
 	// interrupted run leaves a record marked incomplete.
@@ -154,6 +157,18 @@ type Summary struct {
 	SelfcallMeanMS float64 `json:"selfcall_mean_ms"`
 	// AcceptErrors is the app's accept() error count at the end (EMFILE once fds run out).
 	AcceptErrors int64 `json:"accept_errors"`
+	// WorkerKills is how many workers the watchdog (worker_timeout) killed during the run, load
+	// and recovery probes together: 0 without a watchdog, and in records written before the key
+	// existed.
+	WorkerKills int64 `json:"worker_kills"`
+	// ProxyTimeouts and ProxyClientClosed are the front proxy's 504s and 499s at the end
+	// (front_proxy; 0 without one): nginx's "upstream timed out" and client-closed counts.
+	ProxyTimeouts     int64 `json:"proxy_timeouts,omitempty"`
+	ProxyClientClosed int64 `json:"proxy_client_closed,omitempty"`
+	// PeakFrontCloseWait is the most server-side CLOSE_WAIT sockets on the front proxy's own
+	// port (AppURL's) in any sample window, beside PeakCloseWait on the pool's: nil without a
+	// front proxy, or when its port was not sampled (external mode).
+	PeakFrontCloseWait *int `json:"peak_front_close_wait,omitempty"`
 
 	// Recovered is true when a probe after the load got a 2xx; RecoveryS is how long after the
 	// load stopped that probe was sent, null when not recovered.

@@ -44,17 +44,36 @@ func (s *Summary) Why() string {
 // "SATURATED at 80 rps, recovered", "SATURATED at 80 rps, not recovered within 8 s", or
 // "SATURATED, recovered" for a collapse that came with no plateau to measure a capacity on.
 // Empty when the record has no verdict.
+//
+// A run whose watchdog (worker_timeout) killed workers says so: a hang "HANG: the watchdog
+// killed 64 workers; still not answering 120 s after the load" (restarting workers did not end
+// it), a hang the kills ended "HANG, ended 1710.0 s after the load: the watchdog killed 848
+// workers, its replacements getting through the requests left behind a few at a time (stuck for
+// 32 s between kills)", a run that was only slow "SATURATED, recovered 2.0 s after the load; the
+// watchdog killed 3 workers".
 func (s *Summary) VerdictLine() string {
 	line := strings.ToUpper(s.Verdict)
 	if s.Verdict == VerdictHang && s.Recovered && s.RecoveryS != nil {
 		// A hang a timer ended: stuck after the load, then it answered.
 		line += ", ended " + strconv.FormatFloat(*s.RecoveryS, 'f', 1, 64) + " s after the load"
+		if s.WorkerKills > 0 {
+			// The watchdog's timer: each round of kills let the replacements take a few of the
+			// requests left behind, until they were through.
+			line += ": the watchdog killed " + count(s.WorkerKills, "worker") + ", its replacements getting through the requests left behind a few at a time"
+			if s.StuckAfterLoadS != nil {
+				line += " (stuck for " + strconv.FormatFloat(*s.StuckAfterLoadS, 'f', 0, 64) + " s between kills)"
+			}
+			return line
+		}
 		if s.StuckAfterLoadS != nil {
 			line += " (stuck for " + strconv.FormatFloat(*s.StuckAfterLoadS, 'f', 0, 64) + " s: a timeout ended it, it did not drain)"
 		}
 		return line
 	}
 	if s.Verdict != VerdictSaturated {
+		if s.WorkerKills > 0 {
+			return line + s.watchdogLine()
+		}
 		return line
 	}
 	if c := s.CapacityRPS; c != nil {
@@ -69,8 +88,37 @@ func (s *Summary) VerdictLine() string {
 		// Saturated by its failures alone (detect.FailingShare): say how many.
 		line += ", " + strconv.FormatFloat(100*s.FailedLoadShare, 'f', 0, 64) + " % of the requests failed"
 	}
+	if s.WorkerKills > 0 {
+		return line + s.watchdogLine()
+	}
 	if s.Recovered {
 		return line + ", recovered"
 	}
 	return line + ", not recovered within " + strconv.FormatFloat(s.RecoveryWindowS, 'f', -1, 64) + " s"
+}
+
+// watchdogLine is what VerdictLine adds after the verdict of a run whose watchdog killed
+// workers.
+func (s *Summary) watchdogLine() string {
+	kills := "the watchdog killed " + count(s.WorkerKills, "worker")
+	window := strconv.FormatFloat(s.RecoveryWindowS, 'f', -1, 64) + " s"
+	switch {
+	case s.Verdict == VerdictHang:
+		return ": " + kills + "; still not answering " + window + " after the load"
+	case s.Recovered && s.RecoveryS != nil:
+		return ", recovered " + strconv.FormatFloat(*s.RecoveryS, 'f', 1, 64) + " s after the load; " + kills
+	case s.Recovered:
+		return ", recovered; " + kills
+	case s.Verdict == VerdictSaturated:
+		return ", not recovered within " + window + "; " + kills
+	}
+	return "; " + kills
+}
+
+// count is "1 worker", "2 workers".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }

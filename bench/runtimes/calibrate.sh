@@ -33,19 +33,45 @@ go build -o "$OUT/calib" ./bench/runtimes/calib
 # 16 workers everywhere; PHP-FPM's calibration rig is pm = static (Debian's dynamic pool is
 # another mechanic: see the README).
 server="server: {max_threads: 16, work_time: 200ms}"
+# PHP-FPM's rig ran pm = static with 16 children: a dynamic pool that starts with all of them
+# and keeps them (the runtime's default is Debian's pm = dynamic from 2).
+static16=", pool_start_workers: 16, pool_max_spare: 16"
 { grep -v '^#' bench/runtimes/ramp.yaml; echo "$server"; } >"$OUT/profiles/ramp.yaml"
 sed 's/duration: 120s # recovery/duration: 30s/' "$OUT/profiles/ramp.yaml" >"$OUT/profiles/split.yaml"
 for seed in $SEEDS; do
 	{ grep -v '^#' bench/runtimes/hold.yaml | sed "s/^seed: .*/seed: $seed/"; echo "$server"; } >"$OUT/profiles/hold-s$seed.yaml"
 done
+# The holds again with each rig's measured page times instead of a fixed 200 ms: start to end
+# of every page of seed 4's hold (pages.log: the sleep and the self-call), whose median is
+# 201-203 ms and whose 99th percentile is gunicorn 216, PHP-FPM 217, Puma 214, Jetty 238 ms
+# (bench/runtimes/README.md): a lognormal with median 200 ms and that p99. Model only unless
+# TAIL_ENGINES says otherwise.
+TAIL_ENGINES=${TAIL_ENGINES:-model}
+declare -A tail_p99=([gunicorn]=216ms [php-fpm]=217ms [puma]=214ms [jetty]=238ms)
+for rt in $RUNTIMES; do
+	for seed in $SEEDS; do
+		{ grep -v '^#' bench/runtimes/hold.yaml | sed "s/^seed: .*/seed: $seed/"
+			echo "server: {max_threads: 16, work_time: 200ms, work_time_dist: lognormal, work_time_p99: ${tail_p99[$rt]}}"; } >"$OUT/profiles/$rt-tail-s$seed.yaml"
+	done
+done
+
+# PHP-FPM's own copies, with the static pool.
+for f in "$OUT"/profiles/ramp.yaml "$OUT"/profiles/split.yaml "$OUT"/profiles/hold-s*.yaml "$OUT"/profiles/php-fpm-tail-s*.yaml; do
+	[ -e "$f" ] || continue
+	b=$(basename "$f" .yaml)
+	case $b in php-fpm-*) out=$f ;; *) out=$OUT/profiles/php-fpm-$b.yaml ;; esac
+	sed "s/^server: {\(.*\)}$/server: {\1$static16}/" "$f" >"$out.tmp" && mv "$out.tmp" "$out"
+done
 
 run() { # engine runtime mode topology [flags...]
 	local engine=$1 rt=$2 mode=$3 topology=$4
 	shift 4
-	local profile=$mode
+	local profile=${PROFILE:-$mode}
+	# PHP-FPM runs its own copy of a profile (the rig's static pool), when there is one.
+	[ -e "$OUT/profiles/$rt-$profile.yaml" ] && [ -z "${PROFILE:-}" ] && profile=$rt-$profile
 	local dir="$OUT/$rt/$engine/$mode"
 	rm -rf "$dir"
-	echo "[$(date -u +%H:%M:%S)] $rt $engine $mode ($topology)" >&2
+	echo "[$(date -u +%H:%M:%S)] $rt $engine $mode ($topology; load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 	"$sim" run --engine "$engine" --runtime "$rt" --topology "$topology" --profile "$OUT/profiles/$profile.yaml" \
 		--max-duration 10m --out "$dir" "$@" >/dev/null || echo "  exit $?" >&2
 }
@@ -61,5 +87,12 @@ for engine in $ENGINES; do
 		done
 	done
 done
+case " $MODES " in *" hold "*)
+	for engine in $TAIL_ENGINES; do
+		for rt in $RUNTIMES; do
+			for seed in $SEEDS; do PROFILE=$rt-tail-s$seed run "$engine" "$rt" "tail-s$seed" self --stop-on-hang; done
+		done
+	done ;;
+esac
 "$OUT/calib" -rigs bench/runtimes/data/rigs -sim "$OUT"
 echo "records in $OUT" >&2

@@ -238,9 +238,15 @@ load_run() {
 	# The stall watcher, at the rig's nice level, for as long as sim runs.
 	nice -n "${RIG_NICE:--5}" "$HAZARD" -stalls "$dir/stalls.txt" &
 	local watcher=$!
-	local t0 rc=0
+	local t0 rc=0 watch=()
+	# A rig whose pile sits behind a front proxy (PHP-FPM behind nginx) names the port where it
+	# sits (rig_sim_watch_port): sim samples that port, not the target's (nginx's), which has
+	# none.
+	if declare -F rig_sim_watch_port >/dev/null; then
+		watch=(--watch-port "$(rig_sim_watch_port)")
+	fi
 	t0=$(date +%s)
-	timeout --kill-after=15s 900s "$SIM" run --target "$url" --profile "$profile" --out "$dir" --json "$@" \
+	timeout --kill-after=15s 900s "$SIM" run --target "$url" --profile "$profile" --out "$dir" --json "${watch[@]}" "$@" \
 		>"$dir/summary-stdout.json" 2>"$dir/sim.err" || rc=$?
 	local t_sim=$(( $(date +%s) - t0 ))
 	kill -TERM "$watcher" 2>/dev/null && wait "$watcher" 2>/dev/null || true

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/simdev/sim/internal/invalid"
+	"github.com/simdev/sim/internal/runtimes"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -23,10 +26,11 @@ const (
 )
 
 type reproduceFlags struct {
-	quick  bool
-	static string
-	out    string
-	json   bool
+	quick   bool
+	runtime string
+	static  string
+	out     string
+	json    bool
 }
 
 func newReproduceCmd() *cobra.Command {
@@ -60,6 +64,7 @@ stops before running anything, unless --static embedded is given.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.quick, "quick", false, "the scaled-down preset (under a minute)")
+	fl.StringVar(&f.runtime, "runtime", runtimes.Tomcat, "the runtime to reproduce it on: one of "+runtimeNames()+"; other than tomcat, the preset's load and pool on that runtime's defaults, compared with what the real runtime did on its rig")
 	fl.StringVar(&f.static, "static", static.Nginx, "static server of the split run: nginx or embedded")
 	fl.StringVar(&f.out, "out", defaultRunsDir, "folder under which the reproduce folder is created")
 	fl.BoolVar(&f.json, "json", false, "print the signature as JSON instead of the table")
@@ -82,9 +87,16 @@ func runReproduce(cmd *cobra.Command, f reproduceFlags) error {
 	if f.quick {
 		name = incidentQuickProfile
 	}
+	if err := checkRuntime("--runtime", f.runtime); err != nil {
+		return err
+	}
+	rt, _ := runtimes.Lookup(f.runtime)
 	prof, err := loadprofiles.Load(name)
 	if err != nil {
 		return err
+	}
+	if rt.Name != runtimes.Tomcat {
+		prof = onRuntime(prof, rt.Name)
 	}
 	start := time.Now()
 	dir := results.NewRunDir(f.out, "reproduce", start)
@@ -101,6 +113,9 @@ func runReproduce(cmd *cobra.Command, f reproduceFlags) error {
 	var notes []string
 	if len(recs) == 2 {
 		lines = results.Signature(recs[0], recs[1])
+		if rt.Name != runtimes.Tomcat {
+			lines = runtimeSignature(lines, recs[0], rt)
+		}
 		for _, l := range lines {
 			notes = append(notes, fmt.Sprintf("%s %s — incident: %s; measured: %s", mark(l.Shown), l.Symptom, l.Incident, l.Measured))
 		}
@@ -109,7 +124,11 @@ func runReproduce(cmd *cobra.Command, f reproduceFlags) error {
 			runErr = werr
 		}
 	}
-	files, repErr := writeReports(dir, recs, "sim reproduce: the self-call deadlock incident"+map[bool]string{true: " (quick)", false: ""}[f.quick], notes)
+	title := "sim reproduce: the self-call deadlock incident"
+	if rt.Name != runtimes.Tomcat {
+		title += " on " + rt.Label
+	}
+	files, repErr := writeReports(dir, recs, title+map[bool]string{true: " (quick)", false: ""}[f.quick], notes)
 	wall := time.Since(start).Round(time.Second)
 	if f.json {
 		enc := json.NewEncoder(cmd.OutOrStdout())
@@ -152,4 +171,40 @@ func printSignature(w io.Writer, lines []results.SignatureLine) {
 		}
 	}
 	fmt.Fprintf(w, "\n%d of %d symptoms of the incident reproduced\n", shown, len(lines))
+}
+
+// onRuntime returns the incident preset p on runtime rt: the preset's scale (pool size, work
+// time, fd limit, the split run's static server) with the runtime's own defaults for the rest
+// (its connector, backlog, keep-alive, self-call client), as a team would deploy that runtime.
+// The preset's Tomcat and HttpClient settings (accept_count, max_connections, the pool's
+// leases) are dropped: they are Tomcat's, not the runtime's.
+func onRuntime(p *loadprofiles.Profile, rt string) *loadprofiles.Profile {
+	q := *p
+	q.Server = loadprofiles.Server{}
+	for _, k := range []string{"max_threads", "work_time", "nofile", "static.server"} {
+		if v, ok := p.Server.Get(k); ok {
+			if err := q.Server.Set(k, v); err != nil {
+				panic(err) // the preset's own keys, of their own types
+			}
+		}
+	}
+	return withRuntime(&q, rt)
+}
+
+// runtimeSignature adapts the incident's signature to runtime rt: the write-up's Tomcat
+// reached the fd limit with every CLOSE_WAIT socket held by the app; on a runtime that accepts
+// only with a free worker the pile sits in the listen backlog instead, so that line compares
+// with the real runtime's rig, as does the recovery line.
+func runtimeSignature(lines []results.SignatureLine, self *results.Record, rt runtimes.Runtime) []results.SignatureLine {
+	set, _ := results.ReadServerSettings(self.Dir)
+	out := slices.Clone(lines)
+	for i := range out {
+		switch {
+		case strings.HasPrefix(out[i].Symptom, "CLOSE_WAIT climbs"):
+			out[i] = results.PileLine(self, set.Connector == "bio", "on the real "+rt.Label+": "+rt.Observed.Pile)
+		case strings.HasPrefix(out[i].Symptom, "no recovery"):
+			out[i].Incident = "on the real " + rt.Label + ": " + rt.Observed.After
+		}
+	}
+	return out
 }

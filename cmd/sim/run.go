@@ -317,6 +317,13 @@ func printSummary(w io.Writer, dir string, s results.Summary) {
 		fmt.Fprintf(w, "  %-15s stopped early at %.1f s (--stop-on-hang: the collapse had held for %.0f s)\n", "load", *s.LoadStoppedS, s.Thresholds.HangHoldS)
 	}
 	fmt.Fprintf(w, "  %-15s %d (at %.1f s); peak accept queue %d; accept errors %d\n", "peak CLOSE_WAIT", s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakAcceptQueue, s.AcceptErrors)
+	if s.ProxyTimeouts > 0 || s.ProxyClientClosed > 0 {
+		front := ""
+		if s.PeakFrontCloseWait != nil {
+			front = fmt.Sprintf("; peak CLOSE_WAIT on its own port %d", *s.PeakFrontCloseWait)
+		}
+		fmt.Fprintf(w, "  %-15s %d x 504 (proxy_read_timeout), %d x 499 (client left first)%s\n", "front proxy", s.ProxyTimeouts, s.ProxyClientClosed, front)
+	}
 	if c := s.Census; c != nil && (c.Source == results.CensusAgent || c.Gaps > 0) {
 		fmt.Fprintf(w, "  %-15s %s; %d of %d windows missing\n", "socket census", c, c.Gaps, c.Windows)
 	}

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/runtimes"
+	"github.com/simdev/sim/internal/testtier"
+	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
+	"github.com/simdev/sim/simulator/runner"
 )
 
 // TestCompareRuntimesModel: `sim compare --runtimes all` runs the topology on every runtime,
@@ -66,5 +69,70 @@ func TestCompareRuntimesModel(t *testing.T) {
 	}
 	if _, err := results.Read(filepath.Join(dirs[0], "jetty", "bounded-queue")); err != nil {
 		t.Errorf("bounded-queue on jetty (nio) should have run: %v", err)
+	}
+}
+
+// TestReproduceOnRuntime: `sim reproduce --quick --runtime gunicorn` runs the preset's scale on
+// gunicorn's mechanics and compares with the real gunicorn: its CLOSE_WAIT pile is in the
+// listen backlog (the write-up's Tomcat held its pile), and all five symptoms show.
+func TestReproduceOnRuntime(t *testing.T) {
+	testtier.Long(t) // two real-socket runs of ~25 s
+	out := t.TempDir()
+	code, stdout, stderr := simRunFor(t, "", nil, 5*time.Minute, "reproduce", "--quick", "--runtime", "gunicorn", "--static", "embedded", "--json", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Signature []results.SignatureLine `json:"signature"`
+		Dir       string                  `json:"dir"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if len(got.Signature) != 5 {
+		t.Fatalf("signature %+v", got.Signature)
+	}
+	for _, l := range got.Signature {
+		if !l.Shown {
+			t.Errorf("not shown: %s: %s (real: %s)", l.Symptom, l.Measured, l.Incident)
+		}
+	}
+	if !strings.Contains(got.Signature[1].Symptom, "listen backlog") || !strings.Contains(got.Signature[1].Incident, "real gunicorn") {
+		t.Errorf("pile line %+v", got.Signature[1])
+	}
+	rec, err := results.Read(filepath.Join(got.Dir, "self"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Summary.Runtime != "gunicorn" {
+		t.Errorf("self ran on %q", rec.Summary.Runtime)
+	}
+}
+
+// TestOnRuntimeKeepsThePresetsScale: the preset on another runtime keeps its pool, work time,
+// fd limit and static server and drops Tomcat's own settings, which the runtime's replace.
+func TestOnRuntimeKeepsThePresetsScale(t *testing.T) {
+	p, err := loadprofiles.Load("incident-quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := onRuntime(p, "gunicorn")
+	for _, k := range []string{"max_threads", "work_time", "nofile", "static.server", "runtime"} {
+		if _, ok := q.Server.Get(k); !ok {
+			t.Errorf("%s dropped", k)
+		}
+	}
+	for _, k := range []string{"accept_count", "max_connections", "max_per_route", "max_total"} {
+		if _, ok := q.Server.Get(k); ok {
+			t.Errorf("%s kept: it is Tomcat's", k)
+		}
+	}
+	if _, ok := p.Server.Get("runtime"); ok {
+		t.Error("the preset itself was changed")
+	}
+	for _, tp := range []string{"self", "split"} {
+		if _, err := runner.ServerConfig(tp, q); err != nil {
+			t.Errorf("%s: %v", tp, err)
+		}
 	}
 }

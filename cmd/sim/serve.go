@@ -13,7 +13,6 @@ import (
 	"github.com/simdev/sim/internal/invalid"
 	"github.com/simdev/sim/internal/serverconf"
 
-	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/static"
 )
@@ -39,6 +38,8 @@ Once listening it prints one line per listener:
   app http://127.0.0.1:PORT
   admin http://127.0.0.1:PORT
   static http://127.0.0.1:PORT   (split: the static server; bulkhead: the static connector)
+  pool http://127.0.0.1:PORT     (front_proxy: the worker pool's connector behind the proxy,
+                                  whose backlog holds the waiting requests; app is the proxy)
 
 Config precedence: flags, then SIM_* environment variables, then the --config YAML file (keys
 as below in snake_case, static.server nested), then defaults (Tomcat 8 NIO, HttpClient 4.x).`,
@@ -105,8 +106,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	out := cmd.OutOrStdout()
 	// The topology's listeners. An external static server (static.url) is none of ours, but its
 	// line says where the self-call goes, as it always has; the runner does not wait for it.
-	urls := map[string]string{"app": a.URL(), "admin": a.AdminURL(), "static": a.StaticURL()}
-	for _, name := range topology.Must(cfg.Topology).Listeners(false) {
+	urls := map[string]string{"app": a.URL(), "admin": a.AdminURL(), "static": a.StaticURL(), "pool": a.PoolURL()}
+	for _, name := range app.Listeners(a.Config(), false) {
 		fmt.Fprintf(out, "%s %s\n", name, urls[name])
 	}
 	if f, ok := out.(*os.File); ok {

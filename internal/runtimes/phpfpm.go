@@ -17,7 +17,7 @@ func init() {
 			Connection:  "nginx keeps clients alive; a new FastCGI connection per request, closed by FPM after it",
 			Client:      "curl, a new handle per call: a new connection per self-call through nginx; no timeout (connect timeout 300 s)",
 			Watchdog:    "FPM: none (request_terminate_timeout 0); nginx answers 504 after fastcgi_read_timeout (60 s), also to the stuck self-calls, which frees the children: measured, they take the next dead requests from the backlog and the pool stays hung",
-			Unit:        "process: pm.max_children 5 (Debian's www.conf), pm = dynamic grows the pool by about a child a second under load",
+			Unit:        "process: pm.max_children 5, pm = dynamic from 2 children (Debian's www.conf), which grows the pool by about a child a second under load",
 			DeadClients: "runs them: nginx closes its FastCGI connection on a client's timeout (499), FPM still accepts it and runs the page",
 		},
 		Defaults: map[string]string{
@@ -26,13 +26,25 @@ func init() {
 			"accept_count":  "4096",
 			"keep_alive":    "false",
 			"selfcall_pool": "false",
+			// nginx in front: accepts every client, a FastCGI connection per request, 504 after
+			// fastcgi_read_timeout (proxy_read_timeout's default, 60 s).
+			"front_proxy": "true",
+			// Debian's pm = dynamic: pm.start_servers 2, min/max spare 1/3 (the keys' own
+			// defaults). Started cold on 2 children, two pages at once already hang it; the
+			// rig, warmed up first, hung at 20 rps (bench/runtimes/README.md). A static pool of
+			// N is pool_start_workers N with pool_max_spare N.
+			"pool_start_workers": "2",
 		},
 		Topologies: []string{topology.Self, topology.Split, topology.SelfTimeout, topology.InProc},
+		Observed: Observed{
+			Pile:  "913 CLOSE_WAIT on PHP-FPM's port: 897 in its listen backlog, 16 held; none on nginx's (16 children, pm static)",
+			After: "never answered again: 29 x 504 from nginx in the 120 s after the load",
+		},
 		Fixes: []Fix{
 			{What: "let nginx serve the file (a location without fastcgi_pass)", Topology: topology.Split},
 			{What: "CURLOPT_TIMEOUT on the loopback request", Topology: topology.SelfTimeout},
 			{What: "include or file_get_contents the file instead of HTTP", Topology: topology.InProc},
-			{What: "more children (pm.max_children)", Keys: map[string]string{"max_threads": "16"},
+			{What: "pm = static with more children", Keys: map[string]string{"max_threads": "16", "pool_start_workers": "16", "pool_max_spare": "16"},
 				Note: "moves the hang to a higher rate; it does not remove it"},
 		},
 	})

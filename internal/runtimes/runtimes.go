@@ -43,6 +43,14 @@ type Mechanics struct {
 	DeadClients string
 }
 
+// Observed is what a real runtime showed on its rig (bench/runtimes/README.md), in words.
+type Observed struct {
+	// Pile is where its CLOSE_WAIT sockets piled up, and how many.
+	Pile string
+	// After is what it did after the load.
+	After string
+}
+
 // Fix is one fix a runtime's users deploy against the deadlock, and how to run it in sim.
 type Fix struct {
 	// What the users do, in their runtime's terms.
@@ -80,6 +88,9 @@ type Runtime struct {
 	Topologies []string
 	// Fixes are the fixes its users deploy.
 	Fixes []Fix
+	// Observed is what the real runtime showed on its rig under the uniform ramp: what `sim
+	// reproduce --runtime` compares its runs with, as it compares Tomcat's with the write-up.
+	Observed Observed
 	// Color draws it in charts when runs of several runtimes share a topology.
 	Color string
 }

@@ -40,6 +40,11 @@ const (
 	NIO = "nio"
 	// BIO gives each connection a worker: max_connections is max_threads.
 	BIO = "bio"
+	// Reactor accepts only while a worker is free and nobody waits for one, as BIO (Puma's
+	// wait_until_not_full), but a worker serves one request, not a connection: between requests
+	// a kept-alive connection waits in a reactor holding no worker, and its next request queues
+	// for one (Puma 5's reactor and thread pool).
+	Reactor = "reactor"
 )
 
 // Static servers of the split topology, as simulator/static names them.
@@ -73,6 +78,12 @@ const (
 	DefaultMaxPerRoute       = 2    // HttpClient DefaultMaxPerRoute
 	DefaultMaxTotal          = 20   // HttpClient MaxTotal
 	DefaultNoFile            = 4096 // the incident's ulimit -n: it hung at the 4,023rd socket
+	// DefaultProxyReadTimeout is nginx's fastcgi_read_timeout and proxy_read_timeout default.
+	DefaultProxyReadTimeout = 60 * time.Second
+	// DefaultPoolMinSpare and DefaultPoolMaxSpare are Debian's www.conf pm.min_spare_servers
+	// and pm.max_spare_servers.
+	DefaultPoolMinSpare = 1
+	DefaultPoolMaxSpare = 3
 	// DefaultWorkTimeSeed seeds the work time draws when no seed is given: fixed rather than
 	// taken from the clock, so that two runs of the same config draw the same work times.
 	DefaultWorkTimeSeed = 1
@@ -92,6 +103,7 @@ const (
 	maxConnectionsLimit = 1 << 20
 	maxAcceptCount      = 65535 // the largest listen() backlog Linux takes (somaxconn's range)
 	maxWorkTime         = 10 * time.Minute
+	maxSelfCallRetries  = 10
 	maxNoFile           = 1 << 20 // Linux's default fs.nr_open
 )
 
@@ -155,6 +167,18 @@ type Config struct {
 	ConnectionRequestTimeout time.Duration `json:"connection_request_timeout"`
 	ConnectTimeout           time.Duration `json:"connect_timeout"`
 	SocketTimeout            time.Duration `json:"socket_timeout"`
+	// SelfCallRetries and ConnectorThreads are Puma's and Jetty's mechanics (issue 17).
+	// SelfCallRetries is how many times a self-call that timed out reading or was reset is
+	// sent again on a new connection (Net::HTTP's max_retries); ConnectorThreads how many of
+	// max_threads the connector keeps for itself (Jetty's acceptor and selector).
+	SelfCallRetries  int `json:"selfcall_retries"`
+	ConnectorThreads int `json:"connector_threads"`
+
+	// The watchdog: WorkerTimeout kills a worker that has spent this long in one request, as
+	// gunicorn's arbiter does (0 = none, Tomcat's behaviour); its replacement takes requests
+	// WorkerBoot after the kill.
+	WorkerTimeout time.Duration `json:"worker_timeout"`
+	WorkerBoot    time.Duration `json:"worker_boot"`
 
 	NoFile int `json:"nofile"`
 
@@ -169,6 +193,19 @@ type Config struct {
 	BulkheadThreads int `json:"bulkhead_threads"`
 
 	Static StaticConfig `json:"static"`
+
+	// The front proxy (nginx in front of PHP-FPM). FrontProxy puts a reverse proxy on Addr in
+	// front of the worker pool, whose connector then listens on PoolAddr; ProxyReadTimeout is
+	// how long the proxy waits for the pool's answer (0: for ever).
+	FrontProxy       bool          `json:"front_proxy"`
+	ProxyReadTimeout time.Duration `json:"proxy_read_timeout"`
+	PoolAddr         string        `json:"pool_addr"`
+	// A dynamic pool (PHP-FPM's pm = dynamic): PoolStartWorkers > 0 (bio) starts the pool with
+	// that many workers, grown every second while fewer than PoolMinSpare are idle and shrunk
+	// by one while more than PoolMaxSpare are.
+	PoolStartWorkers int `json:"pool_start_workers"`
+	PoolMinSpare     int `json:"pool_min_spare"`
+	PoolMaxSpare     int `json:"pool_max_spare"`
 }
 
 // StaticConfig selects the server of the static file in the split topology.
@@ -258,8 +295,14 @@ func (c *Config) Validate() error {
 		{c.Static.URL != "" && c.Topology != Split, "static.url", c.Static.URL, "empty unless topology is split"},
 		{c.Reserve >= c.MaxThreads && c.Topology == topology.AdmissionLimit, "reserve", c.Reserve,
 			fmt.Sprintf("1 to max_threads - 1 (%d) with topology admission-limit: at least one page must be admitted", c.MaxThreads-1)},
-		{c.Connector == BIO && (topology.Must(c.Topology).Mechanics.Async || topology.Must(c.Topology).Mechanics.QueueLimit), "connector", c.Connector,
-			"nio with topology " + c.Topology + ": bio has no worker queue to bound or to park a page in"},
+		{c.Connector != NIO && (topology.Must(c.Topology).Mechanics.Async || topology.Must(c.Topology).Mechanics.QueueLimit), "connector", c.Connector,
+			"nio with topology " + c.Topology + ": " + c.Connector + " has no worker queue to bound or to park a page in"},
+		{c.Connector == Reactor && c.Topology == topology.AdmissionLimit && c.Admission == topology.AdmitQueue, "admission", c.Admission,
+			"wait or reject with connector reactor: the gate in front of the worker queue is nio's"},
+		// Jetty's QueuedThreadPool refuses to start a connector that would leave it no thread
+		// ("Insufficient configured threads: required=2 < max=2", measured on Jetty 9.4.57).
+		{c.ConnectorThreads >= c.MaxThreads, "connector_threads", c.ConnectorThreads,
+			fmt.Sprintf("0 to max_threads - 1 (%d): the connector must leave at least one of max_threads to serve requests (Jetty: \"Insufficient configured threads\")", c.MaxThreads-1)},
 		{c.MaxQueueSize == 0 && c.Topology == topology.BoundedQueue, "max_queue_size", c.MaxQueueSize,
 			"> 0 with topology bounded-queue (0 is an unbounded queue: topology self)"},
 		// The static server's folder and address mean something only when split starts one:
@@ -270,13 +313,23 @@ func (c *Config) Validate() error {
 			"empty unless topology is split with static.server nginx (it is nginx's folder)"},
 		{c.StaticAddr != defaultListenAddr && (!topology.Must(c.Topology).UsesStaticAddr() || c.Static.URL != ""), "static_addr", c.StaticAddr,
 			"the default " + defaultListenAddr + " unless topology is split without static.url, or bulkhead: only then is a static listener started"},
+		{c.PoolAddr != defaultListenAddr && !c.FrontProxy, "pool_addr", c.PoolAddr,
+			"the default " + defaultListenAddr + " unless front_proxy is true: only then does the pool listen apart from addr"},
+		{c.PoolStartWorkers > 0 && c.Connector != BIO, "pool_start_workers", c.PoolStartWorkers,
+			"0 unless connector is bio (a dynamic pool of processes each accepting when free, as PHP-FPM's)"},
+		{c.PoolStartWorkers > c.MaxThreads, "pool_start_workers", c.PoolStartWorkers, fmt.Sprintf("0 to max_threads (%d)", c.MaxThreads)},
+		{c.PoolStartWorkers == 0 && (c.PoolMinSpare != DefaultPoolMinSpare || c.PoolMaxSpare != DefaultPoolMaxSpare), "pool_min_spare", c.PoolMinSpare,
+			"the defaults (pool_min_spare 1, pool_max_spare 3) unless pool_start_workers > 0: a static pool has no spares to keep"},
+		{c.PoolMinSpare > c.PoolMaxSpare, "pool_max_spare", c.PoolMaxSpare, fmt.Sprintf("at least pool_min_spare (%d)", c.PoolMinSpare)},
+		{c.ProxyReadTimeout != DefaultProxyReadTimeout && !c.FrontProxy, "proxy_read_timeout", c.ProxyReadTimeout,
+			fmt.Sprintf("the default %v unless front_proxy is true: there is no proxy to time out", DefaultProxyReadTimeout)},
 	}
 	for _, ch := range checks {
 		if ch.bad {
 			return invalid.Field(ch.field, ch.value, ch.allowed)
 		}
 	}
-	for _, a := range []struct{ field, addr string }{{"addr", c.Addr}, {"admin_addr", c.AdminAddr}, {"static_addr", c.StaticAddr}} {
+	for _, a := range []struct{ field, addr string }{{"addr", c.Addr}, {"admin_addr", c.AdminAddr}, {"static_addr", c.StaticAddr}, {"pool_addr", c.PoolAddr}} {
 		if c.AllowNonLoopback {
 			if err := checkHostPort(a.addr); err != nil {
 				return invalid.Field(a.field, a.addr, "host:port, port 0 to 65535")
@@ -363,14 +416,30 @@ func (c Config) Hang() topology.Server {
 	tp, _ := topology.Lookup(c.Topology)
 	return topology.Server{
 		Mechanics:     tp.Mechanics,
-		Workers:       c.MaxThreads,
+		Workers:       c.Workers(),
 		Admission:     c.Admission,
 		Reserve:       c.Reserve,
 		Leases:        min(c.MaxPerRoute, c.MaxTotal),
 		Unpooled:      !c.SelfCallPool,
 		LeaseTimeout:  c.ConnectionRequestTimeout,
 		SocketTimeout: c.SocketTimeout,
+		Retries:       c.SelfCallRetries,
+		WorkerTimeout: c.WorkerTimeout,
+		WorkerBoot:    c.WorkerBoot,
+		ProxyTimeout:  c.proxyTimeout(),
 	}
+}
+
+// Workers is the worker pool that serves requests: max_threads less the threads the connector
+// keeps for itself (connector_threads).
+func (c Config) Workers() int { return c.MaxThreads - c.ConnectorThreads }
+
+// proxyTimeout is the front proxy's read timeout when there is a proxy, else 0.
+func (c Config) proxyTimeout() time.Duration {
+	if !c.FrontProxy {
+		return 0
+	}
+	return c.ProxyReadTimeout
 }
 
 // CanHang says whether c's server has an absorbing hang state (topology.CanHang).

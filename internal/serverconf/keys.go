@@ -96,8 +96,8 @@ func Keys() []Key {
 		spec[bool]{name: "allow_non_loopback", def: false, example: true,
 			usage: "listen on non-loopback addresses (containers) and let the admin listener answer any Host header; never on a shared network",
 			field: func(c *Config) *bool { return &c.AllowNonLoopback }}.key(),
-		spec[string]{name: "connector", def: NIO, example: BIO, check: oneOf(NIO, BIO),
-			usage:   "nio (accept every connection, queue requests) or bio (a worker per connection)",
+		spec[string]{name: "connector", def: NIO, example: BIO, check: oneOf(NIO, BIO, Reactor),
+			usage:   "nio (accept every connection, queue requests), bio (a worker per connection) or reactor (accept only while a worker is free, as bio; a worker per request, an idle kept-alive connection holding none: Puma)",
 			field:   func(c *Config) *string { return &c.Connector },
 			profile: true}.key(),
 		spec[int]{name: "max_threads", def: DefaultMaxThreads, example: 16, check: between(1, maxThreadsLimit),
@@ -161,6 +161,16 @@ func Keys() []Key {
 			usage:   "self-call through a connection pool (Apache HttpClient: leases of max_per_route and max_total, connections reused); false dials a new connection per self-call and closes it after the answer (Python requests without a Session, curl, Ruby Net::HTTP): no lease, so max_per_route, max_total and connection_request_timeout do nothing",
 			field:   func(c *Config) *bool { return &c.SelfCallPool },
 			profile: true}.key(),
+		// Puma's and Jetty's mechanics (issue 17): Net::HTTP's retry, the threads Jetty's
+		// connector leases from its pool.
+		spec[int]{name: "selfcall_retries", def: 0, example: 1, check: between(0, maxSelfCallRetries),
+			usage:   "self-call: times a call that timed out reading (socket_timeout) or was reset is sent again, on a new connection at the tail of the queue (Ruby Net::HTTP's max_retries, 1 by default; HttpClient, requests and curl: 0); a connect timeout is not retried",
+			field:   func(c *Config) *int { return &c.SelfCallRetries },
+			profile: true}.key(),
+		spec[int]{name: "connector_threads", def: 0, example: 2, check: between(0, maxThreadsLimit-1),
+			usage:   "threads the connector takes from max_threads for itself, so that max_threads - connector_threads serve requests (Jetty 9.4: an acceptor and a selector leased from its QueuedThreadPool, 2 on 2 cores; Tomcat: 0, its acceptor and poller are threads of their own)",
+			field:   func(c *Config) *int { return &c.ConnectorThreads },
+			profile: true}.key(),
 		spec[time.Duration]{name: "connection_request_timeout", def: 0, example: time.Second, check: atLeastZero(" (0 = none)"),
 			usage:   "self-call: wait for a pooled connection; 0 = forever",
 			field:   func(c *Config) *time.Duration { return &c.ConnectionRequestTimeout },
@@ -172,6 +182,16 @@ func Keys() []Key {
 		spec[time.Duration]{name: "socket_timeout", def: 0, example: 3 * time.Second, check: atLeastZero(" (0 = none)"),
 			usage:   "self-call: longest silence while reading (SO_TIMEOUT); 0 = none, the incident's setting",
 			field:   func(c *Config) *time.Duration { return &c.SocketTimeout },
+			profile: true}.key(),
+		// The watchdog (issue 17): gunicorn's arbiter kills a worker silent for --timeout and
+		// boots a new one.
+		spec[time.Duration]{name: "worker_timeout", def: 0, example: 30 * time.Second, check: atLeastZero(" (0 = no watchdog)"),
+			usage:   "watchdog: kill a worker that has spent this long in one request (its client closed unanswered, its self-call closed) and start a new one, as gunicorn's --timeout (30s) does; 0 = no watchdog, Tomcat's behaviour",
+			field:   func(c *Config) *time.Duration { return &c.WorkerTimeout },
+			profile: true}.key(),
+		spec[time.Duration]{name: "worker_boot", def: 0, example: 2 * time.Second, check: atLeastZero(""),
+			usage:   "watchdog: time from a worker's kill until its replacement takes a request (gunicorn: the arbiter's SIGKILL a second after SIGABRT, then the fork and the app's import: median 2.0 s, 0.5-12 s, on this machine)",
+			field:   func(c *Config) *time.Duration { return &c.WorkerBoot },
 			profile: true}.key(),
 		// A profile exists to reproduce the fd ceiling and asks for one: 0 (leave the limit as
 		// it is, which Go raises to the hard limit) is for sim serve only.
@@ -207,6 +227,32 @@ func Keys() []Key {
 		spec[string]{name: "static.url", def: "", example: "http://nginx:8088", check: baseURL,
 			usage: "split: fetch the static file from this base URL instead of starting a static server",
 			field: func(c *Config) *string { return &c.Static.URL }}.key(),
+		// The front proxy (nginx in front of PHP-FPM): its own listener on addr, a new upstream
+		// connection per request to the worker pool's connector on pool_addr, and its own timeout.
+		spec[bool]{name: "front_proxy", def: false, example: true,
+			usage:   "a reverse proxy in front of the worker pool, as nginx in front of PHP-FPM: it listens on addr (where the load and the self-call go) and accepts every connection, keeps them alive, opens a new connection to the pool's connector (pool_addr) per request, closes it when its client leaves (nginx's 499) and answers 504 after proxy_read_timeout",
+			field:   func(c *Config) *bool { return &c.FrontProxy },
+			profile: true}.key(),
+		spec[time.Duration]{name: "proxy_read_timeout", def: DefaultProxyReadTimeout, example: 3 * time.Second, check: atLeastZero(" (0 = none)"),
+			usage:   "front_proxy: how long the proxy waits for the pool's answer after sending a request before it answers 504 and closes the upstream connection (nginx's fastcgi_read_timeout / proxy_read_timeout, 60s); 0 = for ever",
+			field:   func(c *Config) *time.Duration { return &c.ProxyReadTimeout },
+			profile: true}.key(),
+		spec[string]{name: "pool_addr", def: defaultListenAddr, example: "127.0.0.1:18083",
+			usage: "front_proxy: the worker pool's connector host:port, behind the proxy (PHP-FPM's listen address)",
+			field: func(c *Config) *string { return &c.PoolAddr }}.key(),
+		// A dynamic pool (PHP-FPM's pm = dynamic), the pool behind nginx in Debian's default.
+		spec[int]{name: "pool_start_workers", def: 0, example: 2, check: between(0, maxThreadsLimit),
+			usage:   "connector bio: start the pool with this many workers and grow it as PHP-FPM's pm = dynamic does (pm.start_servers, Debian's 2): every second, while fewer than pool_min_spare are idle, start the missing ones (up to max_threads); with more than pool_max_spare idle, stop one. 0 = max_threads from the start (Tomcat, pm = static)",
+			field:   func(c *Config) *int { return &c.PoolStartWorkers },
+			profile: true}.key(),
+		spec[int]{name: "pool_min_spare", def: DefaultPoolMinSpare, example: 2, check: between(1, maxThreadsLimit),
+			usage:   "pool_start_workers > 0: idle workers the pool keeps at least (pm.min_spare_servers)",
+			field:   func(c *Config) *int { return &c.PoolMinSpare },
+			profile: true}.key(),
+		spec[int]{name: "pool_max_spare", def: DefaultPoolMaxSpare, example: 4, check: between(1, maxThreadsLimit),
+			usage:   "pool_start_workers > 0: idle workers the pool keeps at most (pm.max_spare_servers)",
+			field:   func(c *Config) *int { return &c.PoolMaxSpare },
+			profile: true}.key(),
 	}
 }
 

@@ -82,6 +82,15 @@ func TestCanHang(t *testing.T) {
 			}
 		}
 	}
+	// A front proxy's read timeout ends a stuck self-call as socket_timeout does, and says
+	// plainly that the pool drains slowly.
+	s := Server{Mechanics: Mechanics{Fragment: FromSelf}, Workers: 16, Leases: 2, Unpooled: true, ProxyTimeout: time.Minute}
+	if why := WhyNoHang(s); CanHang(s) || !strings.Contains(why, "proxy_read_timeout 1m0s") || !strings.Contains(why, "16 pages per 1m0s") {
+		t.Errorf("front proxy with a read timeout: CanHang %v, WhyNoHang %q", CanHang(s), why)
+	}
+	if s.ProxyTimeout = 0; !CanHang(s) {
+		t.Error("a front proxy without a read timeout: CanHang says no")
+	}
 	// Mechanics, not names: an admission limit that reserves no worker (which the keys' checks
 	// refuse today) lets pages hold every worker, whatever its mode.
 	if !CanHang(Server{Mechanics: Mechanics{Fragment: FromSelf, Admission: true}, Workers: 4, Admission: AdmitReject, Leases: 2}) {
@@ -128,5 +137,26 @@ func TestLabelColorUnknown(t *testing.T) {
 	}
 	if Label(Self) != "self (incident)" || Color(Split) != "#1f77b4" {
 		t.Fatalf("labels and colours come from the registry")
+	}
+}
+
+// TestWhyNoHangRetries: Puma's self-call (Net::HTTP: socket_timeout 60 s, one retry) cannot hang
+// for good, and the reason says how long a stuck page waits: both timeouts, 2 minutes.
+func TestWhyNoHangRetries(t *testing.T) {
+	s := Server{Mechanics: Must(Self).Mechanics, Workers: 16, Leases: 2, Unpooled: true,
+		SocketTimeout: time.Minute, Retries: 1}
+	why := WhyNoHang(s)
+	if CanHang(s) {
+		t.Fatal("socket_timeout with a retry: CanHang says yes")
+	}
+	for _, want := range []string{"selfcall_retries 1", "new connection", "2m0s (2 × 1m0s)"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("reason %q lacks %q", why, want)
+		}
+	}
+	// Retries alone (no socket timeout) never fire: the call waits for ever.
+	s.SocketTimeout = 0
+	if !CanHang(s) {
+		t.Errorf("retries without socket_timeout: CanHang says no (%q)", WhyNoHang(s))
 	}
 }

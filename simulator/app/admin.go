@@ -101,7 +101,7 @@ func (a *App) registry() *prometheus.Registry {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "sim", Name: name, Help: help},
 			func() float64 { return f(a.Stats()) }))
 	}
-	gauge("workers_max", "Size of the worker pool (max_threads).", func(s Stats) float64 { return float64(s.MaxThreads) })
+	gauge("workers_max", "Size of the worker pool that serves requests (max_threads less connector_threads).", func(s Stats) float64 { return float64(s.MaxThreads) })
 	gauge("workers_busy", "Workers holding a request.", func(s Stats) float64 { return float64(s.WorkersBusy) })
 	gauge("requests_queued", "Requests waiting for a worker.", func(s Stats) float64 { return float64(s.Queued) })
 	gauge("connections_open", "Connections accepted and not yet closed.", func(s Stats) float64 { return float64(s.ConnectionsOpen) })
@@ -115,6 +115,9 @@ func (a *App) registry() *prometheus.Registry {
 	counter("selfcall_errors_total", "Self-calls that failed.", func(s Stats) float64 { return float64(s.SelfcallErrors) })
 	counter("pages_ok_total", "GET /page answered 200.", func(s Stats) float64 { return float64(s.PagesOK) })
 	counter("pages_failed_total", "GET /page answered with an error.", func(s Stats) float64 { return float64(s.PagesFailed) })
+	if a.cfg.WorkerTimeout > 0 {
+		counter("workers_killed_total", "Workers the watchdog killed after worker_timeout in one request.", func(s Stats) float64 { return float64(s.WorkersKilled) })
+	}
 	// The topology's mechanics, registered only where it has them.
 	if a.mech.QueueLimit {
 		gauge("queue_max", "Requests the worker queue holds before it answers 503 (max_queue_size).", func(s Stats) float64 { return float64(s.MaxQueueSize) })
@@ -135,6 +138,13 @@ func (a *App) registry() *prometheus.Registry {
 	if a.mech.Async {
 		gauge("async_parked", "Async pages whose worker is released while their self-call is in flight.", func(s Stats) float64 { return float64(s.AsyncParked) })
 		gauge("async_resuming", "Async pages waiting in the worker queue to finish.", func(s Stats) float64 { return float64(s.AsyncResuming) })
+	}
+	if a.front != nil {
+		gauge("proxy_in_flight", "Front proxy: requests waiting for the pool's answer.", func(s Stats) float64 { return float64(s.InFlight) })
+		counter("proxy_requests_total", "Front proxy: requests forwarded to the pool, each on a new connection.", func(s Stats) float64 { return float64(s.Requests) })
+		counter("proxy_timeouts_total", "Front proxy: 504s after proxy_read_timeout (nginx's upstream timed out).", func(s Stats) float64 { return float64(s.Timeouts) })
+		counter("proxy_client_closed_total", "Front proxy: requests whose client left first, upstream closed (nginx's 499).", func(s Stats) float64 { return float64(s.ClientClosed) })
+		counter("proxy_errors_total", "Front proxy: 502s (upstream refused or reset).", func(s Stats) float64 { return float64(s.Errors) })
 	}
 	reg.MustRegister(collectors.NewGoCollector())
 	return reg

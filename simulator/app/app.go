@@ -25,6 +25,7 @@ import (
 
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/connector"
+	"github.com/simdev/sim/simulator/proxy"
 	"github.com/simdev/sim/simulator/selfcall"
 	"github.com/simdev/sim/simulator/static"
 )
@@ -45,6 +46,7 @@ type App struct {
 
 	conn       *connector.Connector
 	staticConn *connector.Connector // bulkhead only
+	front      *proxy.Proxy         // front_proxy only: on addr, in front of conn
 	client     *selfcall.Client
 	admin      *adminServer
 	static     static.Server
@@ -77,8 +79,8 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 	life, cancel := context.WithCancel(context.Background())
 	a := &App{
 		cfg: cfg, mech: topology.Must(cfg.Topology).Mechanics, life: life, cancel: cancel, started: time.Now(),
-		// One per connector that serves: the app's and the bulkhead's.
-		serveErr: make(chan error, 2),
+		// One per server that serves: the app's connector, the bulkhead's, the front proxy.
+		serveErr: make(chan error, 3),
 	}
 	ok := false
 	defer func() {
@@ -97,6 +99,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		SocketTimeout:            cfg.SocketTimeout,
 		TCPKeepAlive:             cfg.TCPKeepAlive,
 		NoPool:                   !cfg.SelfCallPool,
+		Retries:                  cfg.SelfCallRetries,
 	})
 
 	r := chi.NewRouter()
@@ -109,20 +112,34 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		ccfg.MaxQueueSize = cfg.MaxQueueSize
 	}
 	if a.mech.Admission {
-		a.admit = newAdmission(cfg.Admission, cfg.MaxThreads-cfg.Reserve)
+		a.admit = newAdmission(cfg.Admission, cfg.Workers()-cfg.Reserve)
 		if cfg.Admission == topology.AdmitQueue {
 			ccfg.Gate = a.admit.gate
 		}
 	}
-	conn, err := connector.New(cfg.Addr, ccfg, r)
+	// With a front proxy the pool's connector is behind it, on pool_addr (PHP-FPM's port), and
+	// the proxy takes addr: the app's public address, where the load and the self-call go.
+	poolAddr := cfg.Addr
+	if cfg.FrontProxy {
+		poolAddr = cfg.PoolAddr
+	}
+	conn, err := connector.New(poolAddr, ccfg, r)
 	if err != nil {
 		return nil, fmt.Errorf("app listener: %w", err)
 	}
 	a.conn = conn
+	public := net.Addr(conn.Addr())
+	if cfg.FrontProxy {
+		a.front, err = proxy.Start(cfg.Addr, proxy.Config{Upstream: selfAddr(conn.Addr()), ReadTimeout: cfg.ProxyReadTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("front proxy listener: %w", err)
+		}
+		public = a.front.Addr()
+	}
 
 	switch a.mech.Fragment {
 	case topology.FromSelf:
-		a.staticURL = "http://" + selfAddr(conn.Addr())
+		a.staticURL = "http://" + selfAddr(public)
 	case topology.FromSeparate:
 		if cfg.Static.URL != "" {
 			// An external server (docker-compose's nginx): not ours to start or stop.
@@ -142,7 +159,7 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		// A second <Connector> with its own <Executor>: same connector settings, its own pool
 		// and its own unbounded queue, in this process (so under the same fd limit).
 		scfg := connectorConfig(cfg)
-		scfg.MaxThreads = cfg.BulkheadThreads
+		scfg.MaxThreads, scfg.StartWorkers = cfg.BulkheadThreads, 0
 		sc, err := connector.New(cfg.StaticAddr, scfg, static.Handler())
 		if err != nil {
 			return nil, fmt.Errorf("static listener: %w", err)
@@ -158,6 +175,9 @@ func Start(ctx context.Context, cfg Config, startStatic StaticStarter) (*App, er
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
 	go func() { a.serveErr <- conn.Serve() }()
+	if a.front != nil {
+		go func() { a.serveErr <- a.front.Serve() }()
+	}
 	if a.staticConn != nil {
 		go func() { a.serveErr <- a.staticConn.Serve() }()
 	}
@@ -179,8 +199,17 @@ func selfAddr(addr net.Addr) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
-// URL is the app's base URL.
-func (a *App) URL() string { return "http://" + a.conn.Addr().String() }
+// URL is the app's base URL: the front proxy's with front_proxy, else the connector's.
+func (a *App) URL() string {
+	if a.front != nil {
+		return "http://" + a.front.Addr().String()
+	}
+	return "http://" + a.conn.Addr().String()
+}
+
+// PoolURL is the base URL of the worker pool's connector: behind the front proxy with
+// front_proxy (where the dead requests wait in its backlog), else the same as URL.
+func (a *App) PoolURL() string { return "http://" + a.conn.Addr().String() }
 
 // AdminURL is the admin listener's base URL.
 func (a *App) AdminURL() string { return a.admin.url }
@@ -202,6 +231,9 @@ func (a *App) Close() error {
 	a.closeOne.Do(func() {
 		a.cancel()
 		var errs []error
+		if a.front != nil {
+			errs = append(errs, a.front.Close())
+		}
 		if a.conn != nil {
 			errs = append(errs, a.conn.Close())
 		}
@@ -241,6 +273,9 @@ func (a *App) page(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	// kill ends with the app, or when the watchdog kills this page's worker: the process is
+	// gone, its sleep and its self-call with it.
+	kill := connector.KillContext(r.Context())
 	if d := a.work.next(); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -248,9 +283,15 @@ func (a *App) page(w http.ResponseWriter, r *http.Request) {
 		case <-a.life.Done():
 			t.Stop()
 			return
+		case <-kill.Done():
+			t.Stop()
 		}
 	}
-	fragment, err := a.fragment(r)
+	fragment, err := a.fragment(r, kill)
+	if connector.Killed(r.Context()) {
+		// Neither answered nor counted: the watchdog closed its connection.
+		panic(http.ErrAbortHandler)
+	}
 	if err != nil {
 		a.pagesFailed.Add(1)
 		http.Error(w, err.Error(), http.StatusBadGateway)
@@ -277,7 +318,7 @@ func (a *App) waitContext(r *http.Request) context.Context {
 
 // fragment gets the static page where the topology says: in process, or by HTTP through the
 // self-call client, releasing the worker meanwhile when the page is async.
-func (a *App) fragment(r *http.Request) ([]byte, error) {
+func (a *App) fragment(r *http.Request, kill context.Context) ([]byte, error) {
 	if a.mech.Fragment == topology.InProcess {
 		return static.Page(), nil
 	}
@@ -286,13 +327,13 @@ func (a *App) fragment(r *http.Request) ([]byte, error) {
 	if !a.mech.Async || wk == nil {
 		// Without a Worker (bio: the worker belongs to the connection) the page stays
 		// synchronous.
-		return a.client.Get(url)
+		return a.client.GetContext(kill, url)
 	}
 	// Servlet 3 async: the container thread goes back to the pool during the call, and the
 	// completion is dispatched to the executor again, queued behind what arrived meanwhile.
 	wk.Release()
 	a.parked.Add(1)
-	body, err := a.client.Get(url)
+	body, err := a.client.GetContext(kill, url)
 	a.parked.Add(-1)
 	a.resuming.Add(1)
 	rerr := wk.Reacquire()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/simdev/sim/internal/serverconf"
+	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/simulator/connector"
 )
 
@@ -45,7 +46,7 @@ func EnvName(key string) string { return serverconf.EnvName(key) }
 func connectorConfig(c Config) connector.Config {
 	return connector.Config{
 		Mode:               c.Connector,
-		MaxThreads:         c.MaxThreads,
+		MaxThreads:         c.Workers(), // connector_threads serve no request
 		MaxConnections:     c.MaxConnections,
 		AcceptCount:        c.AcceptCount,
 		ConnectionTimeout:  c.ConnectionTimeout,
@@ -53,5 +54,21 @@ func connectorConfig(c Config) connector.Config {
 		HonorClientClose:   c.HonorClientClose,
 		TCPKeepAlive:       c.TCPKeepAlive,
 		CloseAfterResponse: !c.KeepAlive,
+		WorkerTimeout:      c.WorkerTimeout,
+		WorkerBoot:         c.WorkerBoot,
+		StartWorkers:       c.PoolStartWorkers,
+		MinSpare:           c.PoolMinSpare,
+		MaxSpare:           c.PoolMaxSpare,
 	}
+}
+
+// Listeners are the listeners `sim serve` prints for cfg, in order, and the runner waits for:
+// the topology's (topology.Topology.Listeners), and "pool" when a front proxy stands on addr
+// in front of the worker pool's connector.
+func Listeners(cfg Config, externalStatic bool) []string {
+	out := topology.Must(cfg.Topology).Listeners(externalStatic)
+	if cfg.FrontProxy {
+		out = append(out, "pool")
+	}
+	return out
 }

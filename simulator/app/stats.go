@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/simdev/sim/simulator/proxy"
 )
 
 // Stats is the app's state as the admin listener reports it (/stats, and /metrics).
@@ -51,6 +53,12 @@ type Stats struct {
 	// flight; AsyncResuming wait in the worker queue for one to finish (counted in Queued too).
 	AsyncParked   int64 `json:"async_parked"`
 	AsyncResuming int64 `json:"async_resuming"`
+	// WorkersKilled counts the workers the watchdog (worker_timeout) killed since the start.
+	WorkersKilled int64 `json:"workers_killed"`
+	// The front proxy (front_proxy): its address and the pool's, and its counts (proxy.Stats).
+	ProxyAddr string `json:"proxy_addr,omitempty"`
+	PoolAddr  string `json:"pool_addr,omitempty"`
+	proxy.Stats
 
 	FDsOpen    int     `json:"fds_open"`
 	FDLimit    int     `json:"fd_limit"`
@@ -91,9 +99,14 @@ func (a *App) Stats() Stats {
 		QueueRejected:   cs.Rejected,
 		AsyncParked:     a.parked.Load(),
 		AsyncResuming:   a.resuming.Load(),
+		WorkersKilled:   cs.Killed,
 	}
 	if a.mech.QueueLimit {
 		s.MaxQueueSize = a.cfg.MaxQueueSize
+	}
+	if a.front != nil {
+		s.ProxyAddr, s.PoolAddr = a.front.Addr().String(), a.conn.Addr().String()
+		s.Stats = a.front.Stats()
 	}
 	if ad := a.admit; ad != nil {
 		s.AdmissionLimit = ad.permits.Size()

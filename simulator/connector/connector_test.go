@@ -644,11 +644,13 @@ func TestCloseAfterResponse(t *testing.T) {
 		{"nio close", NIO, true, requests},
 		{"bio keep-alive", BIO, false, 1},
 		{"bio close", BIO, true, requests},
+		{"reactor keep-alive", Reactor, false, 1},
+		{"reactor close", Reactor, true, requests},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Mode, cfg.CloseAfterResponse = tc.mode, tc.close
-			if tc.mode == BIO {
+			if tc.mode != NIO {
 				cfg.MaxThreads, cfg.MaxConnections = 1, 1 // one worker: a held connection would block the next
 			}
 			c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -674,6 +676,100 @@ func TestCloseAfterResponse(t *testing.T) {
 			if tc.close {
 				// Every connection is closed by the server once answered: none stays open.
 				waitFor(t, "every connection closed", func() bool { return c.Stats().ConnectionsOpen == 0 })
+			}
+		})
+	}
+}
+
+// TestReactorWorkerPerRequest: in reactor mode (Puma) a kept-alive connection holds no worker
+// between its requests, so one worker serves two connections in turn (bio would keep it with
+// the first); while the worker is busy no new connection is accepted (it waits in the
+// backlog, as in bio), and a request on an idle kept-alive connection queues for the worker.
+func TestReactorWorkerPerRequest(t *testing.T) {
+	cfg := testConfig()
+	cfg.Mode, cfg.MaxThreads = Reactor, 1
+	release := make(chan struct{})
+	c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	addr := c.Addr().String()
+	a := send(t, addr, "/")
+	if got := readStatus(t, a); got != http.StatusOK {
+		t.Fatalf("first connection: status %d", got)
+	}
+	// a stays open and idle: in bio it would hold the only worker and b would wait for ever.
+	b := send(t, addr, "/hold")
+	waitFor(t, "the second connection accepted and holding the worker", func() bool {
+		st := c.Stats()
+		return st.Accepted == 2 && st.WorkersBusy == 1
+	})
+	third := send(t, addr, "/")
+	if _, err := fmt.Fprintf(a, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle connection's request queued for the worker", func() bool { return c.Stats().Queued == 1 })
+	if st := c.Stats(); st.Accepted != 2 {
+		t.Fatalf("accepted %d connections while the only worker was busy, want 2 (the third waits in the backlog)", st.Accepted)
+	}
+	close(release)
+	for name, conn := range map[string]net.Conn{"held": b, "queued": a, "from the backlog": third} {
+		if got := readStatus(t, conn); got != http.StatusOK {
+			t.Fatalf("%s request: status %d", name, got)
+		}
+	}
+	if st := c.Stats(); st.Accepted != 3 {
+		t.Fatalf("accepted %d, want 3", st.Accepted)
+	}
+}
+
+// TestDropClosedClient: with HonorClientClose, bio and reactor close, without running it, a
+// request whose client left while its connection waited in the backlog (Puma's closed_socket?);
+// without it they run it (gunicorn, Tomcat BIO).
+func TestDropClosedClient(t *testing.T) {
+	for _, tc := range []struct {
+		mode    string
+		honor   bool
+		wantRun int64
+	}{
+		{BIO, false, 1}, {BIO, true, 0}, {Reactor, false, 1}, {Reactor, true, 0},
+	} {
+		t.Run(fmt.Sprintf("%s honor=%v", tc.mode, tc.honor), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Mode, cfg.MaxThreads, cfg.HonorClientClose = tc.mode, 1, tc.honor
+			if tc.mode == BIO {
+				cfg.MaxConnections = 1
+			}
+			release := make(chan struct{})
+			var pages atomic.Int64
+			c := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/hold" {
+					<-release
+				} else {
+					pages.Add(1)
+				}
+				_, _ = io.WriteString(w, "ok")
+			}))
+			addr := c.Addr().String()
+			hold := send(t, addr, "/hold")
+			waitFor(t, "the worker held", func() bool { return c.Stats().WorkersBusy == 1 })
+			gone := send(t, addr, "/page")
+			if err := gone.Close(); err != nil { // its client times out while it waits in the backlog
+				t.Fatal(err)
+			}
+			close(release)
+			if got := readStatus(t, hold); got != http.StatusOK {
+				t.Fatalf("held request: status %d", got)
+			}
+			hold.Close()
+			waitFor(t, "the dead client's connection accepted and closed", func() bool {
+				st := c.Stats()
+				return st.Accepted == 2 && st.ConnectionsOpen == 0 && pages.Load() == tc.wantRun
+			})
+			if got := pages.Load(); got != tc.wantRun {
+				t.Fatalf("ran the dead client's page %d times, want %d", got, tc.wantRun)
 			}
 		})
 	}

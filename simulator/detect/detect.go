@@ -385,7 +385,7 @@ func FailedShare(timeline []results.Sample) float64 {
 
 // Summarize fills the verdict fields of s from the timeline, the probes and the thresholds:
 // Thresholds, Collapse and CollapseOnsetS, the Onset fields, CapacityRPS and SaturationOnsetS,
-// Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakAcceptQueue, PeakFDs and AcceptErrors,
+// Recovered and RecoveryS, Hang and HangOnsetS, Saturated, Verdict, PeakCloseWait and PeakCloseWaitTS, PeakAcceptQueue, PeakFDs, AcceptErrors and WorkerKills,
 // and the self-call fields (SelfcallMeasured and the rest, see results.Summary). The other
 // fields (counts, latencies, times, names, Complete) are the runner's and are left alone, and
 // calling it again replaces everything it set.
@@ -447,7 +447,8 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		}
 	}
 
-	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakAcceptQueue, s.PeakFDs, s.AcceptErrors = 0, 0, 0, 0, 0
+	s.PeakCloseWait, s.PeakCloseWaitTS, s.PeakAcceptQueue, s.PeakFDs, s.AcceptErrors, s.WorkerKills = 0, 0, 0, 0, 0, 0
+	s.ProxyTimeouts, s.ProxyClientClosed = 0, 0
 	for _, x := range timeline {
 		// A gap in the census measured nothing; its zero is not a count.
 		if !x.SocketsMissing && x.CloseWait > s.PeakCloseWait {
@@ -460,6 +461,9 @@ func Summarize(s *results.Summary, timeline []results.Sample, probes []results.P
 		// Cumulative in the app: the largest is the latest, and a window where /stats did not
 		// answer reports 0, which must not hide it.
 		s.AcceptErrors = max(s.AcceptErrors, x.AcceptErrors)
+		s.WorkerKills = max(s.WorkerKills, x.WorkersKilled)
+		s.ProxyTimeouts = max(s.ProxyTimeouts, x.ProxyTimeouts)
+		s.ProxyClientClosed = max(s.ProxyClientClosed, x.ProxyClientClosed)
 	}
 	selfCalls(s, timeline, onset, collapsed)
 }

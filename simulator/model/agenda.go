@@ -20,7 +20,7 @@ type agenda struct {
 	h       eventHeap
 	q       [nQueues]timerQueue
 	delay   *[nQueues]float64 // q[i]'s delay (params.delays)
-	used    uint16            // bit i: q[i] is not empty
+	used    uint32            // bit i: q[i] is not empty
 }
 
 // The fixed-delay queues of an agenda. A delay shared by two kinds of event may share a queue;
@@ -39,6 +39,10 @@ const (
 	qIdle                  // the first idle timer of a keep-alive connection
 	qFinWait               // an orphaned FIN_WAIT2 socket's end (finTimeout)
 	qTimeWait              // a TIME_WAIT socket's end (timeWait)
+	qWorkerTimeout         // the watchdog's worker_timeout
+	qProxyRead             // the front proxy's read timeout (proxy_read_timeout)
+	qProxyConnect          // the front proxy's connect timeout (nginx's 60 s)
+	qProxyIdle             // the first idle timer of a front proxy's keep-alive connection
 	nQueues
 )
 
@@ -82,7 +86,7 @@ func (a *agenda) next() (src int, t float64) {
 		}
 	}
 	for m := a.used; m != 0; m &= m - 1 {
-		i := bits.TrailingZeros16(m)
+		i := bits.TrailingZeros32(m)
 		if h := a.q[i].peek(); src == srcNone || h.t < t || h.t == t && h.seq < seq {
 			src, t, seq = i, h.t, h.seq
 		}

@@ -73,3 +73,16 @@ const (
 	acceptBackoffInitial = 0.050
 	acceptBackoffMax     = 1.6
 )
+
+// The front proxy's timers that are not keys: nginx 1.22's defaults, as simulator/proxy sets
+// them (its tests hold the two to each other).
+const (
+	// ProxyConnectTimeout is nginx's fastcgi_connect_timeout / proxy_connect_timeout default.
+	ProxyConnectTimeout = 60 * time.Second
+	// ProxyIdleTimeout is Debian's nginx.conf keepalive_timeout.
+	ProxyIdleTimeout = 65 * time.Second
+)
+
+// spawnInterval is a dynamic pool's maintenance period: PHP-FPM's
+// FPM_IDLE_SERVER_MAINTENANCE_HEARTBEAT, as simulator/connector.SpawnInterval.
+const spawnInterval = 1.0

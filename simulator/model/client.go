@@ -75,8 +75,22 @@ func (cl *loadClient) sendHit(e *engine) {
 			return
 		}
 	}
-	cid := e.conns.add(connClient, true)
-	e.conns.all[cid].req = e.reqs.ref(id)
+	cl.dial(e, id, connClient)
+}
+
+// dial sends request id on a new connection of kind: to the app's listener, or to the front
+// proxy, which accepts it at once and forwards the request.
+func (cl *loadClient) dial(e *engine, id int32, kind uint8) {
+	cid := e.conns.add(kind, !e.p.frontProxy)
+	c := &e.conns.all[cid]
+	c.front = e.p.frontProxy
+	c.req = e.reqs.ref(id)
+	if c.front {
+		e.reqs.all[id].front = e.conns.ref(cid)
+		e.tcp.dial(e, cid)
+		e.proxy.forward(e, id)
+		return
+	}
 	e.reqs.all[id].conn = e.conns.ref(cid)
 	e.tcp.dial(e, cid)
 }
@@ -87,10 +101,7 @@ func (cl *loadClient) sendProbe(e *engine, timeout float64) int32 {
 	r := &e.reqs.all[id]
 	r.sent, r.waiting = e.now, true
 	e.schedule(e.now+timeout, evClientTimeout, id, r.gen)
-	cid := e.conns.add(connProbe, true)
-	e.conns.all[cid].req = e.reqs.ref(id)
-	e.reqs.all[id].conn = e.conns.ref(cid)
-	e.tcp.dial(e, cid)
+	cl.dial(e, id, connProbe)
 	return id
 }
 
@@ -99,6 +110,11 @@ func (cl *loadClient) sendOn(e *engine, cid, id int32) {
 	c := &e.conns.all[cid]
 	c.idle = false
 	c.req = e.reqs.ref(id)
+	if c.front {
+		e.reqs.all[id].front = e.conns.ref(cid)
+		e.proxy.forward(e, id)
+		return
+	}
 	e.reqs.all[id].conn = e.conns.ref(cid)
 	if c.acc == aAccepted {
 		e.app.startRequest(e, cid)
@@ -117,7 +133,9 @@ func (cl *loadClient) onClientTimeout(e *engine, ev event) bool {
 		e.obs.result(e, r, 0, "timeout", e.now-r.sent)
 	}
 	page := r.kind == kindPage
-	if c := e.conns.live(r.conn); c != nil {
+	if r.front.id >= 0 {
+		e.proxy.clientLeft(e, ev.id)
+	} else if c := e.conns.live(r.conn); c != nil {
 		e.tcp.clientClose(e, r.conn.id)
 		if c := &e.conns.all[r.conn.id]; c.acc == aNone && r.state == rsPending {
 			// It never reached the server: its SYNs were all dropped.

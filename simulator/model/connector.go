@@ -14,6 +14,9 @@ import (
 // type with its own pool, whose accepted connections hold the app's fds.
 type connector struct {
 	bio bool
+	// reactor: Puma's connector (params.reactor); the worker an accepted connection takes
+	// (conn.worker) serves its first request only.
+	reactor bool
 	// maxConns bounds the accepted connections (bio: the workers); backlogCap the accept queue
 	// (accept_count + 1: Linux accepts while the queue holds no more than the backlog).
 	maxConns, backlogCap int
@@ -44,9 +47,30 @@ func newConnector(p *params, static bool) connector {
 			workers: semaphore{size: p.bulkWorkers},
 		}
 	}
+	size := p.workers
+	if p.poolStart > 0 {
+		size = p.poolStart
+	}
 	return connector{
-		bio: p.bio, maxConns: p.maxConns, backlogCap: p.backlogCap, queueLimit: p.queueLimit,
-		retry: evAcceptRetry, workers: semaphore{size: p.workers},
+		bio: p.bio, reactor: p.reactor, maxConns: p.maxConns, backlogCap: p.backlogCap, queueLimit: p.queueLimit,
+		retry: evAcceptRetry, workers: semaphore{size: size},
+	}
+}
+
+// maintain is a dynamic pool's maintenance (pool_start_workers), every spawnInterval, as
+// PHP-FPM's fpm_pctl_perform_idle_server_maintenance and simulator/connector's: with fewer
+// than minSpare workers idle it starts the missing ones (up to max_threads), which accept at
+// once; with more than maxSpare idle it stops one.
+func (k *connector) maintain(e *engine) {
+	p := e.p
+	size := k.workers.size
+	idle := size - k.workers.held
+	switch {
+	case idle < p.minSpare && size < p.workers:
+		k.workers.size += min(p.minSpare-idle, p.workers-size)
+		k.accept(e)
+	case idle > p.maxSpare:
+		k.workers.size--
 	}
 }
 
@@ -55,7 +79,9 @@ func newConnector(p *params, static bool) connector {
 // 1.6 s, as simulator/connector does.
 func (k *connector) accept(e *engine) {
 	for !k.acceptWait {
-		if k.open >= k.maxConns || k.bio && k.workers.held >= k.workers.size {
+		if k.open >= k.maxConns || k.bio && k.workers.held >= k.workers.size || k.reactor && !k.workers.free() {
+			// reactor: Puma accepts only while its busy threads and queued requests are fewer
+			// than its threads (ThreadPool#wait_until_not_full).
 			return
 		}
 		if k.backlogLive == 0 {
@@ -79,7 +105,7 @@ func (k *connector) accept(e *engine) {
 		c.accAt = e.now
 		k.open++
 		e.tcp.openFD()
-		if k.bio {
+		if k.bio || k.reactor {
 			c.worker = true
 			k.workers.take()
 		}
@@ -120,6 +146,13 @@ func (k *connector) startRequest(e *engine, cid int32) {
 		return
 	}
 	if k.bio {
+		e.page.run(e, id)
+		return
+	}
+	if k.reactor && c.worker {
+		// The connection's first request: the worker the acceptor took is now the request's,
+		// freed when it is answered, as a request's in nio.
+		c.worker = false
 		e.page.run(e, id)
 		return
 	}
@@ -164,6 +197,10 @@ func (k *connector) releaseWorker(e *engine) {
 			k.innerQueued--
 		}
 		e.page.run(e, rr.id)
+		return
+	}
+	if k.reactor {
+		k.accept(e) // a worker free and nobody waiting: the acceptor takes the next connection
 	}
 }
 
@@ -211,6 +248,11 @@ func (e *engine) onInnerArrive(ev event) {
 		return
 	}
 	in.state = rsPending
+	if in.front.id >= 0 {
+		// It has reached the front proxy, which forwards it to the pool's connector.
+		e.proxy.forward(e, ev.id)
+		return
+	}
 	c := e.conns.live(in.conn)
 	if c == nil {
 		return

@@ -22,7 +22,9 @@ type observer interface {
 //   - app, bulk: the app's connector and the bulkhead's static connector (connector.go);
 //   - page: the /page handler and its admission limit (handler.go);
 //   - pool: the self-call client's pool (pool.go);
-//   - client: the load client and the recovery probes (client.go).
+//   - proxy: the front proxy in front of the app's connector (proxy.go);
+//   - client: the load client and the recovery probes (client.go);
+//   - dog: the watchdog that kills a worker stuck in one page (watchdog.go).
 //
 // A new mechanic is a new part: a type with its state, its methods taking the engine, its
 // clone, and its events dispatched here.
@@ -39,7 +41,9 @@ type engine struct {
 	bulk   connector
 	page   pageHandler
 	pool   selfCallPool
+	proxy  frontProxy
 	client loadClient
+	dog    watchdog
 
 	obs observer
 }
@@ -61,6 +65,9 @@ func (e *engine) init(p *params, rng *rand.Rand) {
 		pool: newSelfCallPool(p),
 	}
 	e.ag.delay = &p.delays
+	if p.poolStart > 0 {
+		e.schedule(spawnInterval, evPoolTick, -1, 0)
+	}
 }
 
 // schedule schedules an event at time t (a delay that varies: on the agenda's heap).
@@ -176,6 +183,13 @@ func (e *engine) dispatch(ev event) bool {
 		e.page.endPage(e, ev.id)
 	case evIdleTimeout:
 		return e.tcp.onIdleTimeout(e, ev)
+	case evPoolTick:
+		e.app.maintain(e)
+		e.schedule(e.now+spawnInterval, evPoolTick, -1, 0)
+	case evProxyTimeout:
+		return e.proxy.onReadTimeout(e, ev)
+	case evProxyConnectTimeout:
+		return e.proxy.onConnectTimeout(e, ev)
 	case evReap:
 		c := e.conns.live(ref{ev.id, ev.gen})
 		if c == nil || c.srv != tCloseWait {
@@ -189,6 +203,10 @@ func (e *engine) dispatch(ev event) bool {
 		}
 		e.tcp.setCli(c, tGone)
 		e.conns.maybeFree(ev.id, &e.reqs)
+	case evWorkerTimeout:
+		return e.dog.onTimeout(e, ev)
+	case evWorkerBoot:
+		e.dog.onBoot(e)
 	case evServerTimeWaitEnd:
 		e.tcp.srv[tTimeWait]--
 		e.tcp.srv[tGone]++
@@ -228,6 +246,11 @@ func (e *engine) level() int { return e.page.pages }
 // its page fails and frees its worker; so the state absorbs only once every lease a page can
 // hold is held by a page whose self-call is already in the queue: those wait behind pages for
 // good, and every other page waits for their leases.
+//
+// With a watchdog (worker_timeout) the state is left only through the kills, each replacement
+// taking the next request in line: a dead page while traffic arrives faster than workers /
+// (worker_timeout + worker_boot), so it is still the state to estimate the time to
+// (topology.CanHang says why), not one the watchdog ends.
 func (e *engine) absorbed() bool {
 	p := e.p
 	if !p.canHang || e.page.pages < p.workers {
@@ -270,7 +293,9 @@ func (e *engine) cloneParts(a *cloner) {
 	e.bulk.clone(a)
 	e.page.clone(a)
 	e.pool.clone(a)
+	e.proxy.clone(a)
 	e.client.clone(a)
+	e.dog.clone(a)
 }
 
 // redraw draws again, from the engine's generator, every pending clock whose remaining time has

@@ -15,6 +15,8 @@ import (
 type pageHandler struct {
 	pages   int
 	permits semaphore
+	// started counts the pages that started their work (a dropped one never does).
+	started int64
 }
 
 func (h *pageHandler) clone(a *cloner) { h.permits.clone(a) }
@@ -23,6 +25,7 @@ func (h *pageHandler) clone(a *cloner) { h.permits.clone(a) }
 const (
 	http502 = http.StatusBadGateway         // the page's self-call failed
 	http503 = http.StatusServiceUnavailable // a full worker queue, an admission limit
+	http504 = http.StatusGatewayTimeout     // the front proxy's read timeout
 )
 
 // run starts request id on one of the app's workers, already counted busy. A page first
@@ -47,6 +50,7 @@ func (h *pageHandler) run(e *engine, id int32) {
 		}
 		return
 	}
+	e.dog.arm(e, id)
 	if adm := e.p.admission; (adm == topology.AdmitWait || adm == topology.AdmitReject) && !h.takePermit(e, id) {
 		if adm == topology.AdmitReject {
 			r.state = rsFinishing
@@ -66,6 +70,7 @@ func (h *pageHandler) startWork(e *engine, id int32) {
 	r := &e.reqs.all[id]
 	r.state = rsWorking
 	r.workAt = e.now
+	h.started++
 	if e.p.work.dist == serverconf.WorkFixed {
 		e.after(qWork, evWorkEnd, id, r.gen)
 		return
@@ -167,19 +172,39 @@ func (h *pageHandler) endPage(e *engine, pid int32) {
 		e.reqs.maybeFree(pid)
 		return
 	}
+	if p.front.id >= 0 {
+		// Through the front proxy: it closes its upstream connection and answers the client.
+		e.proxy.answered(e, pid)
+	}
+	h.answerClient(e, pid, p.status)
+}
+
+// answerClient: the client of page or probe pid gets status, on the connection it sent the
+// request on (the front proxy's, with one); the connection stays open for the next request
+// unless either side closes it.
+func (h *pageHandler) answerClient(e *engine, pid int32, status uint16) {
+	p := &e.reqs.all[pid]
 	p.waiting = false
 	e.client.answered++
-	e.client.statuses.add(p.status)
+	e.client.statuses.add(status)
 	kind := "ok"
-	if p.status != http.StatusOK {
+	if status != http.StatusOK {
 		kind = "http"
 	}
 	if e.obs != nil {
-		e.obs.result(e, p, p.status, kind, e.now-p.sent)
+		e.obs.result(e, p, status, kind, e.now-p.sent)
 	}
 	page := p.kind == kindPage
-	c = &e.conns.all[cid]
-	if c.kind == connProbe || !e.p.keepAlive || e.p.closeEach {
+	cid := p.conn.id
+	proxied := p.front.id >= 0
+	if proxied {
+		cid = p.front.id
+		p.front = ref{-1, 0}
+	}
+	c := &e.conns.all[cid]
+	c.req = ref{-1, 0}
+	// keep_alive false is the pool's: the front proxy keeps its clients' connections alive.
+	if c.kind == connProbe || !e.p.keepAlive || e.p.closeEach && !proxied {
 		// Connection: close, asked by the client or the server's own (keep_alive false): the
 		// server closes first; the client's next request dials anew.
 		e.tcp.serverClose(e, cid)

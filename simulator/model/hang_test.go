@@ -33,6 +33,11 @@ func hangKeys() []struct {
 		{"all three", func(c *app.Config) {
 			c.SocketTimeout, c.ConnectionRequestTimeout, c.ConnectTimeout = time.Second, time.Second, time.Second
 		}},
+		// A front proxy: its read timeout ends a stuck self-call (a short one, so that the
+		// drain fits the probes: with nginx's 60 s it takes hours, see WhyNoHang); without a
+		// read timeout nothing does.
+		{"front_proxy, proxy_read_timeout 1s", func(c *app.Config) { c.FrontProxy, c.ProxyReadTimeout = true, time.Second }},
+		{"front_proxy, no read timeout", func(c *app.Config) { c.FrontProxy, c.ProxyReadTimeout = true, 0 }},
 	}
 }
 

@@ -191,7 +191,9 @@ type recorder struct {
 	kinds    map[string]int
 	timeline []results.Sample
 	probes   []results.Probe
-	writeErr error
+	// frontPeak is the front proxy's port's most CLOSE_WAIT sockets at a window's end.
+	frontPeak int
+	writeErr  error
 
 	interval   float64
 	loadEnd    float64       // when arrivals stop: the profile's duration, or the stop on a hang
@@ -423,13 +425,19 @@ func (r *recorder) sample(e *engine) {
 	}
 	s.AppUp = true
 	s.AppStats = results.AppStats{
-		WorkersBusy:     e.app.workers.held,
-		Queued:          e.app.workers.waiting,
-		ConnectionsOpen: e.app.open,
-		SelfcallLeased:  e.pool.total.held,
-		SelfcallWaiting: e.pool.route.waiting + e.pool.total.waiting,
-		AcceptErrors:    e.app.acceptErrors,
-		FDsOpen:         e.tcp.fds(),
+		WorkersBusy:       e.app.workers.held,
+		Queued:            e.app.workers.waiting,
+		ConnectionsOpen:   e.app.open,
+		SelfcallLeased:    e.pool.total.held,
+		SelfcallWaiting:   e.pool.route.waiting + e.pool.total.waiting,
+		AcceptErrors:      e.app.acceptErrors,
+		FDsOpen:           e.tcp.fds(),
+		WorkersKilled:     e.dog.kills,
+		ProxyTimeouts:     e.proxy.timeouts,
+		ProxyClientClosed: e.proxy.clientClosed,
+	}
+	if e.p.frontProxy {
+		r.frontPeak = max(r.frontPeak, e.tcp.fsrv[tCloseWait])
 	}
 	r.keep(r.rec.AddSample(s))
 	r.timeline = append(r.timeline, s)
@@ -468,6 +476,9 @@ func (r *recorder) finish(sum *results.Summary) {
 	}
 	obs.Summarize(sum, r.th, r.o.Profile)
 	sum.SelfcallMeanMS = r.selfcallMS
+	if r.e != nil && r.e.p.frontProxy {
+		sum.PeakFrontCloseWait = &r.frontPeak
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -116,13 +116,34 @@ func fillSlices(v reflect.Value, path string) int {
 // part and not cloned fails it, whatever its name. Checked on systems of every topology in a busy
 // state, and again with every empty slice given an element.
 func TestCloneSharesNothing(t *testing.T) {
+	type system struct {
+		name, topology string
+		change         func(*app.Config)
+	}
+	var systems []system
 	for _, name := range topology.Names() {
-		t.Run(name, func(t *testing.T) {
-			cfg := serverConfig(name, func(c *app.Config) {
+		systems = append(systems, system{name, name, nil})
+	}
+	// The front proxy's part (nginx in front of PHP-FPM's shape, pm = dynamic), with its timers running.
+	systems = append(systems, system{"self+front_proxy", topology.Self, func(c *app.Config) {
+		c.FrontProxy, c.ProxyReadTimeout, c.Connector, c.MaxThreads, c.MaxConnections = true, 3e9, "bio", 16, 16
+		c.AcceptCount, c.KeepAlive, c.SelfCallPool, c.PoolStartWorkers = 4096, false, false, 2
+	}})
+	for _, sys := range systems {
+		t.Run(sys.name, func(t *testing.T) {
+			cfg := serverConfig(sys.topology, func(c *app.Config) {
 				c.ConnectTimeout, c.ConnectionRequestTimeout = 1e9, 1e9
+				// The watchdog's part at work too: kills and boots pending.
+				c.WorkerTimeout, c.WorkerBoot = 2e9, 5e8
+				if sys.change != nil {
+					sys.change(c)
+				}
 			})
 			s := steadyFactory(t, cfg, loadprofiles.Client{Timeout: 2e9, Keepalive: true, Connections: 4})(60, 5).(*steady)
 			for s.Now() < 20 && s.Step() {
+			}
+			if sys.change != nil && (s.e.proxy.requests == 0 || s.e.tcp.fsrv[tEst] == 0) {
+				t.Fatalf("the front proxy forwarded %d requests, %d front connections open: not exercised", s.e.proxy.requests, s.e.tcp.fsrv[tEst])
 			}
 			if got := aliases(s.e, s.Clone(1).(*steady).e); len(got) > 0 {
 				t.Fatalf("in a busy state at %.1f s:\n%v", s.Now(), got)

@@ -3,6 +3,7 @@ package model
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
@@ -318,5 +319,110 @@ func TestCloseEach(t *testing.T) {
 	drain(t, e)
 	if e.client.answered != 2 || e.app.open != 0 || e.app.workers.held != 0 {
 		t.Fatalf("bio after both: answered %d, open %d, workers busy %d; want 2, 0, 0", e.client.answered, e.app.open, e.app.workers.held)
+	}
+}
+
+// TestReactor: connector reactor (Puma) with one worker and keep-alive: two hits on two
+// connections; the second waits in the accept queue while the worker serves the first, and is
+// accepted as soon as the first is answered although that connection stays open (idle, in the
+// reactor, holding no worker). In bio the idle connection keeps the worker, so the second waits
+// for its keep-alive timeout.
+func TestReactor(t *testing.T) {
+	for _, tc := range []struct {
+		connector string
+		wantBy    float64 // both answered by then (s)
+	}{
+		{"reactor", 1}, // two pages of 200 ms, one after the other
+		{"bio", 21},    // keep_alive_timeout (connection_timeout 20 s) frees the first's worker
+	} {
+		t.Run(tc.connector, func(t *testing.T) {
+			e := partsEngine(t, topology.InProc, func(c *app.Config) { c.Connector, c.MaxThreads = tc.connector, 1 })
+			e.p.keepAlive = true // vegeta's keep-alive
+			e.client.sendHit(e)
+			e.client.sendHit(e)
+			if e.app.open != 1 || e.app.backlogLive != 1 {
+				t.Fatalf("%d accepted, %d in the accept queue; want 1 and 1", e.app.open, e.app.backlogLive)
+			}
+			stepUntil(t, e, func() bool { return e.client.answered == 2 })
+			if e.now > tc.wantBy || (tc.connector == "bio") != (e.now > 1) {
+				t.Fatalf("second answered at %.2f s, want by %.0f s (bio: only after the keep-alive timeout)", e.now, tc.wantBy)
+			}
+			if tc.connector == "reactor" && (e.app.open != 2 || e.app.workers.held != 0) {
+				t.Fatalf("after both: %d connections open, %d workers held; want 2 idle connections holding no worker", e.app.open, e.app.workers.held)
+			}
+		})
+	}
+	// A request on an idle kept-alive connection queues for a worker, and the acceptor takes no
+	// new connection while it waits (Puma's busy threads count queued requests).
+	e := partsEngine(t, topology.InProc, func(c *app.Config) { c.Connector, c.MaxThreads = "reactor", 1 })
+	e.p.keepAlive = true
+	e.client.sendHit(e)
+	stepUntil(t, e, func() bool { return e.client.answered == 1 })
+	e.client.sendHit(e) // reuses the idle connection: the worker is free, it runs at once
+	e.client.sendHit(e) // a new connection: waits in the accept queue
+	stepUntil(t, e, func() bool { return e.app.open == 2 })
+	if e.app.workers.held != 1 {
+		t.Fatalf("workers held %d, want 1", e.app.workers.held)
+	}
+}
+
+// TestSelfCallRetries: on self with one worker (bio: the self-call's connection waits in the
+// accept queue behind the page's own), a self-call with socket_timeout 1 s times out; with
+// selfcall_retries 1 it is sent again on a new connection and times out again, so the page
+// answers 502 2 s after its work (200 ms) instead of 1 s, having dialed two connections.
+func TestSelfCallRetries(t *testing.T) {
+	for _, tc := range []struct {
+		retries int
+		want    float64
+	}{{0, 1}, {1, 2}, {2, 3}} {
+		e := partsEngine(t, topology.Self, func(c *app.Config) {
+			c.Connector, c.MaxThreads, c.SelfCallPool = "bio", 1, false
+			c.SocketTimeout, c.SelfCallRetries = time.Second, tc.retries
+		})
+		e.client.sendHit(e)
+		stepUntil(t, e, func() bool { return e.client.answered == 1 })
+		if got := e.client.statuses.get(http502); got != 1 || e.now < tc.want+0.2 || e.now > tc.want+0.3 {
+			t.Errorf("retries %d: %d × 502, answered at %.2f s; want a 502 at 0.2 + %.0f s", tc.retries, got, e.now, tc.want)
+		}
+		if got := e.conns.all[len(e.conns.all)-1]; len(e.conns.all) != 2+tc.retries {
+			t.Errorf("retries %d: %d connections (last %+v), want the page's and %d self-call dials", tc.retries, len(e.conns.all), got, 1+tc.retries)
+		}
+	}
+}
+
+// TestConnectorThreads: connector_threads are taken from max_threads (Jetty's acceptor and
+// selector): 16 threads with 2 for the connector serve 14 pages at once.
+func TestConnectorThreads(t *testing.T) {
+	e := partsEngine(t, topology.InProc, func(c *app.Config) { c.MaxThreads, c.ConnectorThreads = 16, 2 })
+	if e.app.workers.size != 14 || e.p.workers != 14 {
+		t.Fatalf("workers %d (params %d), want 14", e.app.workers.size, e.p.workers)
+	}
+}
+
+// TestHonorCloseBIO: with honor_client_close, bio drops a connection whose client left while it
+// waited in the accept queue when a worker takes it (Puma's closed_socket?): the page never
+// runs, the worker goes on to the next connection. Without it the dead page runs.
+func TestHonorCloseBIO(t *testing.T) {
+	for _, honor := range []bool{false, true} {
+		for _, mode := range []string{"bio", "reactor"} {
+			e := partsEngine(t, topology.InProc, func(c *app.Config) {
+				c.Connector, c.MaxThreads, c.HonorClientClose = mode, 1, honor
+			})
+			e.p.clientTimeout = 0.1 // the second hit's client leaves while it waits
+			e.p.setDelays()
+			e.client.sendHit(e)
+			e.client.sendHit(e)
+			drain(t, e)
+			want := int64(2)
+			if honor {
+				want = 1
+			}
+			if e.client.pagesDone != 2 || e.page.pages != 0 {
+				t.Fatalf("%s honor %v: pages done %d, on workers %d", mode, honor, e.client.pagesDone, e.page.pages)
+			}
+			if got := e.page.started; got != want {
+				t.Errorf("%s honor %v: %d pages ran, want %d", mode, honor, got, want)
+			}
+		}
 	}
 }

@@ -116,6 +116,13 @@ func (pl *selfCallPool) leased(e *engine, id int32) {
 	r := &e.reqs.all[id]
 	r.route = false
 	pl.waiters--
+	pl.connect(e, id)
+}
+
+// connect: page id, holding its lease, takes an idle pooled connection or dials a new one for
+// its self-call (a first try or a retry).
+func (pl *selfCallPool) connect(e *engine, id int32) {
+	r := &e.reqs.all[id]
 	for len(pl.idle) > 0 {
 		cr := pl.idle[len(pl.idle)-1]
 		pl.idle = pl.idle[:len(pl.idle)-1]
@@ -130,9 +137,13 @@ func (pl *selfCallPool) leased(e *engine, id int32) {
 		pl.selfCallFailed(e, id, true)
 		return
 	}
-	cid := e.conns.add(connPool, e.p.fragment == topology.FromSelf)
+	// With a front proxy the self-call goes to the proxy (the app's public address), which
+	// forwards it to the pool's connector.
+	viaProxy := e.p.frontProxy && e.p.fragment == topology.FromSelf
+	cid := e.conns.add(connPool, e.p.fragment == topology.FromSelf && !viaProxy)
 	c := &e.conns.all[cid]
 	c.bulk = e.p.fragment == topology.FromBulkhead
+	c.front = viaProxy
 	c.req = e.reqs.ref(id) // the page, while it dials
 	e.tcp.openFD()
 	r.state = rsDialing
@@ -188,6 +199,10 @@ func (pl *selfCallPool) sendInner(e *engine, pid, cid int32) {
 	in.sent = e.now
 	in.other = e.reqs.ref(pid)
 	in.conn = e.conns.ref(cid)
+	if e.conns.all[cid].front {
+		// To the front proxy: it dials its upstream connection when the request reaches it.
+		in.front, in.conn = in.conn, ref{-1, 0}
+	}
 	p.other = e.reqs.ref(iid)
 	p.state = rsCalling
 	e.conns.all[cid].req = e.reqs.ref(iid)
@@ -230,18 +245,15 @@ func (pl *selfCallPool) onInnerResponse(e *engine, ev event) {
 	}
 	in.waiting = false
 	pr := in.other
-	cid := in.conn.id
-	c := &e.conns.all[cid]
-	c.req = ref{-1, 0}
-	if e.p.unpooled || e.p.closeEach && (c.app || c.bulk) {
-		// Connection: close, the client's (no pool) or the server's (keep_alive false): the
-		// server closes after its answer, the client at once after reading it; the next
-		// self-call dials anew.
-		e.tcp.serverClose(e, cid)
+	e.conns.all[in.conn.id].req = ref{-1, 0}
+	if fc := in.front; fc.id >= 0 {
+		// Through the front proxy: it closes its upstream connection and passes the answer on.
+		e.proxy.answered(e, ev.id)
+		in = &e.reqs.all[ev.id]
+		in.front = ref{-1, 0}
+		pl.endCall(e, fc)
 	} else {
-		c.idle = true
-		pl.idle = append(pl.idle, e.conns.ref(cid))
-		e.tcp.armIdle(e, cid)
+		pl.endCall(e, in.conn)
 	}
 	pl.releaseLease(e)
 	p := e.reqs.live(pr)
@@ -277,14 +289,43 @@ func (pl *selfCallPool) onSocketTimeout(e *engine, ev event) bool {
 	}
 	in.waiting = false
 	pr := in.other
-	cid := in.conn.id
-	e.tcp.clientClose(e, cid)
+	if in.front.id >= 0 {
+		e.proxy.clientLeft(e, ev.id)
+	} else {
+		e.tcp.clientClose(e, in.conn.id)
+	}
 	e.reqs.maybeFree(ev.id)
 	if p := e.reqs.live(pr); p != nil && p.state == rsCalling {
 		p.other = ref{-1, 0}
+		if int(p.retries) < e.p.retries {
+			// Net::HTTP's retry: the same GET on a new connection, at the tail of the queue,
+			// the lease kept.
+			p.retries++
+			pl.connect(e, pr.id)
+			return true
+		}
 		pl.selfCallFailed(e, pr.id, true)
 	}
 	return true
+}
+
+// endCall: the self-call's connection cr has brought its answer (or the front proxy's 504):
+// Connection: close, the client's (no pool) or the app's (keep_alive false, when the call goes
+// straight to it): the server closes after its answer, the client at once after reading it,
+// and the next self-call dials anew; else it goes back to the pool, idle.
+func (pl *selfCallPool) endCall(e *engine, cr ref) {
+	c := e.conns.live(cr)
+	if c == nil {
+		return
+	}
+	c.req = ref{-1, 0}
+	if e.p.unpooled || e.p.closeEach && (c.app || c.bulk) {
+		e.tcp.serverClose(e, cr.id)
+		return
+	}
+	c.idle = true
+	pl.idle = append(pl.idle, cr)
+	e.tcp.armIdle(e, cr.id)
 }
 
 // selfCallFailed: page pid's self-call failed; it gives back its lease and answers 502, as the

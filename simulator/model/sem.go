@@ -6,7 +6,7 @@ package model
 // total leases). A waiter that gives up (leave) stays in the queue, marked stale by its own
 // state, and is skipped when its turn comes; waiting counts only those still waiting.
 type semaphore struct {
-	size    int // permits; set once
+	size    int // permits; set once, but a dynamic pool's (connector.maintain)
 	held    int
 	queue   fifo
 	waiting int

@@ -26,6 +26,11 @@ const (
 	// count, and its end only lowers the count (id: none). Its connection is recycled at once.
 	evServerTimeWaitEnd
 	evClientTimeWaitEnd
+	evWorkerTimeout       // the watchdog's worker_timeout of a page on its worker (id: page)
+	evWorkerBoot          // a killed worker's replacement is ready (id: none)
+	evProxyTimeout        // the front proxy's read timeout on a request (id: request)
+	evProxyConnectTimeout // the front proxy's connect timeout on an upstream connection (id: conn)
+	evPoolTick            // a dynamic pool's maintenance (pool_start_workers), every spawnInterval
 )
 
 // Request kinds.
@@ -75,9 +80,10 @@ const (
 
 // Connection kinds.
 const (
-	connClient uint8 = iota // the load client's (keep-alive)
-	connProbe               // a recovery probe's (closed after one answer)
-	connPool                // a self-call pool connection
+	connClient   uint8 = iota // the load client's (keep-alive)
+	connProbe                 // a recovery probe's (closed after one answer)
+	connPool                  // a self-call pool connection
+	connUpstream              // the front proxy's connection to the pool's connector, one per request
 )
 
 // request is one HTTP request. Pages and probes come from outside; an inner request is a page's
@@ -107,6 +113,11 @@ type request struct {
 	permit bool
 	// resume: an async page whose self-call has ended waits for a worker to finish on.
 	resume bool
+	// retries: the times a page's self-call has been sent again (selfcall_retries).
+	retries uint8
+	// front: with a front proxy, the connection the request came on to the proxy (conn is then
+	// the proxy's upstream connection to the pool); none once the proxy is done with it.
+	front ref
 }
 
 // conn is one TCP connection to the app's listener (or to the split topology's static server, or
@@ -120,7 +131,10 @@ type conn struct {
 	app bool
 	// bulk: the server side is the bulkhead's static connector: the same process (its accepted
 	// sockets hold the app's fds), another port (ss does not count them with the app's).
-	bulk     bool
+	bulk bool
+	// front: the server side is the front proxy's listener (front_proxy): it accepts at once;
+	// its sockets are counted apart from the pool's port (tcpTable.fsrv, fcli).
+	front    bool
 	acc      uint8
 	srv, cli uint8
 	worker   bool // bio: holds a worker
@@ -150,7 +164,7 @@ type reqTable struct {
 func (t *reqTable) add(kind uint8) int32 {
 	id := slot(&t.all, &t.free)
 	r := &t.all[id]
-	*r = request{gen: r.gen + 1, kind: kind, conn: ref{-1, 0}, other: ref{-1, 0}}
+	*r = request{gen: r.gen + 1, kind: kind, conn: ref{-1, 0}, other: ref{-1, 0}, front: ref{-1, 0}}
 	return id
 }
 

@@ -10,7 +10,10 @@ import "math"
 // and what lingers (CLOSE_WAIT, FIN_WAIT2, TIME_WAIT), keepalive reaping, the idle timer.
 type tcpTable struct {
 	srv, cli [nTCP]int
-	synSent  int
+	// fsrv and fcli are the front proxy's port's sockets (front_proxy), counted as srv and cli
+	// are, but for TIME_WAIT, which they do not follow.
+	fsrv, fcli [nTCP]int
+	synSent    int
 	// base are the fds the process holds with no connection open, limit its nofile (0: none);
 	// open the fds of its sockets.
 	base, limit, open int
@@ -30,6 +33,10 @@ func (t *tcpTable) setSrv(c *conn, st uint8) {
 		t.srv[c.srv]--
 		t.srv[st]++
 	}
+	if c.front {
+		t.fsrv[c.srv]--
+		t.fsrv[st]++
+	}
 	c.srv = st
 }
 
@@ -45,6 +52,10 @@ func (t *tcpTable) setCli(c *conn, st uint8) {
 		t.cli[c.cli]--
 		t.cli[st]++
 	}
+	if c.front {
+		t.fcli[c.cli]--
+		t.fcli[st]++
+	}
 	c.cli = st
 }
 
@@ -55,6 +66,10 @@ func (t *tcpTable) clone(*cloner) {}
 // client then retries with Linux's doubling RTO. A pending request goes out once connected.
 func (t *tcpTable) dial(e *engine, cid int32) {
 	c := &e.conns.all[cid]
+	if c.front {
+		e.proxy.accept(e, cid)
+		return
+	}
 	k := e.connectorOf(c)
 	if k == nil {
 		// The split topology's static server: its own process, always accepting.
@@ -91,6 +106,8 @@ func (t *tcpTable) onSynRetry(e *engine, ev event) {
 	t.dial(e, ev.id)
 	if c := &e.conns.all[ev.id]; c.kind == connPool && c.cli == tEst {
 		e.pool.dialed(e, ev.id)
+	} else if c.kind == connUpstream && c.cli == tEst {
+		e.proxy.connected(e, ev.id)
 	}
 }
 
@@ -100,6 +117,9 @@ func (t *tcpTable) clientClose(e *engine, cid int32) {
 	switch c.cli {
 	case tSyn:
 		// Never connected: nothing on the server side.
+		if c.kind == connUpstream {
+			t.closeFD() // the proxy's socket
+		}
 		t.setCli(c, tGone)
 		e.conns.maybeFree(cid, &e.reqs)
 		return
@@ -107,7 +127,7 @@ func (t *tcpTable) clientClose(e *engine, cid int32) {
 	default:
 		return
 	}
-	if c.kind == connPool {
+	if c.kind == connPool || c.kind == connUpstream {
 		t.closeFD()
 	}
 	c.closedAt = e.now
@@ -118,7 +138,7 @@ func (t *tcpTable) clientClose(e *engine, cid int32) {
 		if e.p.sockets {
 			e.after(qFinWait, evFinWaitEnd, cid, c.gen)
 		}
-		if c.acc == aAccepted {
+		if c.acc == aAccepted && !c.front {
 			t.scheduleReap(e, cid)
 		}
 		if e.p.honorClose && (c.app || c.bulk) && c.acc == aAccepted {
@@ -156,13 +176,15 @@ func (t *tcpTable) serverClose(e *engine, cid int32) {
 	if k := e.connectorOf(c); k != nil {
 		k.open--
 		t.closeFD()
+	} else if c.front {
+		e.proxy.closed(e)
 	}
 	switch c.srv {
 	case tEst:
 		// The server closes first: it keeps TIME_WAIT, the client closes at once.
 		t.lingerServer(e, c)
 		if c.cli == tEst {
-			if c.kind == connPool {
+			if c.kind == connPool || c.kind == connUpstream {
 				t.closeFD()
 			}
 			t.setCli(c, tGone)
@@ -212,13 +234,19 @@ func (t *tcpTable) lingerClient(e *engine, c *conn) {
 // conn.timerSet).
 func (t *tcpTable) armIdle(e *engine, cid int32) {
 	c := &e.conns.all[cid]
-	if !c.app && !c.bulk || e.p.idleTimeout <= 0 {
+	q := qIdle
+	if c.front {
+		q = qProxyIdle
+	} else if !c.app && !c.bulk {
+		return
+	}
+	if e.p.delays[q] <= 0 {
 		return
 	}
 	c.idleAt = e.now
 	if !c.timerSet {
 		c.timerSet = true
-		e.after(qIdle, evIdleTimeout, cid, c.gen)
+		e.after(q, evIdleTimeout, cid, c.gen)
 	}
 }
 
@@ -234,7 +262,11 @@ func (t *tcpTable) onIdleTimeout(e *engine, ev event) bool {
 	if !c.idle {
 		return false
 	}
-	if due := c.idleAt + e.p.idleTimeout; due > e.now {
+	timeout := e.p.idleTimeout
+	if c.front {
+		timeout = e.p.proxyIdle
+	}
+	if due := c.idleAt + timeout; due > e.now {
 		c.timerSet = true
 		e.schedule(due, evIdleTimeout, ev.id, ev.gen)
 		return false

@@ -18,6 +18,7 @@ import (
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
 	"github.com/simdev/sim/simulator/detect"
+	"github.com/simdev/sim/simulator/proxy"
 	"github.com/simdev/sim/simulator/sockets"
 	"github.com/simdev/sim/simulator/watch"
 )
@@ -227,7 +228,8 @@ func TestCensusOfFillsEveryColumn(t *testing.T) {
 
 // TestStatsOfFillsEveryColumn: the same for the app's /stats figures.
 func TestStatsOfFillsEveryColumn(t *testing.T) {
-	st := app.Stats{WorkersBusy: 1, Queued: 2, ConnectionsOpen: 3, SelfcallLeased: 4, SelfcallWaiting: 5, AcceptErrors: 6, FDsOpen: 7}
+	st := app.Stats{WorkersBusy: 1, Queued: 2, ConnectionsOpen: 3, SelfcallLeased: 4, SelfcallWaiting: 5, AcceptErrors: 6, FDsOpen: 7, WorkersKilled: 8,
+		Stats: proxy.Stats{Timeouts: 9, ClientClosed: 10}}
 	got := reflect.ValueOf(statsOf(st))
 	for i := range got.NumField() {
 		if got.Field(i).IsZero() {

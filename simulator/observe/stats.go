@@ -141,5 +141,9 @@ func statsOf(st app.Stats) results.AppStats {
 		SelfcallWaiting: st.SelfcallWaiting,
 		AcceptErrors:    st.AcceptErrors,
 		FDsOpen:         st.FDsOpen,
+		WorkersKilled:   st.WorkersKilled,
+		// Zero without a front proxy (app.Stats embeds proxy.Stats).
+		ProxyTimeouts:     st.Timeouts,
+		ProxyClientClosed: st.ClientClosed,
 	}
 }

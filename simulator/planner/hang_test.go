@@ -2,12 +2,14 @@ package planner
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/simdev/sim/internal/invalid"
 	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
+	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
 )
 
@@ -23,6 +25,7 @@ func TestCanHangAgreesWithRegistry(t *testing.T) {
 		{"connection_request_timeout": time.Second},
 		{"connection_request_timeout": time.Second, "max_per_route": 20},
 		{"connect_timeout": time.Second},
+		{"worker_timeout": 30 * time.Second, "worker_boot": 2 * time.Second},
 	}
 	for _, tp := range topology.All() {
 		modes := []string{""}
@@ -69,5 +72,31 @@ func TestCanHangAgreesWithRegistry(t *testing.T) {
 		t.Errorf("pools 2 and 16 with connection_request_timeout (2 leases): %v, want an invalid --max-threads", err)
 	} else {
 		t.Log(err)
+	}
+}
+
+// TestPlanSaysWhatTheWatchdogDoes: a plan of a server with a watchdog carries
+// topology.Watchdog's sentence, and its explanation says it plainly.
+func TestPlanSaysWhatTheWatchdogDoes(t *testing.T) {
+	var srv loadprofiles.Server
+	for k, v := range map[string]any{"worker_timeout": 30 * time.Second, "worker_boot": 2 * time.Second, "connector": "bio", "selfcall_pool": false} {
+		if err := srv.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := Options{Topology: topology.Self, Server: srv, MaxThreads: []int{16}}
+	o.Normalize()
+	cfg, err := o.serverConfig(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := topology.Watchdog(cfg.Hang())
+	if !strings.Contains(msg, "does not end the hang") || !strings.Contains(msg, "0.50 pages a second") {
+		t.Fatalf("topology.Watchdog for the plan's server: %q", msg)
+	}
+	hangs := true
+	text := strings.Join(explain(&results.Plan{Topology: topology.Self, CanHang: &hangs, Watchdog: msg}), "\n")
+	if !strings.Contains(text, "With a watchdog: "+msg) {
+		t.Errorf("explanation does not say what the watchdog does:\n%s", text)
 	}
 }

@@ -70,7 +70,7 @@ func (m ModelEstimator) RateAt(ctx context.Context, cfg app.Config, perHour floa
 // brackets it in a step or two instead of doubling up from a few requests a second through
 // rates where a large pool's hazard is astronomically small and slow to estimate.
 func startRate(cfg app.Config) float64 {
-	n := float64(cfg.MaxThreads)
+	n := float64(cfg.Workers()) // the threads that serve pages (connector_threads serve none)
 	hold := (cfg.WorkTime + model.SelfCallTime + model.PageOverhead).Seconds()
 	share := max(1.0/20, 1-5/math.Sqrt(n))
 	return share * n / hold

@@ -237,6 +237,7 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 	if m := o.Server.Settings(); len(m) > 0 {
 		p.Server = m
 	}
+	p.Watchdog = topology.Watchdog(cfg.Hang())
 	if self {
 		p.HorizonS, p.Risk = o.Horizon.Seconds(), o.Risk
 		p.BudgetPerHour = results.BudgetPerHour(p.HorizonS, p.Risk)

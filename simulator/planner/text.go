@@ -135,6 +135,10 @@ func explain(p *results.Plan) []string {
 			"Why a risk and not a threshold: with an unbounded FIFO queue and no timeouts, the moment every worker holds a page, each page's self-call waits "+
 				"behind them for a worker that never frees, and the server hangs for good. Random arrivals reach that moment at any average rate; the rate only sets how "+
 				"often, and the hazard falls very steeply as the rate drops (the curve).")
+		if p.Watchdog != "" {
+			out = append(out, "With a watchdog: "+p.Watchdog+". So the risk planned here is the risk of entering that state; "+
+				"the watchdog does not bring the server back while the traffic lasts.")
+		}
 		if rows := planRows(p); len(rows) > 0 && rows[0].Arrivals == Poisson {
 			r := rows[0]
 			out = append(out, fmt.Sprintf("What the hazard leaves out: pauses. The model's server never stops, but a real one does (garbage collection, "+

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/simdev/sim/internal/redact"
-	"github.com/simdev/sim/internal/topology"
 	"github.com/simdev/sim/loadprofiles"
 	"github.com/simdev/sim/results"
 	"github.com/simdev/sim/simulator/app"
@@ -25,6 +24,7 @@ import (
 	"github.com/simdev/sim/simulator/detect"
 	"github.com/simdev/sim/simulator/observe"
 	"github.com/simdev/sim/simulator/run"
+	"github.com/simdev/sim/simulator/sockets"
 	"github.com/simdev/sim/simulator/static"
 )
 
@@ -187,6 +187,9 @@ type job struct {
 
 	// selfcallMeanMS is the app's mean self-call time, read from /stats at load end.
 	selfcallMeanMS float64
+	// frontPeak is the front proxy's port's most CLOSE_WAIT sockets (watchFront); nil without
+	// a proxy.
+	frontPeak *int
 	// obs is what the observer saw; nil until it ran.
 	obs *observe.Observation
 }
@@ -228,8 +231,14 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		}
 		defer r.stopServe()
 		sum.AppURL, sum.AdminURL, sum.StaticURL = r.serve.URL("app"), r.serve.URL("admin"), r.serve.URL("static")
+		sum.PoolURL = r.serve.URL("pool")
 		sum.ServePID = r.serve.PID()
 		r.pageURL, r.port, r.childDone = sum.AppURL+"/page", portOf(sum.AppURL), r.serve.Done()
+		if sum.PoolURL != "" {
+			// The load goes to the front proxy; the waiting requests, and their CLOSE_WAIT
+			// sockets, are in the pool's backlog: the census counts the pool's port.
+			r.port = portOf(sum.PoolURL)
+		}
 		adminURL = sum.AdminURL
 	} else {
 		r.pageURL, r.port = r.o.Target, r.o.WatchPort
@@ -264,14 +273,23 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		// app's mere saturation on the quick ramp, docs/watch.md).
 		workers := 0
 		if r.o.Target == "" && !r.cfg.Hang().Mechanics.Async {
-			workers = r.cfg.MaxThreads
+			workers = r.cfg.Workers() // connector_threads serve no request
 		}
 		local := observe.NewLocalPool(r.port, workers)
 		defer local.Close()
 		census = local
 	}
 
+	stopFront := func() {}
+	if sum.PoolURL != "" {
+		// The front proxy's own port, beside the pool's that the census counts: how many
+		// CLOSE_WAIT sockets the proxy leaves (nginx's port: almost none, the rig measured).
+		// Stopped before the summary is made (and again, harmlessly, on any return).
+		stopFront = r.watchFront(ctx, portOf(sum.AppURL), r.o.Profile.SampleInterval)
+		defer stopFront()
+	}
 	err = r.observe(ctx, census)
+	stopFront()
 	if config.Shard != nil && r.obs != nil && !r.obs.Started.IsZero() {
 		config.Shard.AttackStartedAt = r.obs.Started.UTC()
 		if werr := r.rec.WriteConfig(config); werr != nil && err == nil {
@@ -287,7 +305,7 @@ func (r *job) startServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ready := topology.Must(r.cfg.Topology).Listeners(r.cfg.Static.URL != "")
+	ready := app.Listeners(r.cfg, r.cfg.Static.URL != "")
 	r.serve, err = child.Start(ctx, child.Spec{
 		Name: "sim serve", Path: r.o.Exe, Args: args, Ready: ready, Log: &lossyWriter{w: serveLog},
 		ReadyTimeout: 15 * time.Second,
@@ -377,6 +395,38 @@ func (r *job) saveGoroutines() {
 	}
 }
 
+// watchFront samples port's sockets every interval until the returned stop is called, which
+// waits for the sampler to end; r.frontPeak is then the most server-side CLOSE_WAIT seen, or
+// nil when no sample succeeded.
+func (r *job) watchFront(ctx context.Context, port uint16, interval time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s := sockets.New()
+		defer s.Close()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		peak, ok := 0, false
+		defer func() {
+			if ok {
+				r.frontPeak = &peak
+			}
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if c, err := s.Sample(port); err == nil {
+				peak, ok = max(peak, c.Server[sockets.CloseWait]), true
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // finish fills the summary from what was observed; Session.Finish marks it complete or not.
 func (r *job) finish(sum *results.Summary) {
 	obs := r.obs
@@ -388,6 +438,7 @@ func (r *job) finish(sum *results.Summary) {
 		sum.Census.LastGap = r.hide.Replace(sum.Census.LastGap)
 	}
 	sum.SelfcallMeanMS = r.selfcallMeanMS
+	sum.PeakFrontCloseWait = r.frontPeak
 }
 
 func lastLine(s string) string {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/simdev/sim/simulator/sem"
@@ -38,6 +39,12 @@ type Config struct {
 	// Python's requests without a Session, curl and Ruby's Net::HTTP do. Every call is then a
 	// new connection at the tail of the server's accept queue.
 	NoPool bool
+	// Retries is how many times a call is sent again after a read timeout (SocketTimeout) or
+	// a reset, each time on a new connection, which joins the tail of the server's accept
+	// queue: Ruby Net::HTTP's max_retries (1 by default) for an idempotent GET. A connect
+	// timeout is not retried (Net::OpenTimeout is raised at once). 0: none, as HttpClient's
+	// pool with timeouts, requests and curl.
+	Retries int
 }
 
 // ErrLeaseTimeout is returned when no connection could be leased within
@@ -50,6 +57,8 @@ type Stats struct {
 	Waiting int // callers in line for one
 	Calls   int64
 	Errors  int64
+	// Retried counts the calls sent again (Config.Retries).
+	Retried int64
 	// MeanMS is the mean time of the calls that completed successfully, lease wait included:
 	// what a worker spends in the self-call, the second term of the model's
 	// max_threads / (work_time + self-call time).
@@ -63,12 +72,13 @@ type Client struct {
 	transport *http.Transport
 	total     *sem.FIFO
 
-	mu     sync.Mutex
-	routes map[string]*sem.FIFO
-	calls  int64
-	errs   int64
-	okN    int64
-	okTime time.Duration
+	mu      sync.Mutex
+	routes  map[string]*sem.FIFO
+	calls   int64
+	errs    int64
+	retried int64
+	okN     int64
+	okTime  time.Duration
 }
 
 // New returns a client whose calls all end when life ends (the app stopping), and not before.
@@ -114,6 +124,21 @@ func New(life context.Context, cfg Config) *Client {
 // Get leases a connection for rawURL's route, fetches it and returns the body. Any status other
 // than 200 is an error.
 func (c *Client) Get(rawURL string) ([]byte, error) {
+	return c.GetContext(c.life, rawURL)
+}
+
+// GetContext is Get that also ends when ctx ends: the lease wait is abandoned, or the
+// connection closed mid-exchange, as when the process that made the call dies (a worker killed
+// by a watchdog). ctx must not be the incoming request's context, which ends when its client
+// leaves (see PITFALLS: the server would heal itself at every client timeout).
+func (c *Client) GetContext(ctx context.Context, rawURL string) ([]byte, error) {
+	if ctx != c.life {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(c.life, cancel)
+		defer stop()
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse %q: %w", rawURL, err)
@@ -122,7 +147,7 @@ func (c *Client) Get(rawURL string) ([]byte, error) {
 	c.calls++
 	c.mu.Unlock()
 	start := time.Now()
-	body, err := c.get(u)
+	body, err := c.get(ctx, u)
 	c.mu.Lock()
 	if err != nil {
 		c.errs++
@@ -134,16 +159,31 @@ func (c *Client) Get(rawURL string) ([]byte, error) {
 	return body, err
 }
 
-func (c *Client) get(u *url.URL) ([]byte, error) {
-	release, err := c.lease(u.Host)
+func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
+	release, err := c.lease(ctx, u.Host)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	req, err := http.NewRequestWithContext(c.life, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
+	for try := 0; ; try++ {
+		body, err := c.send(req, u)
+		if err == nil || try >= c.cfg.Retries || !retryable(err) || c.life.Err() != nil {
+			return body, err
+		}
+		// The failed connection is closed (the transport drops a connection whose read
+		// failed); the next try dials a new one, as Net::HTTP's retry does.
+		c.mu.Lock()
+		c.retried++
+		c.mu.Unlock()
+	}
+}
+
+// send makes one try of the call.
+func (c *Client) send(req *http.Request, u *url.URL) ([]byte, error) {
 	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return nil, fmt.Errorf("self-call %s: %w", u, err)
@@ -159,13 +199,29 @@ func (c *Client) get(u *url.URL) ([]byte, error) {
 	return body, nil
 }
 
+// retryable: the errors Net::HTTP retries an idempotent request after (Net::ReadTimeout,
+// EOFError, ECONNRESET, EPIPE, ...), and not a failed connect (Net::OpenTimeout, ECONNREFUSED:
+// raised at once).
+func retryable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
 // lease takes a per-route slot and then a total slot, both first come first served, within
 // ConnectionRequestTimeout if one is set. Without a pool (NoPool) there is nothing to lease.
-func (c *Client) lease(host string) (func(), error) {
+func (c *Client) lease(outer context.Context, host string) (func(), error) {
 	if c.cfg.NoPool {
 		return func() {}, nil
 	}
-	ctx := c.life
+	ctx := outer
 	if c.cfg.ConnectionRequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.ConnectionRequestTimeout)
@@ -173,11 +229,11 @@ func (c *Client) lease(host string) (func(), error) {
 	}
 	route := c.route(host)
 	if err := route.Acquire(ctx); err != nil {
-		return nil, leaseErr(c.life, err)
+		return nil, leaseErr(outer, err)
 	}
 	if err := c.total.Acquire(ctx); err != nil {
 		route.Release()
-		return nil, leaseErr(c.life, err)
+		return nil, leaseErr(outer, err)
 	}
 	return func() {
 		c.total.Release()
@@ -185,9 +241,9 @@ func (c *Client) lease(host string) (func(), error) {
 	}, nil
 }
 
-func leaseErr(life context.Context, err error) error {
-	if life.Err() != nil {
-		return life.Err()
+func leaseErr(outer context.Context, err error) error {
+	if outer.Err() != nil {
+		return outer.Err()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return ErrLeaseTimeout
@@ -213,7 +269,7 @@ func (c *Client) Stats() Stats {
 	for _, r := range c.routes {
 		routes = append(routes, r)
 	}
-	s := Stats{Calls: c.calls, Errors: c.errs}
+	s := Stats{Calls: c.calls, Errors: c.errs, Retried: c.retried}
 	if c.okN > 0 {
 		s.MeanMS = float64(c.okTime.Microseconds()) / 1000 / float64(c.okN)
 	}

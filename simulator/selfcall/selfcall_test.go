@@ -322,3 +322,75 @@ func TestNoPool(t *testing.T) {
 	close(bs.release)
 	wg.Wait()
 }
+
+// TestRetries: with Retries (Net::HTTP's max_retries) a call whose first try timed out reading
+// is sent once more on a new connection; the server here stays silent on its first request
+// and answers the second. Without retries the call fails; with one retry and a server silent
+// twice it fails after two timeouts.
+func TestRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		retries, silent  int
+		wantOK           bool
+		wantReqs, wantRt int64
+	}{
+		{"no retry", 0, 1, false, 1, 0},
+		{"one retry", 1, 1, true, 2, 1},
+		{"one retry, silent twice", 1, 2, false, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reqs, conns atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if reqs.Add(1) <= int64(tc.silent) {
+					<-r.Context().Done() // silent until the client gives up and closes
+					return
+				}
+				_, _ = w.Write([]byte("ok"))
+			}))
+			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			life, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := New(life, Config{NoPool: true, MaxPerRoute: 2, MaxTotal: 20, SocketTimeout: 100 * time.Millisecond, Retries: tc.retries})
+			defer c.Close()
+			_, err := c.Get(srv.URL + "/x")
+			if (err == nil) != tc.wantOK {
+				t.Fatalf("err = %v, want ok %v", err, tc.wantOK)
+			}
+			if got := reqs.Load(); got != tc.wantReqs {
+				t.Errorf("server saw %d requests, want %d", got, tc.wantReqs)
+			}
+			if got := conns.Load(); got != tc.wantReqs {
+				t.Errorf("%d connections for %d requests: a retry must dial anew", got, tc.wantReqs)
+			}
+			if got := c.Stats().Retried; got != tc.wantRt {
+				t.Errorf("retried %d, want %d", got, tc.wantRt)
+			}
+		})
+	}
+}
+
+// TestRetryNotOnConnect: a failed connect is not retried (Net::OpenTimeout, ECONNREFUSED).
+func TestRetryNotOnConnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: the connect is refused
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := New(life, Config{NoPool: true, SocketTimeout: 100 * time.Millisecond, Retries: 1})
+	defer c.Close()
+	if _, err := c.Get("http://" + addr + "/x"); err == nil {
+		t.Fatal("a refused connect succeeded")
+	}
+	if got := c.Stats().Retried; got != 0 {
+		t.Fatalf("retried a refused connect %d times", got)
+	}
+}

@@ -20,6 +20,8 @@ type FIFO struct {
 	size    int
 	held    int
 	waiters list.List // of chan struct{}; closed when the slot is handed over
+	// last are the AcquireLast callers: served only when nobody waits in waiters.
+	last list.List
 }
 
 // New returns a semaphore with size slots.
@@ -78,6 +80,38 @@ func (s *FIFO) acquire(ctx context.Context, maxWaiting int) error {
 	}
 }
 
+// AcquireLast takes a slot only when one is free and no Acquire caller waits: its callers
+// wait in a line of their own, served first come first served, but only after every ordinary
+// waiter. It is Puma's acceptor (ThreadPool#wait_until_not_full): it accepts a connection
+// only while the pool's busy threads and queued requests are fewer than its threads, so a
+// request already queued always goes before a new connection. Only ctx ends the wait.
+func (s *FIFO) AcquireLast(ctx context.Context) error {
+	s.mu.Lock()
+	if s.held < s.size && s.waiters.Len() == 0 && s.last.Len() == 0 {
+		s.held++
+		s.mu.Unlock()
+		return nil
+	}
+	ready := make(chan struct{})
+	elem := s.last.PushBack(ready)
+	s.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		select {
+		case <-ready:
+			s.mu.Unlock()
+			s.Release()
+		default:
+			s.last.Remove(elem)
+			s.mu.Unlock()
+		}
+		return ctx.Err()
+	}
+}
+
 // TryAcquire takes a slot only if one is free and nobody is waiting.
 func (s *FIFO) TryAcquire() bool {
 	s.mu.Lock()
@@ -98,6 +132,11 @@ func (s *FIFO) Release() {
 		close(front.Value.(chan struct{}))
 		return
 	}
+	if front := s.last.Front(); front != nil {
+		s.last.Remove(front)
+		close(front.Value.(chan struct{}))
+		return
+	}
 	if s.held == 0 {
 		panic("sem: Release without Acquire")
 	}
@@ -111,7 +150,7 @@ func (s *FIFO) Held() int {
 	return s.held
 }
 
-// Waiting is the number of callers in line.
+// Waiting is the number of callers in line (AcquireLast's not counted).
 func (s *FIFO) Waiting() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,4 +158,41 @@ func (s *FIFO) Waiting() int {
 }
 
 // Size is the number of slots.
-func (s *FIFO) Size() int { return s.size }
+func (s *FIFO) Size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size
+}
+
+// Grow adds n slots, each handed to the longest waiter if there is one (a pool that starts a
+// worker: PHP-FPM's pm = dynamic spawning a child).
+func (s *FIFO) Grow(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ; n > 0; n-- {
+		s.size++
+		s.held++
+		if front := s.waiters.Front(); front != nil {
+			s.waiters.Remove(front)
+			close(front.Value.(chan struct{}))
+			continue
+		}
+		if front := s.last.Front(); front != nil {
+			s.last.Remove(front)
+			close(front.Value.(chan struct{}))
+			continue
+		}
+		s.held--
+	}
+}
+
+// Shrink removes a free slot (a pool that stops an idle worker); false when none is free.
+func (s *FIFO) Shrink() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held >= s.size {
+		return false
+	}
+	s.size--
+	return true
+}

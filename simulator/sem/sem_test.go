@@ -176,3 +176,79 @@ func TestAcquireBoundedCancelMakesRoom(t *testing.T) {
 	}
 	s.Release()
 }
+
+// TestAcquireLast: an AcquireLast caller is served only after every ordinary waiter, even one
+// that came later, and does not barge in ahead of them.
+func TestAcquireLast(t *testing.T) {
+	s := New(1)
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := s.AcquireLast(context.Background()); err != nil {
+			t.Error(err)
+			return
+		}
+		order <- "last"
+		s.Release()
+	}()
+	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.last.Len() == 1 })
+	go func() {
+		defer wg.Done()
+		if err := s.Acquire(context.Background()); err != nil {
+			t.Error(err)
+			return
+		}
+		order <- "ordinary"
+		s.Release()
+	}()
+	waitFor(t, func() bool { return s.Waiting() == 1 })
+	s.Release()
+	wg.Wait()
+	close(order)
+	if first, second := <-order, <-order; first != "ordinary" || second != "last" {
+		t.Fatalf("order %s, %s; want ordinary, last", first, second)
+	}
+	if s.Held() != 0 {
+		t.Fatalf("held %d after all released", s.Held())
+	}
+}
+
+// TestGrowShrink: a slot added by Grow goes to the longest waiter first; Shrink removes only a
+// free slot.
+func TestGrowShrink(t *testing.T) {
+	s := New(1)
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		if s.Acquire(context.Background()) == nil {
+			close(got)
+		}
+	}()
+	for s.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if s.Shrink() {
+		t.Fatal("Shrink removed a held slot")
+	}
+	s.Grow(2)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter did not get the grown slot")
+	}
+	if s.Size() != 3 || s.Held() != 2 || s.Waiting() != 0 {
+		t.Fatalf("size %d, held %d, waiting %d; want 3, 2, 0", s.Size(), s.Held(), s.Waiting())
+	}
+	if !s.Shrink() || s.Shrink() || s.Size() != 2 {
+		t.Fatalf("Shrink: want one free slot removed, then none; size %d", s.Size())
+	}
+	s.Release()
+	s.Release()
+}

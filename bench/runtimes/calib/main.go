@@ -149,8 +149,9 @@ func holds(rigs, sim, rt string, files []string, seeds []string) {
 			bySeed[strings.TrimPrefix(r.Run, "hold-s")] = r
 		}
 	}
-	fmt.Println("| Poisson hold 30 rps (hold.yaml), seed | real: time to hang, s | sockets | model | within 1 s |")
-	fmt.Println("| --- | --- | --- | --- | --- |")
+	fmt.Println("| Poisson hold 30 rps (hold.yaml), seed | real: time to hang, s | sockets | model | within 1 s | model, the rig's page times (lognormal) | sockets, the rig's page times |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	agreeT, nT := 0, 0
 	agreeS, agreeM, n := 0, 0, 0
 	for _, seed := range seeds {
 		r, ok := bySeed[seed]
@@ -175,7 +176,17 @@ func holds(rigs, sim, rt string, files []string, seeds []string) {
 			}
 			mark = "sockets " + ms + ", model " + mm
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s |\n", seed, realT, simHang(s), simHang(m), mark)
+		tm, ts := record(sim, rt, "model", "tail-s"+seed), record(sim, rt, "sockets", "tail-s"+seed)
+		if ok && tm != nil {
+			nT++
+			if sameHang(rt0, tm) {
+				agreeT++
+			}
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", seed, realT, simHang(s), simHang(m), mark, simHang(tm), simHang(ts))
+	}
+	if nT > 0 {
+		defer fmt.Printf("With the rig's page times (model): %d of %d seeds the same outcome within a second.\n\n", agreeT, nT)
 	}
 	fmt.Printf("\nSame-seed outcome (no hang, or a hang within a second of the real one): sockets %d of %d seeds, model %d of %d.\n\n", agreeS, n, agreeM, n)
 }
@@ -367,7 +378,7 @@ func sameRecovery(real []rigRow, sock, model *results.Record) string {
 
 func events(r rigRow) string {
 	var parts []string
-	for _, k := range []string{"worker_timeouts", "workers_booted", "http_504", "read_timeouts", "pages_started"} {
+	for _, k := range []string{"worker_timeouts", "workers_booted", "nginx_504", "nginx_499", "http_504", "read_timeouts", "pages_started"} {
 		if v, ok := r.Events[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %v", k, v))
 		}
@@ -375,13 +386,21 @@ func events(r rigRow) string {
 	return strings.Join(parts, ", ")
 }
 
+// simEvents are the counts sim's server keeps of what its runtime's timers did: the
+// watchdog's kills (gunicorn's WORKER TIMEOUT), the front proxy's 504s and 499s (nginx's).
 func simEvents(r *results.Record) string {
-	if r == nil || len(r.Timeline) == 0 {
+	if r == nil {
 		return ""
 	}
-	last := r.Timeline[len(r.Timeline)-1]
-	_ = last
-	return ""
+	s := r.Summary
+	var parts []string
+	if s.WorkerKills > 0 {
+		parts = append(parts, fmt.Sprintf("worker kills %d", s.WorkerKills))
+	}
+	if s.ProxyTimeouts > 0 || s.ProxyClientClosed > 0 {
+		parts = append(parts, fmt.Sprintf("504 %d, 499 %d", s.ProxyTimeouts, s.ProxyClientClosed))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func verdict(r *results.Record) string {

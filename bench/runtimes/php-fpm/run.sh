@@ -96,6 +96,8 @@ CONF
 }
 rig_page_url() { echo "http://$address:$nginx_port/page"; }
 rig_watch_ports() { echo "$nginx_port $fpm_port"; }
+# sim samples PHP-FPM's port: the CLOSE_WAIT pile sits in its backlog, not on nginx's port.
+rig_sim_watch_port() { echo "$fpm_port"; }
 rig_events() {
 	local d=$1
 	jq -cn --argjson s504 "$(awk '$9 == 504' "$d/logs/access.log" | wc -l)" \
