@@ -59,6 +59,11 @@ type Plan struct {
 	// Watchdog says what the server's watchdog (worker_timeout) turns its hang into, measured
 	// (topology.Watchdog); empty without one.
 	Watchdog string `json:"watchdog,omitempty"`
+	// NoHang is why the server cannot hang for good (topology.WhyNoHang), empty when it can;
+	// TimerEndsHang says that only a timer (a timeout of the self-call, the lease or the front
+	// proxy) stands between it and the hang: a burst that fills the pool stalls it until then.
+	NoHang        string `json:"no_hang,omitempty"`
+	TimerEndsHang bool   `json:"timer_ends_hang,omitempty"`
 	// Engine ran the measured steps (threshold ramps, SLO search): EngineModel or EngineSockets.
 	// Hazards always come from the model: no socket run can see a hang a year.
 	Engine string `json:"engine"`

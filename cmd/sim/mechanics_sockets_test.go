@@ -137,9 +137,10 @@ func TestJettyEnginesAgree(t *testing.T) {
 }
 
 // enginesAgree runs profile (named name) on the model and on sockets, up to twice, and fails
-// when every socket run disagrees with the model (engineDisagreements); it returns the model's
-// record and the last socket run's.
-func enginesAgree(t *testing.T, name, profile string) (model, sockets *results.Record) {
+// when every socket run disagrees with the model (engineDisagreements, and what each of more
+// finds wrong with the pair: a mechanic's own figures); it returns the model's record and the
+// last socket run's.
+func enginesAgree(t *testing.T, name, profile string, more ...func(s, m *results.Record) []string) (model, sockets *results.Record) {
 	t.Helper()
 	dir := t.TempDir()
 	prof := filepath.Join(dir, name+".yaml")
@@ -169,10 +170,14 @@ func enginesAgree(t *testing.T, name, profile string) (model, sockets *results.R
 	for try := 1; try <= 2; try++ {
 		s := run("sockets", filepath.Join(dir, "sockets"+string(rune('0'+try))))
 		ds = engineDisagreements(s.Summary, m.Summary, sampleWindow(s))
-		t.Logf("run %d: sockets vs model: verdict %s vs %s, onset %s vs %s, peak CLOSE_WAIT %d vs %d, peak accept queue %d vs %d, goodput %.1f vs %.1f OK/s; disagreements %q",
+		for _, f := range more {
+			ds = append(ds, f(s, m)...)
+		}
+		t.Logf("run %d: sockets vs model: verdict %s vs %s, onset %s vs %s, peak CLOSE_WAIT %d vs %d, peak accept queue %d vs %d, goodput %.1f vs %.1f OK/s, kills %d vs %d, 504s %d vs %d, 499s %d vs %d; disagreements %q",
 			try, s.Summary.VerdictLine(), m.Summary.VerdictLine(), optS(s.Summary.CollapseOnsetS), optS(m.Summary.CollapseOnsetS),
 			s.Summary.PeakCloseWait, m.Summary.PeakCloseWait, s.Summary.PeakAcceptQueue, m.Summary.PeakAcceptQueue,
-			goodputOf(s.Summary), goodputOf(m.Summary), ds)
+			goodputOf(s.Summary), goodputOf(m.Summary), s.Summary.WorkerKills, m.Summary.WorkerKills,
+			s.Summary.ProxyTimeouts, m.Summary.ProxyTimeouts, s.Summary.ProxyClientClosed, m.Summary.ProxyClientClosed, ds)
 		if len(ds) == 0 {
 			return m, s
 		}

@@ -1,13 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
@@ -67,62 +65,30 @@ func TestDynamicPoolEnginesAgree(t *testing.T) {
 // frontProxyAgree runs profile (a YAML document) on the model and on sockets (twice at most)
 // and holds them to each other and to the pile in the pool's backlog.
 func frontProxyAgree(t *testing.T, profile string) {
-	dir := t.TempDir()
-	prof := filepath.Join(dir, "fpm-quick.yaml")
-	if err := os.WriteFile(prof, []byte(profile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := func(engine, out string) *results.Record {
-		t.Helper()
-		stalls := watchStalls()
-		code, stdout, stderr := simRunFor(t, "", nil, 5*time.Minute, "run", "--engine", engine, "--profile", prof, "--out", out)
-		t.Logf("%s: exit %d, worst stall of the machine %s\n%s", engine, code, stalls(), stdout)
-		if code != 0 {
-			t.Fatalf("%s: exit %d: %s", engine, code, stderr)
-		}
-		recs, _ := filepath.Glob(filepath.Join(out, "*"))
-		if len(recs) != 1 {
-			t.Fatalf("%s: records %v", engine, recs)
-		}
-		r, err := results.Read(recs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	t.Helper()
 	// pileOnPool: a hang whose CLOSE_WAIT sockets sit in the pool's backlog, with 504s.
-	pileOnPool := func(engine string, s results.Summary) {
-		t.Helper()
+	pileOnPool := func(engine string, s results.Summary) (wrong []string) {
 		if s.Verdict != results.VerdictHang || s.PeakCloseWait < 300 || s.PeakAcceptQueue < s.PeakCloseWait*9/10 || s.ProxyTimeouts == 0 {
-			t.Errorf("%s: verdict %s, peak CLOSE_WAIT %d, peak accept queue %d, 504s %d; want a hang with hundreds of CLOSE_WAIT, nearly all in the backlog, and 504s",
-				engine, s.Verdict, s.PeakCloseWait, s.PeakAcceptQueue, s.ProxyTimeouts)
+			wrong = append(wrong, fmt.Sprintf("%s: verdict %s, peak CLOSE_WAIT %d, peak accept queue %d, 504s %d; want a hang with hundreds of CLOSE_WAIT, nearly all in the backlog, and 504s",
+				engine, s.Verdict, s.PeakCloseWait, s.PeakAcceptQueue, s.ProxyTimeouts))
 		}
 		// The proxy closes a connection its client left at once: next to nothing on its port.
 		if f := s.PeakFrontCloseWait; f == nil || *f > s.PeakCloseWait/20 {
-			t.Errorf("%s: peak CLOSE_WAIT on the proxy's port %v; want it measured and under 5 %% of the pool's %d", engine, f, s.PeakCloseWait)
+			wrong = append(wrong, fmt.Sprintf("%s: peak CLOSE_WAIT on the proxy's port %v; want it measured and under 5 %% of the pool's %d", engine, f, s.PeakCloseWait))
 		}
+		return wrong
 	}
-	m := run("model", filepath.Join(dir, "model"))
-	pileOnPool("model", m.Summary)
-	var ds []string
-	for try := 1; try <= 2; try++ {
-		s := run("sockets", filepath.Join(dir, "sockets"+string(rune('0'+try))))
-		pileOnPool("sockets", s.Summary)
+	m, _ := enginesAgree(t, "fpm-quick", profile, func(s, m *results.Record) []string {
+		wrong := pileOnPool("sockets", s.Summary)
 		// The census counted the pool's port, behind the proxy, not the app's (the proxy's).
 		if c, pool, app := s.Summary.Census, portOfURL(t, s.Summary.PoolURL), portOfURL(t, s.Summary.AppURL); c == nil || c.Port != pool || pool == app {
-			t.Errorf("sockets: census %+v; want the pool's port %d (the proxy's is %d)", c, pool, app)
+			wrong = append(wrong, fmt.Sprintf("sockets: census %+v; want the pool's port %d (the proxy's is %d)", c, pool, app))
 		}
-		ds = engineDisagreements(s.Summary, m.Summary, sampleWindow(s))
-		t.Logf("run %d: sockets vs model: verdict %s vs %s, onset %s vs %s, peak CLOSE_WAIT %d vs %d, peak accept queue %d vs %d, goodput %.1f vs %.1f OK/s, 504s %d vs %d, 499s %d vs %d; disagreements %q",
-			try, s.Summary.Verdict, m.Summary.Verdict, optS(s.Summary.CollapseOnsetS), optS(m.Summary.CollapseOnsetS),
-			s.Summary.PeakCloseWait, m.Summary.PeakCloseWait, s.Summary.PeakAcceptQueue, m.Summary.PeakAcceptQueue,
-			goodputOf(s.Summary), goodputOf(m.Summary), s.Summary.ProxyTimeouts, m.Summary.ProxyTimeouts,
-			s.Summary.ProxyClientClosed, m.Summary.ProxyClientClosed, ds)
-		if len(ds) == 0 {
-			return
-		}
+		return wrong
+	})
+	for _, w := range pileOnPool("model", m.Summary) {
+		t.Error(w)
 	}
-	t.Errorf("sockets and model disagree on both runs: %s", strings.Join(ds, "; "))
 }
 
 // portOfURL is the port of a base URL of the summary.

@@ -193,7 +193,7 @@ func onRuntime(p *loadprofiles.Profile, rt string) *loadprofiles.Profile {
 
 // runtimeSignature adapts the incident's signature to runtime rt: the write-up's Tomcat
 // reached the fd limit with every CLOSE_WAIT socket held by the app; on a runtime that accepts
-// only with a free worker the pile sits in the listen backlog instead, so that line compares
+// only with a free worker (bio, reactor) the pile sits in the listen backlog instead, so that line compares
 // with the real runtime's rig, as does the recovery line.
 func runtimeSignature(lines []results.SignatureLine, self *results.Record, rt runtimes.Runtime) []results.SignatureLine {
 	set, _ := results.ReadServerSettings(self.Dir)
@@ -201,7 +201,7 @@ func runtimeSignature(lines []results.SignatureLine, self *results.Record, rt ru
 	for i := range out {
 		switch {
 		case strings.HasPrefix(out[i].Symptom, "CLOSE_WAIT climbs"):
-			out[i] = results.PileLine(self, set.Connector == "bio", "on the real "+rt.Label+": "+rt.Observed.Pile)
+			out[i] = results.PileLine(self, set.Connector != "" && set.Connector != "nio", "on the real "+rt.Label+": "+rt.Observed.Pile)
 		case strings.HasPrefix(out[i].Symptom, "no recovery"):
 			out[i].Incident = "on the real " + rt.Label + ": " + rt.Observed.After
 		}

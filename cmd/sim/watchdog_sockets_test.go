@@ -3,11 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/simdev/sim/internal/testtier"
 	"github.com/simdev/sim/results"
@@ -47,30 +44,16 @@ server:
 // socket run that disagrees runs once more, as in TestMechanicsEnginesAgree.
 func TestWatchdogEnginesAgree(t *testing.T) {
 	testtier.Long(t) // one or two real-socket runs of 32 s
-	dir := t.TempDir()
-	prof := filepath.Join(dir, "gunicorn-watchdog-quick.yaml")
-	if err := os.WriteFile(prof, []byte(gunicornWatchdogQuick), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := func(engine, out string) *results.Record {
-		t.Helper()
-		stalls := watchStalls()
-		code, stdout, stderr := simRunFor(t, "", nil, 5*time.Minute, "run", "--engine", engine, "--profile", prof, "--out", out)
-		t.Logf("%s: exit %d, worst stall of the machine %s\n%s", engine, code, stalls(), stdout)
-		if code != 0 {
-			t.Fatalf("%s: exit %d: %s", engine, code, stderr)
+	m, _ := enginesAgree(t, "gunicorn-watchdog-quick", gunicornWatchdogQuick, func(s, m *results.Record) (wrong []string) {
+		ks, km := s.Summary.WorkerKills, m.Summary.WorkerKills
+		if ks == 0 {
+			wrong = append(wrong, "the socket engine killed no worker")
 		}
-		recs, _ := filepath.Glob(filepath.Join(out, "*"))
-		if len(recs) != 1 {
-			t.Fatalf("%s: records %v", engine, recs)
+		if d := math.Abs(float64(ks - km)); d > 16 {
+			wrong = append(wrong, fmt.Sprintf("kills %d vs %d: more than one round of 16 apart", ks, km))
 		}
-		r, err := results.Read(recs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	m := run("model", filepath.Join(dir, "model"))
+		return wrong
+	})
 	// 16 workers stuck from the onset (~12 s), killed every 3.5 s after 3 s: several rounds.
 	if m.Summary.Verdict != results.VerdictHang || m.Summary.WorkerKills < 32 {
 		t.Errorf("model: %s, %d kills; want a hang with at least two rounds of 16 kills", m.Summary.VerdictLine(), m.Summary.WorkerKills)
@@ -78,23 +61,4 @@ func TestWatchdogEnginesAgree(t *testing.T) {
 	if !strings.Contains(m.Summary.VerdictLine(), "the watchdog killed") {
 		t.Errorf("model: verdict line %q does not say what the watchdog did", m.Summary.VerdictLine())
 	}
-	var ds []string
-	for try := 1; try <= 2; try++ {
-		s := run("sockets", filepath.Join(dir, "sockets"+string(rune('0'+try))))
-		ds = engineDisagreements(s.Summary, m.Summary, sampleWindow(s))
-		ks, km := s.Summary.WorkerKills, m.Summary.WorkerKills
-		if ks == 0 {
-			ds = append(ds, "the socket engine killed no worker")
-		}
-		if d := math.Abs(float64(ks - km)); d > 16 {
-			ds = append(ds, fmt.Sprintf("kills %d vs %d: more than one round of 16 apart", ks, km))
-		}
-		t.Logf("run %d: sockets vs model: %s vs %s, onset %s vs %s, peak CLOSE_WAIT %d vs %d, kills %d vs %d, goodput %.1f vs %.1f OK/s; disagreements %q",
-			try, s.Summary.VerdictLine(), m.Summary.VerdictLine(), optS(s.Summary.CollapseOnsetS), optS(m.Summary.CollapseOnsetS),
-			s.Summary.PeakCloseWait, m.Summary.PeakCloseWait, ks, km, goodputOf(s.Summary), goodputOf(m.Summary), ds)
-		if len(ds) == 0 {
-			return
-		}
-	}
-	t.Errorf("sockets and model disagree on both runs: %s", strings.Join(ds, "; "))
 }

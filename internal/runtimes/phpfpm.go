@@ -35,7 +35,7 @@ func init() {
 			// N is pool_start_workers N with pool_max_spare N.
 			"pool_start_workers": "2",
 		},
-		Topologies: []string{topology.Self, topology.Split, topology.SelfTimeout, topology.InProc},
+		Topologies: []string{topology.Self, topology.Split, topology.SelfTimeout, topology.Bulkhead, topology.InProc},
 		Observed: Observed{
 			Pile:  "913 CLOSE_WAIT on PHP-FPM's port: 897 in its listen backlog, 16 held; none on nginx's (16 children, pm static)",
 			After: "never answered again: 29 x 504 from nginx in the 120 s after the load",
@@ -43,6 +43,8 @@ func init() {
 		Fixes: []Fix{
 			{What: "let nginx serve the file (a location without fastcgi_pass)", Topology: topology.Split},
 			{What: "CURLOPT_TIMEOUT on the loopback request", Topology: topology.SelfTimeout},
+			{What: "a second FPM pool for loopback requests (its own listen socket and children; nginx routes the loopback path to it)", Topology: topology.Bulkhead,
+				Note: "sim's bulkhead is a second connector with its own workers in the same process; the page reaches it directly, not through the front proxy"},
 			{What: "include or file_get_contents the file instead of HTTP", Topology: topology.InProc},
 			{What: "pm = static with more children", Keys: map[string]string{"max_threads": "16", "pool_start_workers": "16", "pool_max_spare": "16"},
 				Note: "moves the hang to a higher rate; it does not remove it"},

@@ -147,3 +147,15 @@ func WhyNoHang(s Server) string {
 const ProxyDrainNote = "the backlog of dead requests moves through one worker's worth per timeout and empties at once when its last dead page is reached, " +
 	"about backlog / workers x proxy_read_timeout: measured on the model after bench/runtimes/ramp.yaml's load on PHP-FPM's shape " +
 	"(16 workers, 60s, ~800 dead requests), 3,200 s (53 min) after the load, with a probe a minute"
+
+// TimerEndsHang says whether s escapes the absorbing state only by a timer: it cannot hang for
+// good, but would without its timeouts (the self-call's, the lease's, the front proxy's). Such
+// a server stalls like a hung one when every worker holds a page, until the timer frees them:
+// for a minute or two with Net::HTTP's or nginx's defaults.
+func TimerEndsHang(s Server) bool {
+	if CanHang(s) {
+		return false
+	}
+	s.SocketTimeout, s.LeaseTimeout, s.ProxyTimeout = 0, 0, 0
+	return CanHang(s)
+}

@@ -238,6 +238,7 @@ func Plan(ctx context.Context, o Options) (*results.Plan, error) {
 		p.Server = m
 	}
 	p.Watchdog = topology.Watchdog(cfg.Hang())
+	p.NoHang, p.TimerEndsHang = topology.WhyNoHang(cfg.Hang()), topology.TimerEndsHang(cfg.Hang())
 	if self {
 		p.HorizonS, p.Risk = o.Horizon.Seconds(), o.Risk
 		p.BudgetPerHour = results.BudgetPerHour(p.HorizonS, p.Risk)

@@ -36,8 +36,17 @@ func recommend(p *results.Plan) string {
 			fmt.Fprintf(&b, "With %d workers the %s topology serves up to %s rps within the SLO (%s arrivals; Little's law %s). ",
 				r.MaxThreads, p.Topology, rps(r.SafeRPS), r.Arrivals, rps(r.PredictedRPS))
 		}
-		b.WriteString("It has no absorbing hang state (no worker waits for a worker for good), so it does not hang: beyond its capacity it saturates and recovers once the load drops. " +
-			"Size the pool for the peak rate with Little's law (workers = rate × time per page) plus headroom.")
+		switch {
+		case p.TimerEndsHang:
+			// A timer, not the shape, keeps it from the deadlock: say which, and what it costs.
+			b.WriteString("It cannot hang for good, but only because of a timer: " + p.NoHang + ". A burst that puts a page on every worker stalls it as the deadlock does until that timer frees them, " +
+				"and the requests that waited meanwhile may fill it again: measure the stall with sim run (its verdict says how long it was stuck after the load). ")
+		case p.NoHang != "":
+			b.WriteString("It has no absorbing hang state (" + p.NoHang + "), so it does not hang: beyond its capacity it saturates and recovers once the load drops. ")
+		default:
+			b.WriteString("It has no absorbing hang state (no worker waits for a worker for good), so it does not hang: beyond its capacity it saturates and recovers once the load drops. ")
+		}
+		b.WriteString("Size the pool for the peak rate with Little's law (workers = rate × time per page) plus headroom.")
 		if pk := p.Peak; pk != nil {
 			b.WriteString(" " + peakText(p, pk))
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/simdev/sim/simulator/run"
 	"github.com/simdev/sim/simulator/sockets"
 	"github.com/simdev/sim/simulator/static"
+	"github.com/simdev/sim/simulator/watch"
 )
 
 // Options says what to run.
@@ -278,6 +279,13 @@ func (r *job) execute(ctx context.Context) (*Outcome, error) {
 		local := observe.NewLocalPool(r.port, workers)
 		defer local.Close()
 		census = local
+		if sum.PoolURL != "" {
+			// Behind the front proxy the page's self-calls go to the proxy's port; the pool's
+			// port sees the proxy's upstream connections, which are the app's own too.
+			front := observe.NewLocalPool(portOf(sum.AppURL), workers)
+			defer front.Close()
+			census = poolAndFront{pool: local, front: front}
+		}
 	}
 
 	stopFront := func() {}
@@ -448,3 +456,26 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// poolAndFront is the census of an app behind sim's own front proxy: the socket counts are the
+// pool's port's (where the waiting requests and their CLOSE_WAIT sockets sit), the self-calls
+// the proxy's port's, where the page's self-calls go. The proxy and the pool are one process,
+// so on the pool's port every upstream connection of the proxy would count as the app calling
+// itself. (Beside a real nginx and PHP-FPM, two programs, `sim watch --upstream` does this.)
+type poolAndFront struct{ pool, front *observe.Local }
+
+// Sample counts the pool's port and takes the front port's self-calls for the same window; a
+// front census that fails leaves the window's self-calls unmeasured, not the counts.
+func (c poolAndFront) Sample(ctx context.Context) (sockets.Counts, error) {
+	counts, err := c.pool.Sample(ctx)
+	if err == nil {
+		_, _ = c.front.Sample(ctx)
+	}
+	return counts, err
+}
+
+// SelfCalls are the front port's, from the last Sample.
+func (c poolAndFront) SelfCalls() *watch.SelfCalls { return c.front.SelfCalls() }
+
+// Describe names the pool's census: its counts are the record's socket columns.
+func (c poolAndFront) Describe() results.Census { return c.pool.Describe() }
