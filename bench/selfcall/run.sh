@@ -53,7 +53,7 @@ done
 RUNS=${RUNS:-3}
 THRESHOLDS=${THRESHOLDS:-100 250 500}
 FRACTIONS=${FRACTIONS:-0.8125 0.875 0.9375}
-WORKERS=16 # the profiles' max_threads
+WORKERS=${WORKERS:-16} # the profiles' max_threads (the pool warning; a rig whose connector leases threads, Jetty, serves pages on fewer)
 case $RUNS in '' | *[!0-9]* | 0) echo "run.sh: RUNS is a whole number >= 1, got '$RUNS'" >&2; exit 2 ;; esac
 for s in ${SEEDS:-}; do
 	case $s in *[!0-9]*) echo "run.sh: SEEDS are whole numbers, got '$s'" >&2; exit 2 ;; esac

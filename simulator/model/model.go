@@ -428,7 +428,7 @@ func (r *recorder) sample(e *engine) {
 		WorkersBusy:       e.app.workers.held,
 		Queued:            e.app.workers.waiting,
 		ConnectionsOpen:   e.app.open,
-		SelfcallLeased:    e.pool.total.held,
+		SelfcallLeased:    e.pool.total.held + e.pool.unpooled,
 		SelfcallWaiting:   e.pool.route.waiting + e.pool.total.waiting,
 		AcceptErrors:      e.app.acceptErrors,
 		FDsOpen:           e.tcp.fds(),

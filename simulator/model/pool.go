@@ -20,6 +20,9 @@ type selfCallPool struct {
 	// calls and callTime are the self-calls answered 200 and their time, lease wait included.
 	calls    int64
 	callTime float64
+	// unpooled is the self-calls in flight without a pool (selfcall_pool false): each holds
+	// its own connection, as a lease would, and the app's stats count it as leased.
+	unpooled int
 }
 
 func newSelfCallPool(p *params) selfCallPool {
@@ -55,6 +58,7 @@ func (pl *selfCallPool) startSelfCall(e *engine, id int32) {
 	pl.waiters++
 	if e.p.unpooled {
 		// No pool, no lease: the call dials at once (leased skips the idle list, always empty).
+		pl.unpooled++
 		pl.leased(e, id)
 		return
 	}
@@ -96,7 +100,8 @@ func (pl *selfCallPool) onLeaseTimeout(e *engine, id int32) {
 // waiter.
 func (pl *selfCallPool) releaseLease(e *engine) {
 	if e.p.unpooled {
-		return // nothing was leased
+		pl.unpooled-- // nothing was leased: the call is over
+		return
 	}
 	if rr, ok := pl.total.release(e.leasingTotal); ok {
 		pl.leased(e, rr.id)

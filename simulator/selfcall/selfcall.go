@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +54,7 @@ var ErrLeaseTimeout = errors.New("timeout waiting for connection from pool")
 
 // Stats is a snapshot of the pool.
 type Stats struct {
-	Leased  int // callers holding a connection
+	Leased  int // callers holding a connection (a leased one, or their own without a pool)
 	Waiting int // callers in line for one
 	Calls   int64
 	Errors  int64
@@ -67,7 +68,9 @@ type Stats struct {
 
 // Client fetches URLs through the bounded pool.
 type Client struct {
-	cfg       Config
+	cfg Config
+	// unpooled is the calls in flight without a pool (NoPool).
+	unpooled  atomic.Int64
 	life      context.Context
 	transport *http.Transport
 	total     *sem.FIFO
@@ -219,7 +222,10 @@ func retryable(err error) bool {
 // ConnectionRequestTimeout if one is set. Without a pool (NoPool) there is nothing to lease.
 func (c *Client) lease(outer context.Context, host string) (func(), error) {
 	if c.cfg.NoPool {
-		return func() {}, nil
+		// Nothing to lease; the call holds a connection of its own all the same, and Stats
+		// counts it among the leased (the app's workers inside a self-call).
+		c.unpooled.Add(1)
+		return func() { c.unpooled.Add(-1) }, nil
 	}
 	ctx := outer
 	if c.cfg.ConnectionRequestTimeout > 0 {
@@ -274,7 +280,7 @@ func (c *Client) Stats() Stats {
 		s.MeanMS = float64(c.okTime.Microseconds()) / 1000 / float64(c.okN)
 	}
 	c.mu.Unlock()
-	s.Leased = c.total.Held()
+	s.Leased = c.total.Held() + int(c.unpooled.Load())
 	s.Waiting = c.total.Waiting()
 	for _, r := range routes {
 		s.Waiting += r.Waiting()

@@ -53,7 +53,7 @@ var runtimeRigs = map[string]struct {
 	holds []string
 	note  string
 }{
-	"gunicorn": {ramps: []string{"gunicorn-ramp", "gunicorn-ramp-repeat"}, split: "gunicorn-split", holds: []string{"gunicorn-hold-w", "gunicorn-hold"}},
+	"gunicorn": {ramps: []string{"gunicorn-ramp", "gunicorn-ramp-repeat", "gunicorn-ramp-quiet"}, split: "gunicorn-split", holds: []string{"gunicorn-hold-w", "gunicorn-hold"}},
 	"php-fpm": {ramps: []string{"php-fpm-static-ramp"}, split: "php-fpm-split", holds: []string{"php-fpm-static-hold"},
 		note: "the rig's pm = static, 16 children (Debian's pm = dynamic hung at 20 rps: php-fpm-ramp)"},
 	"puma":  {ramps: []string{"puma-ramp"}, split: "puma-split", holds: []string{"puma-hold-w", "puma-hold"}},
