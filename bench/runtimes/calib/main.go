@@ -56,8 +56,8 @@ var runtimeRigs = map[string]struct {
 	"gunicorn": {ramps: []string{"gunicorn-ramp", "gunicorn-ramp-repeat", "gunicorn-ramp-quiet"}, split: "gunicorn-split", holds: []string{"gunicorn-hold-w", "gunicorn-hold"}},
 	"php-fpm": {ramps: []string{"php-fpm-static-ramp"}, split: "php-fpm-split", holds: []string{"php-fpm-static-hold"},
 		note: "the rig's pm = static, 16 children (Debian's pm = dynamic hung at 20 rps: php-fpm-ramp)"},
-	"puma":  {ramps: []string{"puma-ramp"}, split: "puma-split", holds: []string{"puma-hold-w", "puma-hold"}},
-	"jetty": {ramps: []string{"jetty-ramp"}, split: "jetty-split", holds: []string{"jetty-hold-w", "jetty-hold"}},
+	"puma":  {ramps: []string{"puma-ramp"}, split: "puma-split-quiet", holds: []string{"puma-hold-w", "puma-hold"}},
+	"jetty": {ramps: []string{"jetty-ramp"}, split: "jetty-split-quiet", holds: []string{"jetty-hold-w", "jetty-hold"}},
 }
 
 func main() {
