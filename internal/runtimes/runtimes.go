@@ -18,9 +18,7 @@
 package runtimes
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/simdev/sim/internal/topology"
 )
@@ -158,25 +156,9 @@ func (r Runtime) TopologyNames() []string {
 	return out
 }
 
-// ParseList reads a list of runtime names, comma separated, or "all": every runtime, by Order.
-// The error names the unknown or repeated name and lists the allowed ones.
-func ParseList(s string) ([]string, error) {
-	if strings.TrimSpace(s) == "all" {
-		return Names(), nil
-	}
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		name := strings.TrimSpace(part)
-		if _, ok := registry[name]; !ok {
-			return nil, fmt.Errorf("%q is not a runtime: want all, or a comma-separated list of %s", name, strings.Join(Names(), ", "))
-		}
-		if slices.Contains(out, name) {
-			return nil, fmt.Errorf("%q is listed twice", name)
-		}
-		out = append(out, name)
-	}
-	return out, nil
-}
+// ParseList reads a list of runtime names, comma separated, or "all": every runtime, by Order
+// (topology.ParseNames).
+func ParseList(s string) ([]string, error) { return topology.ParseNames("runtime", s, Names()) }
 
 // Label returns the report label of a runtime name; an unknown name (a record of a newer sim) is
 // its own label, and "" (a record from before runtimes, or of an external target) is Tomcat's.

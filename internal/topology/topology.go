@@ -186,15 +186,21 @@ func Must(name string) Topology {
 // ParseList reads a list of topology names, comma separated, or "all": every topology, by
 // Order. The error says which name is unknown and lists the allowed ones; a name given twice is
 // refused.
-func ParseList(s string) ([]string, error) {
+func ParseList(s string) ([]string, error) { return ParseNames("topology", s, Names()) }
+
+// ParseNames reads a list of names of a registry, comma separated, or "all": every one of
+// names, in their order. kind names what a name is in the error ("topology", "runtime"), which
+// says which name is unknown or repeated and lists the allowed ones. The runtime registry
+// (internal/runtimes) reads its lists with it too.
+func ParseNames(kind, s string, names []string) ([]string, error) {
 	if strings.TrimSpace(s) == "all" {
-		return Names(), nil
+		return names, nil
 	}
 	var out []string
 	for _, part := range strings.Split(s, ",") {
 		name := strings.TrimSpace(part)
-		if _, ok := registry[name]; !ok {
-			return nil, fmt.Errorf("%q is not a topology: want all, or a comma-separated list of %s", name, strings.Join(Names(), ", "))
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("%q is not a %s: want all, or a comma-separated list of %s", name, kind, strings.Join(names, ", "))
 		}
 		if slices.Contains(out, name) {
 			return nil, fmt.Errorf("%q is listed twice", name)

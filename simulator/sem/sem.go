@@ -61,7 +61,12 @@ func (s *FIFO) acquire(ctx context.Context, maxWaiting int) error {
 	ready := make(chan struct{})
 	elem := s.waiters.PushBack(ready)
 	s.mu.Unlock()
+	return s.wait(ctx, &s.waiters, elem, ready)
+}
 
+// wait waits, unlocked, for ready (a slot handed over by Release) or the end of ctx; giving
+// up, it leaves line (where elem is) or, handed a slot meanwhile, passes it on.
+func (s *FIFO) wait(ctx context.Context, line *list.List, elem *list.Element, ready chan struct{}) error {
 	select {
 	case <-ready:
 		return nil
@@ -73,7 +78,7 @@ func (s *FIFO) acquire(ctx context.Context, maxWaiting int) error {
 			s.mu.Unlock()
 			s.Release()
 		default:
-			s.waiters.Remove(elem)
+			line.Remove(elem)
 			s.mu.Unlock()
 		}
 		return ctx.Err()
@@ -95,21 +100,7 @@ func (s *FIFO) AcquireLast(ctx context.Context) error {
 	ready := make(chan struct{})
 	elem := s.last.PushBack(ready)
 	s.mu.Unlock()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		select {
-		case <-ready:
-			s.mu.Unlock()
-			s.Release()
-		default:
-			s.last.Remove(elem)
-			s.mu.Unlock()
-		}
-		return ctx.Err()
-	}
+	return s.wait(ctx, &s.last, elem, ready)
 }
 
 // TryAcquire takes a slot only if one is free and nobody is waiting.
